@@ -1,0 +1,48 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Upcoming-feature flags every target builds with (see ../shared/docs/style.md, "Tooling").
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+/// Numeric kernels are compiled for AVX2/FMA: without `-target-cpu`, SIMD `addingProduct`
+/// lowers to libm `fmaf` calls and runs ~50x slower (../shared/docs/toolchain.md).
+let kernelSettings: [SwiftSetting] = strictSettings + [.unsafeFlags(["-target-cpu", "haswell"])]
+
+let package = Package(
+    name: "kbd-sim",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kbd-sim", targets: ["kbd-sim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // L0: C shims and shared nouns.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "FederatedCore", swiftSettings: strictSettings),
+        .target(name: "KeyboardCorpus", dependencies: ["CZlib", "FederatedCore"], swiftSettings: kernelSettings),
+        // L1: models and the update codec.
+        .target(
+            name: "LanguageModels",
+            dependencies: ["KeyboardCorpus", "FederatedCore", "CBLAS"],
+            swiftSettings: kernelSettings
+        ),
+        .target(name: "UpdateCodec", dependencies: ["FederatedCore", "CZlib"], swiftSettings: kernelSettings),
+        // L3: the command line.
+        .target(
+            name: "KbdSimCLI",
+            dependencies: [
+                "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+    ]
+)

@@ -1,0 +1,20 @@
+public import ArgumentParser
+
+/// The root of the `kbd-sim` command line.
+public struct KbdSimCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "kbd-sim",
+        abstract: "Simulate federated training of mobile-keyboard next-word models.",
+        discussion: """
+            Accuracy figures follow the nwp-v1 contract (acc@1, acc@3, acc@1-iv, ppl).
+
+            Example:
+              kbd-sim eval --model kn3 --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip
+            """,
+        version: "0.1.0",
+        subcommands: [
+        ]
+    )
+
+    public init() {}
+}
