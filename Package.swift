@@ -34,15 +34,19 @@ let package = Package(
             swiftSettings: kernelSettings
         ),
         .target(name: "UpdateCodec", dependencies: ["FederatedCore", "CZlib"], swiftSettings: kernelSettings),
+        // L2: the fleet of virtual phones.
+        .target(name: "Fleet", dependencies: ["FederatedCore", "KeyboardCorpus"], swiftSettings: kernelSettings),
         // L3: the command line.
         .target(
             name: "KbdSimCLI",
             dependencies: [
-                "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore",
+                "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
+        .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
     ]
 )
