@@ -13,6 +13,9 @@ public struct KbdSimCommand: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
+            FleetCommand.self,
+            // Temporary, for testing on branch fleet: the integrator moves this under `corpus`.
+            CorpusOracleCommand.self,
         ]
     )
 

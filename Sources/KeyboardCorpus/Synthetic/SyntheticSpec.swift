@@ -273,3 +273,16 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
         }
     }
 }
+
+extension SyntheticSpec {
+    /// The spec named by a `--corpus` value: `synthetic` is the built-in ``english`` spec,
+    /// `synthetic:PATH` (or a bare path ending in `.json`) is read from `PATH`.
+    ///
+    /// - Returns: `nil` if `argument` names no synthetic corpus (so the caller tries others).
+    /// - Throws: ``CorpusError`` if the named spec cannot be read or is invalid.
+    public static func resolve(corpusArgument argument: String) throws -> SyntheticSpec? {
+        if argument == "synthetic" { return .english }
+        if argument.hasPrefix("synthetic:") { return try load(path: String(argument.dropFirst("synthetic:".count))) }
+        return nil
+    }
+}
