@@ -11,25 +11,25 @@ public import FederatedCore
 ///   device's daily top-up probability, 09:00–18:00, 20–90 minutes);
 /// - *unmetered*: the device has home Wi-Fi and is home: before the day's departure or after
 ///   the day's arrival (both jittered daily);
-/// - *idle*: each 15-minute local slot is screen-off with probability `1 − wakeProbability`
+/// - *idle*: each 5-minute local slot is screen-off with probability `1 − wakeProbability`
 ///   while asleep (the nightly sleep window, jittered) and the device's awake-idle
 ///   probability otherwise.
 /// Every daily or per-slot draw is a hash of (seed, device, day or slot, kind), so there is no
 /// event queue: any device can be asked about any time. Eligibility changes only on whole
 /// minutes.
 extension DevicePopulation {
-    @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     func hash(_ device: Int, _ period: Int, _ kind: UInt64) -> UInt64 {
         let a = SplitMix64.mix(seedKey ^ (UInt64(truncatingIfNeeded: device) &* 0x9E37_79B9_7F4A_7C15))
         return SplitMix64.mix(a ^ (UInt64(bitPattern: Int64(period)) &* 0xD1B5_4A32_D192_ED03) ^ (kind &* 0x8CB9_2BA7_2F3D_8DD7))
     }
 
-    @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     func jitterMinutes(_ h: UInt64, _ shift: UInt64) -> Int {
         Int((h >> shift) % UInt64(2 * jitter + 1)) - jitter
     }
 
-    @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     static func floorDiv(_ a: Int, _ b: Int) -> Int {
         let q = a / b
         return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
@@ -37,7 +37,7 @@ extension DevicePopulation {
 
     /// Whether `device` is in the overnight charging window of the night starting on local day
     /// `day`, at `minute` minutes after that day's midnight.
-    @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     func chargingOvernight(_ device: Int, habits h: UInt64, day: Int, minute: Int) -> Bool {
         let r = hash(device, day, 2)
         if r & 0xFFFF < skipNightThreshold { return false }
@@ -46,7 +46,7 @@ extension DevicePopulation {
         return minute >= start && minute < start + length
     }
 
-    @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     func asleep(_ device: Int, habits h: UInt64, day: Int, minute: Int) -> Bool {
         let r = hash(device, day, 4)
         let start = 1080 + Int(h >> 40 & 0xFF) * 5 + jitterMinutes(r, 16)
@@ -85,10 +85,10 @@ extension DevicePopulation {
             }
         }
         guard charging else { return false }
-        // Idle: the screen is off in this 15-minute slot.
+        // Idle: the screen is off in this 5-minute slot.
         let sleeping = asleep(device, habits: h, day: day - 1, minute: minute + 1440)
             || asleep(device, habits: h, day: day, minute: minute)
-        let u = hash(device, Self.floorDiv(localMinute, 15), 5) >> 40
+        let u = hash(device, Self.floorDiv(localMinute, 5), 5) >> 40
         return sleeping ? u >= wakeThreshold : u < (h >> 56) << 16
     }
 

@@ -1,6 +1,6 @@
-public import FederatedCore
+internal import FederatedCore
 internal import Foundation
-internal import KeyboardCorpus
+public import KeyboardCorpus
 
 /// N virtual phones as a struct of arrays: 17 bytes per device.
 ///
@@ -143,5 +143,19 @@ public struct DevicePopulation: Sendable {
     /// Uplink bytes per second of `device`.
     public func uplinkBytesPerSecond(_ device: Int) -> Double {
         configuration.uplinkTiers[Int(uplinkTier[device])].megabitsPerSecond * 125_000
+    }
+}
+
+extension DevicePopulation {
+    /// The local day (days since the epoch in the device's time zone) at virtual time `time`.
+    public func localDay(_ device: Int, at time: Int) -> Int {
+        Self.floorDiv(Self.floorDiv(time + Int(timeZone[device]) * 900, 60), 1440)
+    }
+
+    /// The text `device` trains on at `time`: what its user typed on the
+    /// ``PopulationConfiguration/trainingDays`` local days before today, generated on demand
+    /// from `corpus` (user ``textUser``), oldest first.
+    public func trainingMessages(of device: Int, at time: Int, corpus: SyntheticCorpus) -> [[String]] {
+        corpus.recentMessages(user: Int(textUser[device]), before: localDay(device, at: time), days: configuration.trainingDays)
     }
 }

@@ -44,15 +44,15 @@ public struct PopulationConfiguration: Sendable, Equatable {
     public var sleepLengthMean: Double = 435
     /// Standard deviation of the device's habitual sleep length, minutes.
     public var sleepLengthSpread: Double = 60
-    /// Probability that the screen comes on in a 15-minute slot of sleep (a glance at the phone).
-    public var wakeProbability: Double = 0.03
-    /// Mean probability that the screen is off in a 15-minute slot while awake.
+    /// Probability that the screen comes on in a 5-minute slot of sleep (a glance at the phone).
+    public var wakeProbability: Double = 0.02
+    /// Mean probability that the screen is off in a 5-minute slot while awake.
     public var awakeIdleMean: Double = 0.5
     /// Day-to-day jitter of every habit (uniform ±, minutes).
     public var dailyJitter: Int = 30
 
     /// Training seconds per token of each compute tier, and the tiers' shares.
-    public var computeTiers: [(secondsPerToken: Double, weight: Double)] = [(0.012, 0.15), (0.006, 0.35), (0.003, 0.35), (0.0015, 0.15)]
+    public var computeTiers: [(secondsPerToken: Double, weight: Double)] = [(0.2, 0.15), (0.1, 0.35), (0.05, 0.35), (0.025, 0.15)]
     /// Downlink megabits per second of each tier, and the tiers' shares.
     public var downlinkTiers: [(megabitsPerSecond: Double, weight: Double)] = [(3, 0.15), (10, 0.3), (30, 0.35), (100, 0.2)]
     /// Uplink megabits per second of each tier, and the tiers' shares.

@@ -1,4 +1,4 @@
-public import FederatedCore
+internal import FederatedCore
 
 /// What the server asks of a round (Bonawitz et al. 2019, §2–4).
 public struct RoundConfiguration: Sendable, Equatable {
@@ -7,7 +7,7 @@ public struct RoundConfiguration: Sendable, Equatable {
     /// Devices selected per wanted report (default 1.3: 130%).
     public var overSelection: Double = 1.3
     /// Seconds from selection until the server stops waiting for reports.
-    public var reportingDeadline: Int = 300
+    public var reportingDeadline: Int = 240
     /// A round with fewer than `minimumReportFraction · cohort` reports is abandoned.
     public var minimumReportFraction: Double = 0.8
     /// Bytes each device downloads (the model; default 5.6 MB, a 1.4M-parameter LSTM in float32).
@@ -140,7 +140,7 @@ public struct RoundSimulator: Sendable {
         for d in selected {
             let device = Int(d)
             let finish = Double(t) + workSeconds(device: device, round: round, updateBytes: updateBytes, modelBytes: modelBytes)
-            let horizon = min(Int(finish.rounded(.up)), deadline)
+            let horizon = min(Int(finish.rounded(.down)), deadline)
             if population.eligibilityEnd(device, after: t, through: horizon) != nil {
                 dropped.append(d)
             } else if finish > Double(deadline) {

@@ -52,14 +52,14 @@ struct PopulationOptions: ParsableArguments {
     var sleepLength: Double = 435
     @Option(help: "Spread of devices' sleep length, minutes.")
     var sleepLengthSpread: Double = 60
-    @Option(help: "Probability the screen comes on in a 15-minute slot of sleep.")
-    var wake: Double = 0.03
-    @Option(help: "Mean probability the screen is off in a 15-minute slot while awake.")
+    @Option(help: "Probability the screen comes on in a 5-minute slot of sleep.")
+    var wake: Double = 0.02
+    @Option(help: "Mean probability the screen is off in a 5-minute slot while awake.")
     var awakeIdle: Double = 0.5
     @Option(help: "Day-to-day jitter of every habit, ± minutes.")
     var jitter: Int = 30
     @Option(help: ArgumentHelp("Compute tiers as seconds-per-token:weight pairs.", valueName: "tiers"))
-    var computeTiers: String = "0.012:0.15,0.006:0.35,0.003:0.35,0.0015:0.15"
+    var computeTiers: String = "0.2:0.15,0.1:0.35,0.05:0.35,0.025:0.15"
     @Option(help: ArgumentHelp("Downlink tiers as Mbit/s:weight pairs.", valueName: "tiers"))
     var downlinkTiers: String = "3:0.15,10:0.3,30:0.35,100:0.2"
     @Option(help: ArgumentHelp("Uplink tiers as Mbit/s:weight pairs.", valueName: "tiers"))
@@ -141,7 +141,7 @@ struct RoundOptions: ParsableArguments {
     @Option(help: "Devices selected per wanted report (1.3 = 130%).")
     var overSelection: Double = 1.3
     @Option(help: "Reporting deadline, seconds after selection.")
-    var deadline: Int = 300
+    var deadline: Int = 240
     @Option(help: "Rounds with fewer than this fraction of K reports are abandoned.")
     var minReportFraction: Double = 0.8
     @Option(help: "Bytes each device downloads (the model).")
@@ -237,8 +237,12 @@ struct FleetSimulateCommand: AsyncParsableCommand {
             \(report.total(\.stragglers)) stragglers (\(String(format: "%.1f", 100 * Double(report.total(\.stragglers)) / Double(selected)))%), \
             \(report.total(\.surplus)) surplus; wall time \(seconds(clock.now - began)) s
             """
-        if json { print(report.json(), terminator: "") } else { print(summary) }
-        note(summary)
+        if json {
+            print(report.json(), terminator: "")
+            note(summary)
+        } else {
+            print(summary)
+        }
         if let csv { try writeReport(report.csv(), to: csv) }
         if let svg { try writeReport(report.svg(), to: svg) }
     }
