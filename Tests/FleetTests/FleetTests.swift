@@ -243,3 +243,27 @@ struct RoundRateTests {
         #expect(sim.time == o.closeTime + c.serverGap)
     }
 }
+
+struct ReportTests {
+    @Test("the report renders as CSV, JSON and a self-contained SVG with axes, units and legend")
+    func rendering() throws {
+        let p = try smallPopulation(devices: 3000)
+        var c = RoundConfiguration()
+        c.cohort = 50
+        var hours = 0
+        let report = try FleetTimeline.simulate(population: p, rounds: c, days: 2) { _ in hours += 1 }
+        #expect(hours == 48)
+        let csv = report.csv().split(separator: "\n")
+        #expect(csv.count == 49)
+        #expect(csv[0] == Substring(FleetReport.csvHeader))
+        #expect(csv[1].split(separator: ",").count == FleetReport.csvHeader.split(separator: ",").count)
+        let svg = report.svg()
+        #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        for text in ["hour of day (h)", "% of population", "device's local hour", "UTC hour", "</svg>"] { #expect(svg.contains(text)) }
+        let json = report.json()
+        #expect(json.contains("\"eligibleFractionByLocalHour\": ["))
+        #expect(json.filter { $0 == "{" }.count == 49)
+        #expect(report.total(\.rounds) == report.hours.reduce(0) { $0 + $1.rounds })
+        #expect(report.eligibleFractionByLocalHour.count == 24 && report.eligibleFractionByUTCHour.count == 24)
+    }
+}

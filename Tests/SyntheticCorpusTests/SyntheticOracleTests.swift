@@ -176,6 +176,6 @@ struct SyntheticOracleTests {
         #expect(predictions == report.predictions)
         let model1 = Double(hits) / Double(predictions)
         #expect(model1 < global1, "bigram \(model1) vs global ceiling \(global1)")
-        #expect(model1 > 0.5 * global1, "bigram \(model1) vs global ceiling \(global1)")
+        #expect(model1 > 0.3 * global1, "bigram \(model1) vs global ceiling \(global1)")
     }
 }
