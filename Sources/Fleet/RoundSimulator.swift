@@ -82,10 +82,11 @@ public struct RoundOutcome: Sendable, Equatable {
 
 /// Runs federated rounds over a ``DevicePopulation`` in virtual time.
 ///
-/// A plain-struct state machine: ``runRound(at:)`` selects a cohort among the devices eligible
+/// A plain struct: ``runRound(at:updateBytes:modelBytes:)`` selects a cohort among the devices eligible
 /// at that time, works out each device's fate from its tiers and its availability, and
-/// returns the ``RoundOutcome``; ``advance()`` runs the next round at the end of the previous
-/// one. A device's work is `modelBytes / downlink + epochs · tokens · secondsPerToken +
+/// feeds the finishing devices in time order to the server's ``SimulatedRound`` state machine,
+/// and returns the ``RoundOutcome``; called without a time it runs at the end of the previous
+/// round. A device's work is `modelBytes / downlink + epochs · tokens · secondsPerToken +
 /// updateBytes / uplink`, each network term divided by a per-(device, round) jitter factor.
 /// It *drops out* if it is ineligible at any whole minute before it would finish (and before
 /// the deadline); otherwise it is a *straggler* if it would finish after the deadline.
@@ -150,13 +151,28 @@ public struct RoundSimulator: Sendable {
             }
         }
         finished.sort { $0.time < $1.time || ($0.time == $1.time && $0.device < $1.device) }
-        let reported = finished.prefix(c.cohort).map(\.device)
-        let surplus = finished.dropFirst(c.cohort).map(\.device)
-        let close = reported.count == c.cohort ? Int(finished[c.cohort - 1].time.rounded(.up)) : deadline
+        var server = SimulatedRound(cohort: c.cohort, minimumReports: c.minimumReports, deadline: deadline)
+        var reported: [UInt32] = []
+        var surplus: [UInt32] = []
+        var close = deadline
+        for (finish, device) in finished {
+            switch server.reportArrived(at: finish) {
+            case .accept: reported.append(device)
+            case .acceptAndClose(let at):
+                reported.append(device)
+                close = at
+            default: surplus.append(device)
+            }
+        }
+        var abandoned = false
+        switch server.deadlinePassed() {
+        case .abandon: abandoned = true
+        default: break
+        }
         let outcome = RoundOutcome(
             round: round, startTime: t, closeTime: close, endTime: close + c.serverGap,
             probes: probes, selected: selected, reported: reported, dropped: dropped,
-            stragglers: stragglers, surplus: surplus, abandoned: reported.count < c.minimumReports
+            stragglers: stragglers, surplus: surplus, abandoned: abandoned
         )
         roundsRun += 1
         time = outcome.endTime

@@ -267,3 +267,28 @@ struct ReportTests {
         #expect(report.eligibleFractionByLocalHour.count == 24 && report.eligibleFractionByUTCHour.count == 24)
     }
 }
+
+struct SimulatedRoundTests {
+    @Test("a round closes at the K-th report and discards later ones")
+    func closesAtK() {
+        var round = SimulatedRound(cohort: 3, minimumReports: 2, deadline: 100)
+        #expect(round.reportArrived(at: 10) == .accept)
+        #expect(round.reportArrived(at: 20) == .accept)
+        #expect(round.reportArrived(at: 30.5) == .acceptAndClose(at: 31))
+        #expect(round.state == .closed(at: 31, reports: 3))
+        #expect(round.reportArrived(at: 40) == .discard)
+        #expect(round.deadlinePassed() == SimulatedRound.Action.none)
+    }
+
+    @Test("at the deadline a round closes with enough reports, or is abandoned")
+    func deadline() {
+        var enough = SimulatedRound(cohort: 3, minimumReports: 2, deadline: 100)
+        _ = enough.reportArrived(at: 1)
+        _ = enough.reportArrived(at: 2)
+        #expect(enough.deadlinePassed() == .close(at: 100))
+        var few = SimulatedRound(cohort: 3, minimumReports: 2, deadline: 100)
+        _ = few.reportArrived(at: 1)
+        #expect(few.deadlinePassed() == .abandon(at: 100))
+        #expect(few.state == .abandoned(at: 100, reports: 1))
+    }
+}
