@@ -84,7 +84,7 @@ public struct DevicePopulation: Sendable {
         }
         for i in 0..<n {
             var rng = SplitMix64(seed: c.seed, streams: 0xF1EE7, UInt64(i))
-            timeZone[i] = Int8(c.timeZones[rng.nextIndex(cumulative: zoneCDF)].offsetQuarterHours)
+            timeZone[i] = Int8(c.timeZones[rng.nextIndex(cumulative: zoneCDF)].value)
             let chargeStart = clock(c.chargeStartMean, c.chargeStartSpread, after: 1080, &rng)
             let chargeLength = length(c.chargeLengthMean, c.chargeLengthSpread, &rng)
             let topUp = probability(c.topUpProbabilityMean, &rng)
@@ -132,17 +132,17 @@ public struct DevicePopulation: Sendable {
 
     /// Training seconds per token of `device`.
     public func secondsPerToken(_ device: Int) -> Double {
-        configuration.computeTiers[Int(computeTier[device])].secondsPerToken
+        configuration.computeTiers[Int(computeTier[device])].value
     }
 
     /// Downlink bytes per second of `device`.
     public func downlinkBytesPerSecond(_ device: Int) -> Double {
-        configuration.downlinkTiers[Int(downlinkTier[device])].megabitsPerSecond * 125_000
+        configuration.downlinkTiers[Int(downlinkTier[device])].value * 125_000
     }
 
     /// Uplink bytes per second of `device`.
     public func uplinkBytesPerSecond(_ device: Int) -> Double {
-        configuration.uplinkTiers[Int(uplinkTier[device])].megabitsPerSecond * 125_000
+        configuration.uplinkTiers[Int(uplinkTier[device])].value * 125_000
     }
 }
 

@@ -9,8 +9,8 @@ public struct PopulationConfiguration: Sendable, Equatable {
     /// Seed of the population and of its availability.
     public var seed: UInt64 = 1
 
-    /// UTC offsets (quarter hours) and weights of the devices' time zones.
-    public var timeZones: [(offsetQuarterHours: Int, weight: Double)] = PopulationConfiguration.defaultTimeZones
+    /// UTC offsets (values in quarter hours) and weights of the devices' time zones.
+    public var timeZones: [WeightedChoice<Int>] = PopulationConfiguration.defaultTimeZones
 
     /// Mean local start of overnight charging (minutes after midnight; default 22:30).
     public var chargeStartMean: Double = 22.5 * 60
@@ -51,12 +51,12 @@ public struct PopulationConfiguration: Sendable, Equatable {
     /// Day-to-day jitter of every habit (uniform ±, minutes).
     public var dailyJitter: Int = 30
 
-    /// Training seconds per token of each compute tier, and the tiers' shares.
-    public var computeTiers: [(secondsPerToken: Double, weight: Double)] = [(0.2, 0.15), (0.1, 0.35), (0.05, 0.35), (0.025, 0.15)]
+    /// Training seconds per token (values) of each compute tier, and the tiers' shares.
+    public var computeTiers: [WeightedChoice<Double>] = [.init(0.2, 0.15), .init(0.1, 0.35), .init(0.05, 0.35), .init(0.025, 0.15)]
     /// Downlink megabits per second of each tier, and the tiers' shares.
-    public var downlinkTiers: [(megabitsPerSecond: Double, weight: Double)] = [(3, 0.15), (10, 0.3), (30, 0.35), (100, 0.2)]
+    public var downlinkTiers: [WeightedChoice<Double>] = [.init(3, 0.15), .init(10, 0.3), .init(30, 0.35), .init(100, 0.2)]
     /// Uplink megabits per second of each tier, and the tiers' shares.
-    public var uplinkTiers: [(megabitsPerSecond: Double, weight: Double)] = [(1, 0.2), (3, 0.35), (10, 0.3), (30, 0.15)]
+    public var uplinkTiers: [WeightedChoice<Double>] = [.init(1, 0.2), .init(3, 0.35), .init(10, 0.3), .init(30, 0.15)]
 
     /// Mean messages typed per day.
     public var dailyMessagesMean: Double = 12
@@ -74,33 +74,10 @@ public struct PopulationConfiguration: Sendable, Equatable {
     public init() {}
 
     /// Smartphone users by UTC offset, roughly: the Americas, Europe and Africa, India, East Asia.
-    public static let defaultTimeZones: [(offsetQuarterHours: Int, weight: Double)] = [
+    public static let defaultTimeZones: [WeightedChoice<Int>] = [
         (-32, 0.04), (-28, 0.02), (-24, 0.04), (-20, 0.07), (-16, 0.02), (-12, 0.06),
         (0, 0.04), (4, 0.09), (8, 0.06), (12, 0.05), (22, 0.20), (28, 0.08), (32, 0.18), (36, 0.04), (40, 0.01),
-    ]
-
-    public static func == (a: PopulationConfiguration, b: PopulationConfiguration) -> Bool {
-        a.devices == b.devices && a.seed == b.seed
-            && a.timeZones.map(\.offsetQuarterHours) == b.timeZones.map(\.offsetQuarterHours)
-            && a.timeZones.map(\.weight) == b.timeZones.map(\.weight)
-            && a.chargeStartMean == b.chargeStartMean && a.chargeStartSpread == b.chargeStartSpread
-            && a.chargeLengthMean == b.chargeLengthMean && a.chargeLengthSpread == b.chargeLengthSpread
-            && a.skipNightProbability == b.skipNightProbability && a.topUpProbabilityMean == b.topUpProbabilityMean
-            && a.homeWiFiFraction == b.homeWiFiFraction && a.arriveHomeMean == b.arriveHomeMean
-            && a.arriveHomeSpread == b.arriveHomeSpread && a.leaveHomeMean == b.leaveHomeMean
-            && a.leaveHomeSpread == b.leaveHomeSpread && a.sleepStartMean == b.sleepStartMean
-            && a.sleepStartSpread == b.sleepStartSpread && a.sleepLengthMean == b.sleepLengthMean
-            && a.sleepLengthSpread == b.sleepLengthSpread && a.wakeProbability == b.wakeProbability
-            && a.awakeIdleMean == b.awakeIdleMean && a.dailyJitter == b.dailyJitter
-            && a.computeTiers.map(\.secondsPerToken) == b.computeTiers.map(\.secondsPerToken)
-            && a.computeTiers.map(\.weight) == b.computeTiers.map(\.weight)
-            && a.downlinkTiers.map(\.megabitsPerSecond) == b.downlinkTiers.map(\.megabitsPerSecond)
-            && a.downlinkTiers.map(\.weight) == b.downlinkTiers.map(\.weight)
-            && a.uplinkTiers.map(\.megabitsPerSecond) == b.uplinkTiers.map(\.megabitsPerSecond)
-            && a.uplinkTiers.map(\.weight) == b.uplinkTiers.map(\.weight)
-            && a.dailyMessagesMean == b.dailyMessagesMean && a.dailyMessagesSpread == b.dailyMessagesSpread
-            && a.tokensPerMessage == b.tokensPerMessage && a.trainingDays == b.trainingDays && a.textUsers == b.textUsers
-    }
+    ].map { WeightedChoice($0.0, $0.1) }
 
     /// Checks every field.
     ///
@@ -125,7 +102,7 @@ public struct PopulationConfiguration: Sendable, Equatable {
             }
         }
         guard devices >= 1, devices <= Int(UInt32.max) else { throw fail("devices", "in 1...\(UInt32.max)", devices) }
-        guard !timeZones.isEmpty, timeZones.allSatisfy({ (-48...56).contains($0.offsetQuarterHours) && $0.weight >= 0 }),
+        guard !timeZones.isEmpty, timeZones.allSatisfy({ (-48...56).contains($0.value) && $0.weight >= 0 }),
               timeZones.contains(where: { $0.weight > 0 }) else {
             throw fail("time zones", "offsets within UTC-12...UTC+14 with non-negative weights, not all zero", timeZones.count)
         }
@@ -147,13 +124,27 @@ public struct PopulationConfiguration: Sendable, Equatable {
         try probability("wake probability", wakeProbability)
         try probability("awake idle probability", awakeIdleMean)
         guard dailyJitter >= 0, dailyJitter <= 120 else { throw fail("daily jitter", "0...120 minutes", dailyJitter) }
-        try table("compute tiers", computeTiers.map { ($0.secondsPerToken, $0.weight) })
-        try table("downlink tiers", downlinkTiers.map { ($0.megabitsPerSecond, $0.weight) })
-        try table("uplink tiers", uplinkTiers.map { ($0.megabitsPerSecond, $0.weight) })
+        try table("compute tiers", computeTiers.map { ($0.value, $0.weight) })
+        try table("downlink tiers", downlinkTiers.map { ($0.value, $0.weight) })
+        try table("uplink tiers", uplinkTiers.map { ($0.value, $0.weight) })
         guard dailyMessagesMean > 0, dailyMessagesMean <= 200 else { throw fail("daily messages", "in (0, 200]", dailyMessagesMean) }
         guard dailyMessagesSpread >= 0, dailyMessagesSpread <= 3 else { throw fail("daily messages spread", "in [0, 3]", dailyMessagesSpread) }
         guard tokensPerMessage > 0 else { throw fail("tokens per message", "positive", tokensPerMessage) }
         guard trainingDays >= 1, trainingDays <= 365 else { throw fail("training days", "in 1...365", trainingDays) }
         if let textUsers { guard textUsers >= 1 else { throw fail("text users", "at least 1", textUsers) } }
+    }
+}
+
+/// A value and its relative weight in a discrete distribution (weights need not sum to 1).
+public struct WeightedChoice<Value: Sendable & Equatable>: Sendable, Equatable {
+    /// The value chosen.
+    public var value: Value
+    /// Its relative weight (non-negative).
+    public var weight: Double
+
+    /// A value with a weight.
+    public init(_ value: Value, _ weight: Double) {
+        self.value = value
+        self.weight = weight
     }
 }

@@ -83,7 +83,7 @@ struct PopulationTests {
             { (c: inout PopulationConfiguration) in c.devices = -5 },
             { (c: inout PopulationConfiguration) in c.skipNightProbability = 1.5 },
             { (c: inout PopulationConfiguration) in c.timeZones = [] },
-            { (c: inout PopulationConfiguration) in c.computeTiers = [(0, 1)] },
+            { (c: inout PopulationConfiguration) in c.computeTiers = [WeightedChoice(0, 1)] },
             { (c: inout PopulationConfiguration) in c.trainingDays = 0 },
             { (c: inout PopulationConfiguration) in c.chargeStartMean = 1500 },
         ] as [@Sendable (inout PopulationConfiguration) -> Void]
@@ -171,12 +171,12 @@ struct RoundRateTests {
         let cfg = p.configuration
         for i in 0..<p.count where p.isEligible(i, at: time) {
             n += 1
-            let down = cfg.downlinkTiers[Int(p.downlinkTier[i])].megabitsPerSecond * 1e6 / 8
-            let up = cfg.uplinkTiers[Int(p.uplinkTier[i])].megabitsPerSecond * 1e6 / 8
+            let down = cfg.downlinkTiers[Int(p.downlinkTier[i])].value * 1e6 / 8
+            let up = cfg.uplinkTiers[Int(p.uplinkTier[i])].value * 1e6 / 8
             let jd = 1 + c.networkJitter * (2 * rng.nextUnitDouble() - 1)
             let ju = 1 + c.networkJitter * (2 * rng.nextUnitDouble() - 1)
             let tokens = Double(p.dailyMessages[i]) * Double(cfg.trainingDays) * cfg.tokensPerMessage
-            let work = Double(c.modelBytes) / (down * jd) + c.epochs * tokens * cfg.computeTiers[Int(p.computeTier[i])].secondsPerToken
+            let work = Double(c.modelBytes) / (down * jd) + c.epochs * tokens * cfg.computeTiers[Int(p.computeTier[i])].value
                 + Double(c.updateBytes) / (up * ju)
             let finish = Double(time) + work
             let deadline = time + c.reportingDeadline

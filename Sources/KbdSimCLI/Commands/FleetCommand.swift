@@ -78,7 +78,7 @@ struct PopulationOptions: ParsableArguments {
         c.devices = devices
         c.seed = seed
         if let timeZones {
-            c.timeZones = try Self.pairs(timeZones, name: "--time-zones").map { (Int(($0.0 * 4).rounded()), $0.1) }
+            c.timeZones = try Self.pairs(timeZones, name: "--time-zones").map { WeightedChoice(Int(($0.0 * 4).rounded()), $0.1) }
         }
         c.chargeStartMean = try Self.clock(chargeStart, name: "--charge-start")
         c.chargeStartSpread = chargeStartSpread
@@ -98,9 +98,9 @@ struct PopulationOptions: ParsableArguments {
         c.wakeProbability = wake
         c.awakeIdleMean = awakeIdle
         c.dailyJitter = jitter
-        c.computeTiers = try Self.pairs(computeTiers, name: "--compute-tiers").map { ($0.0, $0.1) }
-        c.downlinkTiers = try Self.pairs(downlinkTiers, name: "--downlink-tiers").map { ($0.0, $0.1) }
-        c.uplinkTiers = try Self.pairs(uplinkTiers, name: "--uplink-tiers").map { ($0.0, $0.1) }
+        c.computeTiers = try Self.pairs(computeTiers, name: "--compute-tiers").map { WeightedChoice($0.0, $0.1) }
+        c.downlinkTiers = try Self.pairs(downlinkTiers, name: "--downlink-tiers").map { WeightedChoice($0.0, $0.1) }
+        c.uplinkTiers = try Self.pairs(uplinkTiers, name: "--uplink-tiers").map { WeightedChoice($0.0, $0.1) }
         c.dailyMessagesMean = dailyMessages
         c.dailyMessagesSpread = dailyMessagesSpread
         c.tokensPerMessage = tokensPerMessage
