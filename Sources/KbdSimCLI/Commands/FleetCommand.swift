@@ -20,7 +20,7 @@ struct PopulationOptions: ParsableArguments {
     var devices: Int = 1_000_000
     @Option(help: "Seed of the population, its availability and the rounds.")
     var seed: UInt64 = 1
-    @Option(help: ArgumentHelp("Time zones as UTC-offset-hours:weight pairs, comma-separated (e.g. -5:0.3,1:0.3,8:0.4).", valueName: "zones"))
+    @Option(help: ArgumentHelp("Time zones as UTC-offset-hours:weight pairs, comma-separated; write = before a negative first offset (--time-zones=-5:0.3,1:0.3,5.5:0.4).", valueName: "zones"))
     var timeZones: String?
     @Option(help: ArgumentHelp("Mean local start of overnight charging (HH:MM).", valueName: "HH:MM"))
     var chargeStart: String = "22:30"
