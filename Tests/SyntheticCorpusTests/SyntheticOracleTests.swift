@@ -94,6 +94,49 @@ struct SyntheticOracleTests {
         #expect(checked > 20)
     }
 
+    @Test("the oracle's nwp-v1 hits equal a brute-force top-k over the full posterior, with OOV and rank ties", arguments: [SplitKind.users, .perUser])
+    func hitsEqualBruteForce(kind: SplitKind) throws {
+        let corpus = try SyntheticCorpus(spec: loadTinySpec())
+        let oracle = SyntheticOracle(corpus: corpus)
+        let text = try corpus.materialize()
+        let split = try CorpusSplit(kind, of: text)
+        // A vocabulary smaller than the lexicon, so some targets are OOV and some words unpredictable.
+        let vocabulary = try Vocabulary(countingMessages: split.trainMessages, of: text, size: 8)
+        let report = try oracle.evaluate(text, split: split, vocabulary: vocabulary)
+        var expected = [SyntheticOracle.Knowledge: (Int, Int)]()
+        var predictions = 0
+        var inVocabulary = 0
+        for m in split.evalMessages {
+            let user = SyntheticCorpus.userIndex(ofID: text.userIDs[Int(text.messageUsers[m])])!
+            let words = text.words(ofMessage: m).map { w in Int32((0..<12).first { SyntheticCorpus.spell($0) == w }!) }
+            predictions += words.count
+            inVocabulary += words.filter { vocabulary.getID(of: SyntheticCorpus.spell(Int($0))) != nil }.count
+            for knowledge in SyntheticOracle.Knowledge.allCases {
+                let rows = oracle.predictiveDistributions(message: words, user: user, knowledge: knowledge)
+                for (t, target) in words.enumerated() {
+                    var scored: [(id: Int, p: Double, word: Int32)] = []
+                    for (rank, w) in vocabulary.words.enumerated() {
+                        let index = Int32((0..<12).first { SyntheticCorpus.spell($0) == w }!)
+                        scored.append((rank, rows[t][Int(index)], index))
+                    }
+                    scored.sort { $0.p > $1.p || ($0.p == $1.p && $0.id < $1.id) }
+                    let top = scored.prefix(3).map(\.word)
+                    var (h1, h3) = expected[knowledge] ?? (0, 0)
+                    if top.first == target { h1 += 1 }
+                    if top.contains(target) { h3 += 1 }
+                    expected[knowledge] = (h1, h3)
+                }
+            }
+        }
+        #expect(report.predictions == predictions)
+        #expect(report.inVocabularyTargets == inVocabulary)
+        #expect(inVocabulary < predictions)
+        #expect(report.personalised.hitsAt1 == expected[.user]!.0)
+        #expect(report.personalised.hitsAt3 == expected[.user]!.1)
+        #expect(report.global.hitsAt1 == expected[.population]!.0)
+        #expect(report.global.hitsAt3 == expected[.population]!.1)
+    }
+
     @Test("generated text follows the oracle's distribution (first word of a user's messages)")
     func generatorMatchesOracle() throws {
         let corpus = try SyntheticCorpus(spec: loadTinySpec())
