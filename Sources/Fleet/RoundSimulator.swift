@@ -111,13 +111,15 @@ public struct RoundSimulator: Sendable {
     }
 
     /// Seconds `device` needs to download, train and upload in round `round`.
-    public func workSeconds(device: Int, round: Int, updateBytes: Int? = nil, modelBytes: Int? = nil) -> Double {
+    ///
+    /// - Parameter tokens: the tokens it trains on (default: ``DevicePopulation/trainingTokens(_:)``).
+    public func workSeconds(device: Int, round: Int, updateBytes: Int? = nil, modelBytes: Int? = nil, tokens: Double? = nil) -> Double {
         let c = configuration
         var rng = SplitMix64(seed: population.configuration.seed, streams: 0x5E1EC7, UInt64(round), UInt64(device))
         let downJitter = 1 + c.networkJitter * (2 * rng.nextUnitDouble() - 1)
         let upJitter = 1 + c.networkJitter * (2 * rng.nextUnitDouble() - 1)
         let download = Double(modelBytes ?? c.modelBytes) / (population.downlinkBytesPerSecond(device) * downJitter)
-        let train = c.epochs * population.trainingTokens(device) * population.secondsPerToken(device)
+        let train = c.epochs * (tokens ?? population.trainingTokens(device)) * population.secondsPerToken(device)
         let upload = Double(updateBytes ?? c.updateBytes) / (population.uplinkBytesPerSecond(device) * upJitter)
         return download + train + upload
     }
@@ -128,7 +130,13 @@ public struct RoundSimulator: Sendable {
     ///   - start: virtual time of selection (default: the simulator's clock).
     ///   - updateBytes, modelBytes: override the configured sizes for this round (the
     ///     federated loop passes the real sizes of its encoded update and model).
-    public mutating func runRound(at start: Int? = nil, updateBytes: Int? = nil, modelBytes: Int? = nil) -> RoundOutcome {
+    ///   - trainingTokens: the number of tokens a device trains on, if the caller knows it
+    ///     (e.g. from the device's real last-D-days text); default: the device's message
+    ///     volume × D × tokens per message.
+    public mutating func runRound(
+        at start: Int? = nil, updateBytes: Int? = nil, modelBytes: Int? = nil,
+        trainingTokens: ((_ device: Int) -> Double)? = nil
+    ) -> RoundOutcome {
         let t = start ?? time
         let round = roundsRun
         let c = configuration
@@ -140,7 +148,8 @@ public struct RoundSimulator: Sendable {
         var stragglers: [UInt32] = []
         for d in selected {
             let device = Int(d)
-            let finish = Double(t) + workSeconds(device: device, round: round, updateBytes: updateBytes, modelBytes: modelBytes)
+            let finish = Double(t) + workSeconds(
+                device: device, round: round, updateBytes: updateBytes, modelBytes: modelBytes, tokens: trainingTokens?(device))
             let horizon = min(Int(finish.rounded(.down)), deadline)
             if population.eligibilityEnd(device, after: t, through: horizon) != nil {
                 dropped.append(d)

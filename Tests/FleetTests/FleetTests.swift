@@ -292,3 +292,21 @@ struct SimulatedRoundTests {
         #expect(few.state == .abandoned(at: 100, reports: 1))
     }
 }
+
+struct TrainingCostTests {
+    @Test("the caller's token counts and update sizes drive the work time")
+    func overrides() throws {
+        let p = try smallPopulation(devices: 2000)
+        var c = RoundConfiguration()
+        c.cohort = 20
+        let sim = try RoundSimulator(population: p, configuration: c)
+        let base = sim.workSeconds(device: 5, round: 0)
+        let more = sim.workSeconds(device: 5, round: 0, tokens: p.trainingTokens(5) + 1000)
+        #expect(abs(more - base - 1000 * p.secondsPerToken(5)) < 1e-9)
+        #expect(sim.workSeconds(device: 5, round: 0, updateBytes: 0, modelBytes: 0) < base)
+        var slow = sim
+        let o = slow.runRound(at: 86_400, trainingTokens: { _ in 1e9 })
+        #expect(o.reported.isEmpty && o.abandoned)
+        #expect(o.stragglers.count + o.dropped.count == o.selected.count)
+    }
+}
