@@ -13,6 +13,9 @@ public struct KbdSimCommand: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
+            CorpusCommand.self,
+            EvalCommand.self,
+            PredictCommand.self,
         ]
     )
 
