@@ -43,6 +43,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "KeyboardCorpusTests", dependencies: ["KeyboardCorpus", "CZlib"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LanguageModelsTests",
+            dependencies: ["LanguageModels", "KeyboardCorpus"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim"], swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
     ]
 )

@@ -12,7 +12,7 @@ struct ShakespeareReader {
         var speaker: String?
         var atBlockStart = true
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.fileLines() {
             lineNumber += 1
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             if line.allSatisfy(\.isWhitespace) {

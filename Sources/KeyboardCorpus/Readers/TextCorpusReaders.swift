@@ -6,7 +6,7 @@ struct PlainTextReader {
     let path: String
 
     func read(fileText text: String, user: String, into builder: inout TokenizedCorpusBuilder) {
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in text.fileLines() {
             let message = line.hasSuffix("\r") ? line.dropLast() : line
             builder.appendMessage(user: user, text: String(message))
         }
@@ -20,7 +20,7 @@ struct TSVReader {
     func read(text: String) throws -> TokenizedCorpus {
         var builder = TokenizedCorpusBuilder(format: "tsv", source: path)
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.fileLines() {
             lineNumber += 1
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             if line.isEmpty { continue }
@@ -44,7 +44,7 @@ struct JSONLReader {
     func read(text: String) throws -> TokenizedCorpus {
         var builder = TokenizedCorpusBuilder(format: "jsonl", source: path)
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for rawLine in text.fileLines() {
             lineNumber += 1
             let line = rawLine.trimmingWhitespace()
             if line.isEmpty { continue }
@@ -70,5 +70,14 @@ struct JSONLReader {
             builder.appendMessage(user: user, text: message)
         }
         return builder.build()
+    }
+}
+
+extension String {
+    /// The lines of a text file: split at LF or CRLF (a single `Character` in Swift, which a
+    /// plain split on `"\n"` would miss), with a stray trailing CR removed.
+    func fileLines() -> [Substring] {
+        split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
+            .map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
     }
 }

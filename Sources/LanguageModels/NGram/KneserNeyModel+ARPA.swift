@@ -57,7 +57,7 @@ extension KneserNeyModel {
 
     /// Parses ARPA text; `path` only labels errors.
     public init(arpaText text: String, path: String = "<arpa>") throws {
-        var parser = ARPAParser(lines: text.split(separator: "\n", omittingEmptySubsequences: false), path: path)
+        var parser = ARPAParser(lines: text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }), path: path)
         let declared = try parser.readHeader()
         let order = declared.count
         guard (1...NGramKey.maximumLength).contains(order) else {

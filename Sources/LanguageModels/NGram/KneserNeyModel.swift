@@ -93,7 +93,7 @@ public struct KneserNeyModel: NextWordPredictor, Sendable {
                 for i in 0..<ids.count {
                     let start = max(0, i + 1 - (order - 1))
                     var found = LevelContexts()
-                    findContexts(history: UnsafeBufferPointer(rebasing: f[start...i]), into: &found)
+                    findContexts(history: UnsafeBufferPointer(rebasing: f[start..<(i + 1)]), into: &found)
                     topK(in: found, k: k, ids: UnsafeMutableBufferPointer(rebasing: topKOut[(i * k)..<(i * k + k)]), scores: s)
                     targetLogProbs[i] = log10Probability(of: ids[i], in: found) * M_LN10
                 }
