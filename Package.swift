@@ -34,6 +34,7 @@ let package = Package(
             swiftSettings: kernelSettings
         ),
         .target(name: "UpdateCodec", dependencies: ["FederatedCore", "CZlib"], swiftSettings: kernelSettings),
+        .target(name: "Aggregation", dependencies: ["FederatedCore"], swiftSettings: kernelSettings),
         // L3: the command line.
         .target(
             name: "KbdSimCLI",
@@ -49,6 +50,7 @@ let package = Package(
             dependencies: ["LanguageModels", "KeyboardCorpus"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
         .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim"], swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
     ]
