@@ -20,6 +20,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // L0: C shims and shared nouns.
@@ -35,6 +36,11 @@ let package = Package(
         ),
         .target(name: "UpdateCodec", dependencies: ["FederatedCore", "CZlib"], swiftSettings: kernelSettings),
         .target(name: "Aggregation", dependencies: ["FederatedCore"], swiftSettings: kernelSettings),
+        .target(
+            name: "RunStore",
+            dependencies: ["FederatedCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
         // L3: the command line.
         .target(
             name: "KbdSimCLI",
@@ -50,6 +56,7 @@ let package = Package(
             dependencies: ["LanguageModels", "KeyboardCorpus"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
         .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim"], swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
