@@ -37,6 +37,11 @@ public struct UpdateDecoder: Sendable {
         return header
     }
 
+    /// Validates the header of a message held in an array; see ``readHeader(_:)-(UnsafeRawBufferPointer)``.
+    public func readHeader(_ message: [UInt8]) throws(UpdateCodecError) -> UpdateHeader {
+        try message.withUnsafeBytes { bytes in Result { () throws(UpdateCodecError) in try readHeader(bytes) } }.get()
+    }
+
     /// Decodes a message into its header and values (the clipped delta, rotation undone).
     ///
     /// - Throws: ``UpdateCodecError`` for any malformed message.
