@@ -13,6 +13,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
+            CodecCommand.self,
         ]
     )
 

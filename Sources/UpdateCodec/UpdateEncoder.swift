@@ -144,3 +144,26 @@ public struct UpdateEncoder: Sendable {
         return norm > Double(bound) ? Float(Double(bound) / norm) : 1
     }
 }
+
+extension UpdateEncoder {
+    /// The raw payload (clipped, rotated, quantized, packed; not deflated), for benchmarks that
+    /// time zlib alone on the exact bytes the encoder deflates.
+    package func rawPayload(_ delta: [Float], metadata: UpdateMetadata, seed: UInt64) throws(UpdateCodecError) -> [UInt8] {
+        var uncompressed = self
+        uncompressed.scheme.zlibLevel = 0
+        let message = try uncompressed.encode(delta, metadata: metadata, seed: seed)
+        return Array(message[UpdateHeader.size..<(message.count - 4)])
+    }
+
+    /// Deflates `raw` once with this encoder's level and strategy; returns the compressed size.
+    package func deflateOnly(_ raw: [UInt8]) throws(UpdateCodecError) -> Int {
+        let capacity = UpdateHeader.deflateBound(raw.count)
+        let out = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { out.deallocate() }
+        return try raw.withUnsafeBytes { bytes in
+            Result { () throws(UpdateCodecError) in
+                try Zlib.deflate(bytes, level: scheme.zlibLevel, strategy: scheme.zlibStrategy, into: out, capacity: capacity)
+            }
+        }.get()
+    }
+}

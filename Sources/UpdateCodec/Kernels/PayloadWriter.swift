@@ -142,8 +142,9 @@ enum PayloadWriter {
             i = 16
             while i + 16 <= n {
                 let x = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                vlo = pointwiseMin(vlo, x)
-                vhi = pointwiseMax(vhi, x)
+                // Compare-and-blend lowers to vminps/vmaxps; pointwiseMin does not (NaN rules).
+                vlo.replace(with: x, where: x .< vlo)
+                vhi.replace(with: x, where: x .> vhi)
                 i += 16
             }
             lo = vlo.min()

@@ -56,8 +56,9 @@ public struct CodecScheme: Sendable, Hashable {
     public var rotate: Bool
     /// Largest rotation block, in elements: a power of two in 2…2²⁰ (default 65 536).
     ///
-    /// The vector is zero-padded to a multiple of the block, where the block is this value or
-    /// the next power of two ≥ the parameter count, whichever is smaller.
+    /// The vector is zero-padded to a multiple of the block actually used: this value or the
+    /// next power of two ≥ the parameter count, whichever is smaller, halved (not below 1024)
+    /// while padding would exceed 1/16 of the parameters. The header records the block used.
     public var rotationBlock: Int
     /// How each value is represented.
     public var quantization: Quantization

@@ -128,9 +128,9 @@ extension UpdateHeader {
         let parameterCount = Int(count)
         let maxLog2 = CodecScheme.maxRotationBlock.trailingZeroBitCount
         if rotated {
-            // The encoder uses min(configured block, next power of two >= count); a block larger
-            // than that would only add padding, so it is refused.
-            guard blockLog2 <= min(maxLog2, rotationBlockLog2(count: parameterCount, maxBlock: 1 << maxLog2)) else {
+            // The encoder never uses a block above the next power of two >= count; a larger one
+            // would only add padding for the decoder to process, so it is refused.
+            guard blockLog2 <= min(maxLog2, nextPowerOfTwoLog2(parameterCount)) else {
                 throw invalid("rotationBlock", 9, "rotation block 2^\(blockLog2) is not valid for \(parameterCount) parameters")
             }
             scheme.rotate = true
