@@ -19,11 +19,14 @@ struct CodecBenchCommand: ParsableCommand {
         abstract: "Encode synthetic model deltas with each scheme; report size, error and speed.",
         discussion: """
             Deltas: 'gaussian' (N(0, 0.01²) i.i.d.) and 'sparse90' (90 % exact zeros, 10 % \
-            Laplace with scale 0.01, a skewed delta like an embedding update).
-            MB/s are 10⁶ bytes of float32 input (4 × params) per second, best of --repeats, one
-            core. decodeAccumulateMBps streams each message into a running weighted sum (two
-            passes: validate, then apply). zlibOnlyMBps times zlib alone on the exact bytes the
+            Laplace with scale 0.01, a skewed delta like an embedding update), or real deltas \
+            from --delta-file (raw little-endian float32, e.g. the difference of two checkpoints).
+
+            MB/s are 10⁶ bytes of float32 input (4 × params) per second, best of --repeats, one \
+            core. decodeAccumulateMBps streams each message into a running weighted sum (two \
+            passes: validate, then apply). zlibOnlyMBps times zlib alone on the exact bytes the \
             encoder deflates, the bound on encodeMBps.
+
 
             Scheme grammar: \(CodecScheme.grammar)
 
@@ -51,6 +54,13 @@ struct CodecBenchCommand: ParsableCommand {
     @Option(help: "Timing repetitions per scheme; the best is reported (1…100).")
     var repeats: Int = 3
 
+    @Option(
+        name: .customLong("delta-file"),
+        help: ArgumentHelp(
+            "A real delta as raw little-endian float32 (e.g. checkpoint B minus A); repeatable. Replaces the synthetic deltas.",
+            valueName: "path"))
+    var deltaFiles: [String] = []
+
     @Flag(help: "Print one JSON document on stdout instead of the table.")
     var json = false
 
@@ -58,6 +68,26 @@ struct CodecBenchCommand: ParsableCommand {
         guard (1...100_000_000).contains(params) else { throw ValidationError("--params must be in 1...100000000 (got \(params))") }
         guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be in 1...100 (got \(repeats))") }
         _ = try parsedSchemes()
+        for path in deltaFiles {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            guard let size, size > 0, size % 4 == 0, size <= 400_000_000 else {
+                throw ValidationError("--delta-file \(path): must exist and hold 1...100000000 float32 values (a multiple of 4 bytes)")
+            }
+        }
+    }
+
+    /// The deltas to measure: the files given, or the two synthetic ones.
+    func deltas() throws -> [(String, [Float])] {
+        guard !deltaFiles.isEmpty else {
+            return [("gaussian", Self.gaussian(params, seed: seed)), ("sparse90", Self.sparse(params, seed: seed))]
+        }
+        return try deltaFiles.map { path in
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let values = data.withUnsafeBytes { raw in
+                (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            }
+            return ((path as NSString).lastPathComponent, values)
+        }
     }
 
     /// The schemes to run, after crossing with --zlib; throws ValidationError on bad text.
@@ -104,7 +134,7 @@ struct CodecBenchCommand: ParsableCommand {
     func run() throws {
         let schemes = try parsedSchemes()
         var rows: [Row] = []
-        for (name, delta) in [("gaussian", Self.gaussian(params, seed: seed)), ("sparse90", Self.sparse(params, seed: seed))] {
+        for (name, delta) in try deltas() {
             for scheme in schemes {
                 rows.append(try measure(scheme, name: name, delta: delta))
                 if !json { FileHandle.standardError.write(Data("  \(name) \(scheme)\n".utf8)) }
@@ -113,11 +143,11 @@ struct CodecBenchCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            struct Report: Codable { var params: Int; var seed: UInt64; var repeats: Int; var rows: [Row] }
-            let data = try encoder.encode(Report(params: params, seed: seed, repeats: repeats, rows: rows))
+            struct Report: Codable { var params: Int?; var seed: UInt64; var repeats: Int; var rows: [Row] }
+            let data = try encoder.encode(Report(params: deltaFiles.isEmpty ? params : nil, seed: seed, repeats: repeats, rows: rows))
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(Self.table(rows, params: params))
+            print(Self.table(rows, params: deltaFiles.isEmpty ? "\(params)" : "from --delta-file"))
         }
     }
 
@@ -178,7 +208,7 @@ struct CodecBenchCommand: ParsableCommand {
         }
     }
 
-    static func table(_ rows: [Row], params: Int) -> String {
+    static func table(_ rows: [Row], params: String) -> String {
         let header = ["delta", "scheme", "bytesPerParam", "ratioToF32", "relL2Error", "encodeMBps", "decodeAccumulateMBps", "zlibOnlyMBps"]
         let cells = rows.map { r in
             [r.delta, r.scheme, String(format: "%.4f", r.bytesPerParam), String(format: "%.2f", r.ratioToF32),
