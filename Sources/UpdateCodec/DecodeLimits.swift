@@ -3,7 +3,8 @@
 /// Every size in a message is checked against these and against what the parameter count and
 /// bit width imply, so a hostile message cannot make the decoder allocate or inflate more.
 public struct DecodeLimits: Sendable, Hashable {
-    /// The most parameters a message may declare (default 2²⁸ ≈ 268 M).
+    /// The most parameters a message may declare (default 2²⁶ ≈ 67 M; ``UpdateDecoder/decode(_:)-(UnsafeRawBufferPointer)``
+    /// allocates 4 bytes for each).
     public var maxParameterCount: Int
     /// The most bytes a payload may inflate to (default 256 MiB); the zip-bomb guard.
     public var maxRawPayloadBytes: Int
@@ -15,7 +16,7 @@ public struct DecodeLimits: Sendable, Hashable {
     public var maxMagnitude: Float
 
     /// Creates limits; all must be ≥ 0.
-    public init(maxParameterCount: Int = 1 << 28, maxRawPayloadBytes: Int = 256 << 20, maxMagnitude: Float = 1e9) {
+    public init(maxParameterCount: Int = 1 << 26, maxRawPayloadBytes: Int = 256 << 20, maxMagnitude: Float = 1e9) {
         precondition(maxParameterCount >= 0 && maxRawPayloadBytes >= 0 && maxMagnitude >= 0, "limits must be >= 0")
         self.maxParameterCount = maxParameterCount
         self.maxRawPayloadBytes = maxRawPayloadBytes
