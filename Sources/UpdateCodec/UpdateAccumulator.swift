@@ -50,7 +50,9 @@ public struct UpdateAccumulator: Sendable {
         let needed = PayloadDecoder.windowLength(for: header)
         if window.count < needed { window = ContiguousArray(repeating: 0, count: needed) }
         // Move the buffers out of self so they can be borrowed mutably side by side.
-        var sum = weightedSum, win = window, stage = staging
+        var sum = weightedSum
+        var win = window
+        var stage = staging
         weightedSum = []
         window = []
         staging = []

@@ -12,7 +12,9 @@ public struct UpdateDecoder: Sendable {
     public var expectedParameterCount: Int?
 
     /// Creates a decoder.
-    public init(limits: DecodeLimits = DecodeLimits(), expectedLayoutHash: UInt64? = nil, expectedParameterCount: Int? = nil) {
+    public init(
+        limits: DecodeLimits = DecodeLimits(), expectedLayoutHash: UInt64? = nil, expectedParameterCount: Int? = nil
+    ) {
         self.limits = limits
         self.expectedLayoutHash = expectedLayoutHash
         self.expectedParameterCount = expectedParameterCount
@@ -27,12 +29,14 @@ public struct UpdateDecoder: Sendable {
         let header = try UpdateHeader.validate(message, limits: limits)
         if let expectedLayoutHash, header.metadata.layoutHash != expectedLayoutHash {
             throw UpdateCodecError(
-                code: .layoutHashMismatch, field: "layoutHash", message: "update is for another model layout", offset: 56)
+                code: .layoutHashMismatch, field: "layoutHash", message: "update is for another model layout",
+                offset: 56)
         }
         if let expectedParameterCount, header.parameterCount != expectedParameterCount {
             throw UpdateCodecError(
                 code: .parameterCountMismatch, field: "parameterCount",
-                message: "update has \(header.parameterCount) parameters, expected \(expectedParameterCount)", offset: 16)
+                message: "update has \(header.parameterCount) parameters, expected \(expectedParameterCount)",
+                offset: 16)
         }
         return header
     }
@@ -59,7 +63,8 @@ public struct UpdateDecoder: Sendable {
                 try PayloadDecoder.run(
                     header: header, message: message, limits: limits, checkOnly: false, window: window, staging: staging
                 ) { offset, chunk in
-                    _ = UnsafeMutableBufferPointer(rebasing: out[offset..<(offset + chunk.count)]).update(fromContentsOf: chunk)
+                    _ = UnsafeMutableBufferPointer(rebasing: out[offset..<(offset + chunk.count)]).update(
+                        fromContentsOf: chunk)
                 }
             }
         }.get()

@@ -28,7 +28,8 @@ public struct UpdateEncoder: Sendable {
     ///   or `inputTooLarge`.
     /// - Complexity: O(n log B) for rotation with block B, O(n) otherwise; allocates one padded
     ///   copy of the delta when clipping or rotating, and one raw payload buffer when deflating.
-    public func encode(_ delta: UnsafeBufferPointer<Float>, metadata: UpdateMetadata, seed: UInt64) throws(UpdateCodecError)
+    public func encode(_ delta: UnsafeBufferPointer<Float>, metadata: UpdateMetadata, seed: UInt64)
+        throws(UpdateCodecError)
         -> [UInt8]
     {
         let n = delta.count
@@ -41,8 +42,10 @@ public struct UpdateEncoder: Sendable {
             metadata: metadata, scheme: scheme, parameterCount: n, seed: seed, rotationBlockLog2: blockLog2,
             rawPayloadLength: 0, storedPayloadLength: 0)
         let padded = header.paddedCount
-        guard let raw = UpdateHeader.rawPayloadLength(
-            paddedCount: padded, quantization: scheme.quantization, chunkSize: scheme.chunkSize), raw < Int(UInt32.max)
+        guard
+            let raw = UpdateHeader.rawPayloadLength(
+                paddedCount: padded, quantization: scheme.quantization, chunkSize: scheme.chunkSize),
+            raw < Int(UInt32.max)
         else {
             throw UpdateCodecError(code: .inputTooLarge, field: "delta", message: "payload would exceed 4 GiB")
         }
@@ -60,7 +63,8 @@ public struct UpdateEncoder: Sendable {
                 var rotation = HadamardRotation(seed: seed, blockLog2: blockLog2)
                 var start = 0
                 while start < padded {
-                    rotation.rotateNextBlock(UnsafeMutableBufferPointer(rebasing: buffer[start..<(start + rotation.block)]))
+                    rotation.rotateNextBlock(
+                        UnsafeMutableBufferPointer(rebasing: buffer[start..<(start + rotation.block)]))
                     start += rotation.block
                 }
             }
@@ -118,11 +122,17 @@ public struct UpdateEncoder: Sendable {
     private func clipFactor(_ delta: UnsafeBufferPointer<Float>) throws(UpdateCodecError) -> Float {
         // Squares accumulate in Double: no Float input can overflow them, so a non-finite sum
         // means a non-finite input.
-        var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+        var s0 = 0.0
+        var s1 = 0.0
+        var s2 = 0.0
+        var s3 = 0.0
         let n = delta.count
         var i = 0
         while i + 4 <= n {
-            let a = Double(delta[i]), b = Double(delta[i + 1]), c = Double(delta[i + 2]), d = Double(delta[i + 3])
+            let a = Double(delta[i])
+            let b = Double(delta[i + 1])
+            let c = Double(delta[i + 2])
+            let d = Double(delta[i + 3])
             s0 += a * a
             s1 += b * b
             s2 += c * c
@@ -148,7 +158,9 @@ public struct UpdateEncoder: Sendable {
 extension UpdateEncoder {
     /// The raw payload (clipped, rotated, quantized, packed; not deflated), for benchmarks that
     /// time zlib alone on the exact bytes the encoder deflates.
-    package func rawPayload(_ delta: [Float], metadata: UpdateMetadata, seed: UInt64) throws(UpdateCodecError) -> [UInt8] {
+    package func rawPayload(_ delta: [Float], metadata: UpdateMetadata, seed: UInt64) throws(UpdateCodecError)
+        -> [UInt8]
+    {
         var uncompressed = self
         uncompressed.scheme.zlibLevel = 0
         let message = try uncompressed.encode(delta, metadata: metadata, seed: seed)
@@ -162,7 +174,8 @@ extension UpdateEncoder {
         defer { out.deallocate() }
         return try raw.withUnsafeBytes { bytes in
             Result { () throws(UpdateCodecError) in
-                try Zlib.deflate(bytes, level: scheme.zlibLevel, strategy: scheme.zlibStrategy, into: out, capacity: capacity)
+                try Zlib.deflate(
+                    bytes, level: scheme.zlibLevel, strategy: scheme.zlibStrategy, into: out, capacity: capacity)
             }
         }.get()
     }

@@ -1,8 +1,11 @@
 import Testing
+
 @testable import UpdateCodec
 
 struct AccumulatorTests {
-    @Test("Accumulated sum equals the sum of decoded updates", arguments: ["f32", "q8s,z1", "rot,q4s,z6", "rot=256,q2n,z1h", "f16,z1"])
+    @Test(
+        "Accumulated sum equals the sum of decoded updates",
+        arguments: ["f32", "q8s,z1", "rot,q4s,z6", "rot=256,q2n,z1h", "f16,z1"])
     func matchesDecodeThenAdd(scheme: String) throws {
         let n = 3_000
         var acc = UpdateAccumulator(parameterCount: n, layoutHash: Fixture.metadata.layoutHash)
@@ -48,7 +51,9 @@ struct AccumulatorTests {
         for k in 0..<4 { message[lastChunk + k] = [0x00, 0x00, 0xC0, 0x7F][k] }
         Fixture.reseal(&message)
         var acc = UpdateAccumulator(parameterCount: n, layoutHash: Fixture.metadata.layoutHash)
-        #expect { try acc.accumulate(message, weight: 1) } throws: { ($0 as? UpdateCodecError)?.code == .nonFiniteScale }
+        #expect { try acc.accumulate(message, weight: 1) } throws: {
+            ($0 as? UpdateCodecError)?.code == .nonFiniteScale
+        }
         #expect(acc.weightedSum.allSatisfy { $0 == 0 } && acc.updateCount == 0)
     }
 }

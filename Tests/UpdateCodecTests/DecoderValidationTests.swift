@@ -1,5 +1,6 @@
 import FederatedCore
 import Testing
+
 @testable import UpdateCodec
 
 struct DecoderValidationTests {
@@ -17,7 +18,8 @@ struct DecoderValidationTests {
     }
 
     /// Writes a little-endian integer into the header and fixes the checksum.
-    static func rewrite(_ message: [UInt8], at offset: Int, _ value: UInt64, bytes: Int, reseal: Bool = true) -> [UInt8] {
+    static func rewrite(_ message: [UInt8], at offset: Int, _ value: UInt64, bytes: Int, reseal: Bool = true) -> [UInt8]
+    {
         var m = message
         for k in 0..<bytes { m[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(k))) }
         if reseal { Fixture.reseal(&m) }
@@ -56,13 +58,23 @@ struct DecoderValidationTests {
 
     @Test func nonFiniteScalesAndValuesAreRejected() throws {
         let q = try Self.valid("q8n")
-        #expect(Self.code(of: Self.rewrite(q, at: UpdateHeader.size, UInt64(Float.nan.bitPattern), bytes: 4)) == .nonFiniteScale)
-        #expect(Self.code(of: Self.rewrite(q, at: UpdateHeader.size + 4, UInt64(Float.infinity.bitPattern), bytes: 4)) == .nonFiniteScale)
+        #expect(
+            Self.code(of: Self.rewrite(q, at: UpdateHeader.size, UInt64(Float.nan.bitPattern), bytes: 4))
+                == .nonFiniteScale)
+        #expect(
+            Self.code(of: Self.rewrite(q, at: UpdateHeader.size + 4, UInt64(Float.infinity.bitPattern), bytes: 4))
+                == .nonFiniteScale)
         // max < min
-        #expect(Self.code(of: Self.rewrite(q, at: UpdateHeader.size + 4, UInt64(Float(-5).bitPattern), bytes: 4)) == .nonFiniteScale)
+        #expect(
+            Self.code(of: Self.rewrite(q, at: UpdateHeader.size + 4, UInt64(Float(-5).bitPattern), bytes: 4))
+                == .nonFiniteScale)
         let f = try Self.valid("f32")
-        #expect(Self.code(of: Self.rewrite(f, at: UpdateHeader.size + 8, UInt64(Float.nan.bitPattern), bytes: 4)) == .nonFiniteValue)
-        #expect(Self.code(of: Self.rewrite(f, at: UpdateHeader.size + 8, UInt64(Float(1e30).bitPattern), bytes: 4)) == .nonFiniteValue)
+        #expect(
+            Self.code(of: Self.rewrite(f, at: UpdateHeader.size + 8, UInt64(Float.nan.bitPattern), bytes: 4))
+                == .nonFiniteValue)
+        #expect(
+            Self.code(of: Self.rewrite(f, at: UpdateHeader.size + 8, UInt64(Float(1e30).bitPattern), bytes: 4))
+                == .nonFiniteValue)
         let h = try Self.valid("f16")
         #expect(Self.code(of: Self.rewrite(h, at: UpdateHeader.size + 2, 0x7C00, bytes: 2)) == .nonFiniteValue)
     }

@@ -1,10 +1,13 @@
 import FederatedCore
 import Testing
+
 @testable import UpdateCodec
 
 /// Decodes thousands of damaged messages: each must be a typed error or a valid decode.
 struct MutationTests {
-    static let schemes = ["f32", "f16,z6", "rot,q8s,z1", "q3n,chunk=7", "rot=64,q1s,z9h", "q4n,z1r", "clip=0.5,q2s,chunk=100,z6"]
+    static let schemes = [
+        "f32", "f16,z6", "rot,q8s,z1", "q3n,chunk=7", "rot=64,q1s,z9h", "q4n,z1r", "clip=0.5,q2s,chunk=100,z6",
+    ]
 
     static func seeds() throws -> [[UInt8]] {
         var messages = try schemes.enumerated().map { i, scheme in
@@ -38,7 +41,9 @@ struct MutationTests {
                 let width = [1, 2, 4, 8][Int(rng.next() % 4)]
                 let boundary: [UInt64] = [0, 1, 2, 7, 8, 9, 16, 31, 32, 33, 255, 65_536, 1 << 20, 1 << 31, UInt64.max]
                 let value = rng.next() % 2 == 0 ? boundary[Int(rng.next() % UInt64(boundary.count))] : rng.next()
-                for k in 0..<min(width, UpdateHeader.size - offset) { m[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(k))) }
+                for k in 0..<min(width, UpdateHeader.size - offset) {
+                    m[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(k)))
+                }
                 Fixture.reseal(&m)
             case 4:  // payload byte rewrites, resealed
                 if m.count > UpdateHeader.overhead {
@@ -50,8 +55,9 @@ struct MutationTests {
                 Fixture.reseal(&m)
             default:  // appended or dropped bytes inside the payload, resealed
                 if rng.next() % 2 == 0 {
-                    m.insert(contentsOf: (0..<Int(rng.next() % 9 + 1)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
-                             at: UpdateHeader.size + Int(rng.next() % UInt64(max(1, m.count - UpdateHeader.overhead))))
+                    m.insert(
+                        contentsOf: (0..<Int(rng.next() % 9 + 1)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
+                        at: UpdateHeader.size + Int(rng.next() % UInt64(max(1, m.count - UpdateHeader.overhead))))
                 } else if m.count > UpdateHeader.overhead + 1 {
                     m.remove(at: UpdateHeader.size + Int(rng.next() % UInt64(m.count - UpdateHeader.overhead)))
                 }
@@ -68,7 +74,9 @@ struct MutationTests {
             // The accumulator sees the same bytes and must stay unchanged on failure.
             if trial % 10 == 0 {
                 let header = try? decoder.readHeader(m)
-                var acc = UpdateAccumulator(parameterCount: header?.parameterCount ?? 0, layoutHash: Fixture.metadata.layoutHash, limits: limits)
+                var acc = UpdateAccumulator(
+                    parameterCount: header?.parameterCount ?? 0, layoutHash: Fixture.metadata.layoutHash, limits: limits
+                )
                 if (try? acc.accumulate(m, weight: 1)) == nil {
                     #expect(acc.updateCount == 0 && acc.weightedSum.allSatisfy { $0 == 0 })
                 }
@@ -76,7 +84,9 @@ struct MutationTests {
         }
         #expect(outcomes.values.reduce(0, +) == 12_000)
         // The mix must exercise the deep checks, not only the checksum.
-        for code: UpdateCodecError.Code in [.truncated, .checksumMismatch, .invalidField, .payloadSizeMismatch, .corruptPayload, .nonFiniteScale] {
+        for code: UpdateCodecError.Code in [
+            .truncated, .checksumMismatch, .invalidField, .payloadSizeMismatch, .corruptPayload, .nonFiniteScale,
+        ] {
             #expect(outcomes[code.rawValue, default: 0] > 0, "no \(code) in \(outcomes)")
         }
         print("mutation outcomes:", outcomes.sorted { $0.key < $1.key })

@@ -1,5 +1,6 @@
 import FederatedCore
 import Testing
+
 @testable import UpdateCodec
 
 struct RoundTripTests {
@@ -7,7 +8,8 @@ struct RoundTripTests {
 
     @Test("float32 without rotation is bit-exact, including -0", arguments: ["f32", "f32,z1", "f32,z9r"])
     func float32IsLossless(scheme: String) throws {
-        let v: [Float] = [0, -0.0, 1, -1, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -3.5e-20] + Fixture.gaussian(500)
+        let v: [Float] =
+            [0, -0.0, 1, -1, .leastNonzeroMagnitude, .greatestFiniteMagnitude, -3.5e-20] + Fixture.gaussian(500)
         let message = try Fixture.encode(v, scheme)
         // The default magnitude limit (1e9) refuses float32's largest values; a raised limit takes them.
         #expect(throws: UpdateCodecError.self) { try Self.decoder.decode(message) }
@@ -27,7 +29,9 @@ struct RoundTripTests {
     /// Bound proved: nearest rounding moves each value at most half a level, (max − min)/(2·255)
     /// of its chunk, plus float rounding; stochastic at most one level. For a Gaussian vector
     /// with chunk 1024 that is a relative L2 error below 1 % (nearest) and 2 % (stochastic).
-    @Test("8-bit error is within half a level (nearest) or one level (stochastic)", arguments: ["q8n", "q8s", "q8s,z1", "q8n,chunk=100,z6"])
+    @Test(
+        "8-bit error is within half a level (nearest) or one level (stochastic)",
+        arguments: ["q8n", "q8s", "q8s,z1", "q8n,chunk=100,z6"])
     func eightBitErrorBound(scheme: String) throws {
         let v = Fixture.gaussian(5_000)
         let parsed = try CodecScheme(parsing: scheme)
@@ -62,11 +66,16 @@ struct RoundTripTests {
     @Test func rotationPreservesTheNorm() {
         var v = Fixture.skewed(4096)
         let before = Fixture.l2(v)
-        v.withUnsafeMutableBufferPointer { var r = HadamardRotation(seed: 9, blockLog2: 12); r.rotateNextBlock($0) }
+        v.withUnsafeMutableBufferPointer {
+            var r = HadamardRotation(seed: 9, blockLog2: 12)
+            r.rotateNextBlock($0)
+        }
         #expect(abs(Fixture.l2(v) - before) <= before * 1e-5)
     }
 
-    @Test("Rotation with padding and several blocks decodes back", arguments: ["rot,f32", "rot=64,f32,z1", "rot=64,q8n", "rot,f16,z6"])
+    @Test(
+        "Rotation with padding and several blocks decodes back",
+        arguments: ["rot,f32", "rot=64,f32,z1", "rot=64,q8n", "rot,f16,z6"])
     func rotatedRoundTrip(scheme: String) throws {
         let v = Fixture.gaussian(1_000)
         let out = try Self.decoder.decode(Fixture.encode(v, scheme)).values
@@ -77,10 +86,12 @@ struct RoundTripTests {
 
     @Test func oneBitWithRotationBeatsOneBitWithoutOnASkewedVector() throws {
         let v = Fixture.skewed(8192)
-        var plain = 0.0, rotated = 0.0
+        var plain = 0.0
+        var rotated = 0.0
         for seed in UInt64(0)..<5 {
             plain += Fixture.relativeError(try Self.decoder.decode(Fixture.encode(v, "q1s", seed: seed)).values, v)
-            rotated += Fixture.relativeError(try Self.decoder.decode(Fixture.encode(v, "rot,q1s", seed: seed)).values, v)
+            rotated += Fixture.relativeError(
+                try Self.decoder.decode(Fixture.encode(v, "rot,q1s", seed: seed)).values, v)
         }
         #expect(rotated < plain / 2, "rot+q1s \(rotated / 5) vs q1s \(plain / 5)")
     }
@@ -112,7 +123,8 @@ struct RoundTripTests {
         #expect(small == v)
     }
 
-    static let exhaustiveSchemes: [String] = (1...8).flatMap { ["q\($0)s", "q\($0)n", "rot,q\($0)s,z1"] }
+    static let exhaustiveSchemes: [String] =
+        (1...8).flatMap { ["q\($0)s", "q\($0)n", "rot,q\($0)s,z1"] }
         + ["f16", "f32", "rot,f32", "rot,f16,z6"]
 
     @Test("Every bit width × lengths 0…17 × ±0 and extremes round-trips within its bound", arguments: exhaustiveSchemes)
@@ -132,10 +144,13 @@ struct RoundTripTests {
                 // rotation a value moves at most the error's L2 norm, √(padded n) levels.
                 let levels = Float((1 << bits) - 1)
                 let maxAbs = v.map { abs($0) }.max() ?? 0
-                let bound = parsed.rotate
+                let bound =
+                    parsed.rotate
                     ? Float(Fixture.l2(v)) * 2 / levels * Float(max(2 * n, 1)).squareRoot()
                     : maxAbs * 2 / levels
-                for i in 0..<n { #expect(abs(out[i] - v[i]) <= bound * 1.01 + 1e-6 * maxAbs, "\(scheme) n=\(n) i=\(i)") }
+                for i in 0..<n {
+                    #expect(abs(out[i] - v[i]) <= bound * 1.01 + 1e-6 * maxAbs, "\(scheme) n=\(n) i=\(i)")
+                }
             } else {
                 #expect(Fixture.relativeError(out, v) <= (bits == 16 ? 1e-3 : 1e-5), "\(scheme) n=\(n)")
             }
@@ -145,7 +160,9 @@ struct RoundTripTests {
                 w[n - 1] = bad
                 #expect {
                     _ = try encoder.encode(w, metadata: Fixture.metadata, seed: 1)
-                } throws: { ($0 as? UpdateCodecError)?.code == .nonFiniteInput && ($0 as? UpdateCodecError)?.index == n - 1 }
+                } throws: {
+                    ($0 as? UpdateCodecError)?.code == .nonFiniteInput && ($0 as? UpdateCodecError)?.index == n - 1
+                }
             }
         }
     }

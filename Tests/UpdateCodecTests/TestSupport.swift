@@ -1,5 +1,6 @@
 import FederatedCore
 import Foundation
+
 @testable import UpdateCodec
 
 /// Fixtures shared by the codec tests.

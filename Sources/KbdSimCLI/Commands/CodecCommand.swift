@@ -40,10 +40,12 @@ struct CodecBenchCommand: ParsableCommand {
     @Option(help: "Parameters per synthetic delta (1…100,000,000).")
     var params: Int = 1_400_000
 
-    @Option(help: ArgumentHelp(
-        "Schemes separated by ';' (e.g. 'rot,q8s,z1;q4s'); with --zlib, codecs separated by ',' (use '+' inside one).",
-        valueName: "list"))
-    var schemes: String = "f32;f32,z1;f16,z1;q8s;q8s,z1;rot,q8s,z1;rot,q8s,z1h;q4s,z1;rot,q4s,z1;rot,q2s,z1;q1s,z1;rot,q1s,z1"
+    @Option(
+        help: ArgumentHelp(
+            "Schemes separated by ';' (e.g. 'rot,q8s,z1;q4s'); with --zlib, codecs separated by ',' (use '+' inside one).",
+            valueName: "list"))
+    var schemes: String =
+        "f32;f32,z1;f16,z1;q8s;q8s,z1;rot,q8s,z1;rot,q8s,z1h;q4s,z1;rot,q4s,z1;rot,q2s,z1;q1s,z1;rot,q1s,z1"
 
     @Option(help: ArgumentHelp("zlib levels to cross with each codec in --schemes, e.g. 0,1,6,9.", valueName: "levels"))
     var zlib: String?
@@ -65,13 +67,18 @@ struct CodecBenchCommand: ParsableCommand {
     var json = false
 
     mutating func validate() throws {
-        guard (1...100_000_000).contains(params) else { throw ValidationError("--params must be in 1...100000000 (got \(params))") }
-        guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be in 1...100 (got \(repeats))") }
+        guard (1...100_000_000).contains(params) else {
+            throw ValidationError("--params must be in 1...100000000 (got \(params))")
+        }
+        guard (1...100).contains(repeats) else {
+            throw ValidationError("--repeats must be in 1...100 (got \(repeats))")
+        }
         _ = try parsedSchemes()
         for path in deltaFiles {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
             guard let size, size > 0, size % 4 == 0, size <= 400_000_000 else {
-                throw ValidationError("--delta-file \(path): must exist and hold 1...100000000 float32 values (a multiple of 4 bytes)")
+                throw ValidationError(
+                    "--delta-file \(path): must exist and hold 1...100000000 float32 values (a multiple of 4 bytes)")
             }
         }
     }
@@ -84,7 +91,9 @@ struct CodecBenchCommand: ParsableCommand {
         return try deltaFiles.map { path in
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             let values = data.withUnsafeBytes { raw in
-                (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+                (0..<(raw.count / 4)).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+                }
             }
             return ((path as NSString).lastPathComponent, values)
         }
@@ -101,7 +110,9 @@ struct CodecBenchCommand: ParsableCommand {
             var levels: [Int] = []
             for token in zlib.split(separator: ",") {
                 guard let level = Int(token.trimmingCharacters(in: .whitespaces)), (0...9).contains(level) else {
-                    throw CodecSchemeError(code: .levelOutOfRange, token: String(token), message: "--zlib levels must be integers in 0...9 (got '\(token)')")
+                    throw CodecSchemeError(
+                        code: .levelOutOfRange, token: String(token),
+                        message: "--zlib levels must be integers in 0...9 (got '\(token)')")
                 }
                 levels.append(level)
             }
@@ -143,8 +154,14 @@ struct CodecBenchCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            struct Report: Codable { var params: Int?; var seed: UInt64; var repeats: Int; var rows: [Row] }
-            let data = try encoder.encode(Report(params: deltaFiles.isEmpty ? params : nil, seed: seed, repeats: repeats, rows: rows))
+            struct Report: Codable {
+                var params: Int?
+                var seed: UInt64
+                var repeats: Int
+                var rows: [Row]
+            }
+            let data = try encoder.encode(
+                Report(params: deltaFiles.isEmpty ? params : nil, seed: seed, repeats: repeats, rows: rows))
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(Self.table(rows, params: deltaFiles.isEmpty ? "\(params)" : "from --delta-file"))
@@ -155,7 +172,9 @@ struct CodecBenchCommand: ParsableCommand {
         let metadata = UpdateMetadata(runID: 1, round: 1, layoutHash: 0xC0DEC, exampleCount: 1, deviceID: 1)
         let encoder = UpdateEncoder(scheme: scheme)
         var message: [UInt8] = []
-        let encodeSeconds = try Self.best(repeats) { message = try encoder.encode(delta, metadata: metadata, seed: seed) }
+        let encodeSeconds = try Self.best(repeats) {
+            message = try encoder.encode(delta, metadata: metadata, seed: seed)
+        }
         var accumulator = UpdateAccumulator(parameterCount: delta.count, layoutHash: metadata.layoutHash)
         let decodeSeconds = try Self.best(repeats) { try accumulator.accumulate(message, weight: 1) }
         let decoded = try UpdateDecoder().decode(message).values
@@ -164,7 +183,8 @@ struct CodecBenchCommand: ParsableCommand {
             let raw = try encoder.rawPayload(delta, metadata: metadata, seed: seed)
             zlibSeconds = try Self.best(repeats) { _ = try encoder.deflateOnly(raw) }
         }
-        var diff = 0.0, norm = 0.0
+        var diff = 0.0
+        var norm = 0.0
         for i in delta.indices {
             let d = Double(decoded[i]) - Double(delta[i])
             diff += d * d
@@ -209,15 +229,23 @@ struct CodecBenchCommand: ParsableCommand {
     }
 
     static func table(_ rows: [Row], params: String) -> String {
-        let header = ["delta", "scheme", "bytesPerParam", "ratioToF32", "relL2Error", "encodeMBps", "decodeAccumulateMBps", "zlibOnlyMBps"]
+        let header = [
+            "delta", "scheme", "bytesPerParam", "ratioToF32", "relL2Error", "encodeMBps", "decodeAccumulateMBps",
+            "zlibOnlyMBps",
+        ]
         let cells = rows.map { r in
-            [r.delta, r.scheme, String(format: "%.4f", r.bytesPerParam), String(format: "%.2f", r.ratioToF32),
-             String(format: "%.2e", r.relL2Error), String(format: "%.0f", r.encodeMBps),
-             String(format: "%.0f", r.decodeAccumulateMBps), r.zlibOnlyMBps.map { String(format: "%.0f", $0) } ?? "-"]
+            [
+                r.delta, r.scheme, String(format: "%.4f", r.bytesPerParam), String(format: "%.2f", r.ratioToF32),
+                String(format: "%.2e", r.relL2Error), String(format: "%.0f", r.encodeMBps),
+                String(format: "%.0f", r.decodeAccumulateMBps),
+                r.zlibOnlyMBps.map { String(format: "%.0f", $0) } ?? "-",
+            ]
         }
         let widths = header.indices.map { c in ([header[c]] + cells.map { $0[c] }).map(\.count).max()! }
         func line(_ row: [String]) -> String {
-            "| " + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: " | ") + " |"
+            "| "
+                + row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(
+                    separator: " | ") + " |"
         }
         let rule = "| " + widths.map { String(repeating: "-", count: $0) }.joined(separator: " | ") + " |"
         return (["params: \(params)", line(header), rule] + cells.map(line)).joined(separator: "\n")

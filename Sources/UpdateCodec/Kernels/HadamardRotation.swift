@@ -31,7 +31,9 @@ struct HadamardRotation {
     }
 
     /// `p[i] = ±p[i] · scale`, the sign from bit i of the sign words.
-    private static func flipSigns(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ w: UnsafeBufferPointer<UInt64>, scale: Float) {
+    private static func flipSigns(
+        _ p: UnsafeMutablePointer<Float>, _ n: Int, _ w: UnsafeBufferPointer<UInt64>, scale: Float
+    ) {
         var i = 0
         while i < n {
             let word = w[i >> 6]
@@ -97,12 +99,14 @@ struct HadamardRotation {
     private static func butterfly16(_ x: SIMD16<Float>) -> SIMD16<Float> {
         var v = x
         // Stride 1: pairs (0,1), (2,3), …
-        var even = v.evenHalf, odd = v.oddHalf
+        var even = v.evenHalf
+        var odd = v.oddHalf
         v = interleave(even + odd, even - odd)
         // Stride 2
         even = SIMD8(v[0], v[1], v[4], v[5], v[8], v[9], v[12], v[13])
         odd = SIMD8(v[2], v[3], v[6], v[7], v[10], v[11], v[14], v[15])
-        var s = even + odd, d = even - odd
+        var s = even + odd
+        var d = even - odd
         v = SIMD16(s[0], s[1], d[0], d[1], s[2], s[3], d[2], d[3], s[4], s[5], d[4], d[5], s[6], s[7], d[6], d[7])
         // Stride 4
         even = SIMD8(v[0], v[1], v[2], v[3], v[8], v[9], v[10], v[11])
@@ -111,7 +115,8 @@ struct HadamardRotation {
         d = even - odd
         v = SIMD16(s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3], s[4], s[5], s[6], s[7], d[4], d[5], d[6], d[7])
         // Stride 8
-        let lo = v.lowHalf, hi = v.highHalf
+        let lo = v.lowHalf
+        let hi = v.highHalf
         return SIMD16(lowHalf: lo + hi, highHalf: lo - hi)
     }
 

@@ -49,14 +49,17 @@ struct PayloadDecoder {
         deliver: (Int, UnsafeBufferPointer<Float>) -> Void
     ) throws(UpdateCodecError) {
         var decoder = PayloadDecoder(header: header, limits: limits, checkOnly: checkOnly, window: window)
-        let payload = UnsafeRawBufferPointer(rebasing: message[UpdateHeader.size..<(UpdateHeader.size + header.storedPayloadLength)])
+        let payload = UnsafeRawBufferPointer(
+            rebasing: message[UpdateHeader.size..<(UpdateHeader.size + header.storedPayloadLength)])
         if header.scheme.zlibLevel == 0 {
             let used = try decoder.consume(payload, deliver: deliver)
             guard used == payload.count else {
-                throw UpdateCodecError(code: .payloadSizeMismatch, field: "payload", message: "payload has unparsed bytes")
+                throw UpdateCodecError(
+                    code: .payloadSizeMismatch, field: "payload", message: "payload has unparsed bytes")
             }
         } else {
-            try Zlib.inflate(payload, rawLength: header.rawPayloadLength, staging: staging) { bytes throws(UpdateCodecError) in
+            try Zlib.inflate(payload, rawLength: header.rawPayloadLength, staging: staging) {
+                bytes throws(UpdateCodecError) in
                 try decoder.consume(bytes, deliver: deliver)
             }
         }
@@ -79,9 +82,14 @@ struct PayloadDecoder {
                 for i in 0..<take {
                     let v: Float
                     if size == 4 {
-                        v = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: pos + 4 * i, as: UInt32.self)))
+                        v = Float(
+                            bitPattern: UInt32(
+                                littleEndian: base.loadUnaligned(fromByteOffset: pos + 4 * i, as: UInt32.self)))
                     } else {
-                        v = Float(Float16(bitPattern: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: pos + 2 * i, as: UInt16.self))))
+                        v = Float(
+                            Float16(
+                                bitPattern: UInt16(
+                                    littleEndian: base.loadUnaligned(fromByteOffset: pos + 2 * i, as: UInt16.self))))
                     }
                     guard abs(v) <= maxMagnitude else {
                         throw UpdateCodecError(
@@ -101,8 +109,10 @@ struct PayloadDecoder {
                 let count = min(chunkSize, paddedCount - element)
                 let size = ChunkRecord.size(count: count, bits: bits)
                 if bytes.count - pos < size { break }
-                let lo = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: pos, as: UInt32.self)))
-                let hi = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: pos + 4, as: UInt32.self)))
+                let lo = Float(
+                    bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: pos, as: UInt32.self)))
+                let hi = Float(
+                    bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: pos + 4, as: UInt32.self)))
                 guard abs(lo) <= maxMagnitude, abs(hi) <= maxMagnitude, hi >= lo else {
                     throw UpdateCodecError(
                         code: .nonFiniteScale, field: abs(lo) <= maxMagnitude ? "scale.max" : "scale.min",
@@ -134,7 +144,8 @@ struct PayloadDecoder {
     mutating func finish(deliver: (Int, UnsafeBufferPointer<Float>) -> Void) throws(UpdateCodecError) {
         guard element == paddedCount else {
             throw UpdateCodecError(
-                code: .payloadSizeMismatch, field: "payload", message: "payload holds \(element) of \(paddedCount) values")
+                code: .payloadSizeMismatch, field: "payload",
+                message: "payload holds \(element) of \(paddedCount) values")
         }
         if windowFill > 0 { flush(deliver) }
     }

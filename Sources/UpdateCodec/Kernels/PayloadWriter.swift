@@ -70,7 +70,8 @@ enum PayloadWriter {
         }
         // Quantize into a small stack-like buffer of whole chunks, then pack.
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n) { tmp in
-            quantizeCodes(v, n, lo: lo, inv: inv, levels: levels, stochastic: stochastic, dither: &dither, into: tmp.baseAddress!)
+            quantizeCodes(
+                v, n, lo: lo, inv: inv, levels: levels, stochastic: stochastic, dither: &dither, into: tmp.baseAddress!)
             return 8 + pack(tmp.baseAddress!, n, bits: bits, into: out + 8)
         }
     }
@@ -107,7 +108,9 @@ enum PayloadWriter {
     }
 
     /// Packs `n` codes of `bits` bits LSB-first; returns ⌈n·bits/8⌉.
-    private static func pack(_ codes: UnsafePointer<UInt8>, _ n: Int, bits: Int, into out: UnsafeMutableRawPointer) -> Int {
+    private static func pack(_ codes: UnsafePointer<UInt8>, _ n: Int, bits: Int, into out: UnsafeMutableRawPointer)
+        -> Int
+    {
         var acc: UInt64 = 0
         var filled = 0
         var o = 0

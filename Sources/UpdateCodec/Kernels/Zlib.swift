@@ -81,7 +81,8 @@ enum Zlib {
         }
         guard stream.avail_in == 0 else {
             throw UpdateCodecError(
-                code: .corruptPayload, field: "payload", message: "\(stream.avail_in) bytes after the end of the zlib stream",
+                code: .corruptPayload, field: "payload",
+                message: "\(stream.avail_in) bytes after the end of the zlib stream",
                 offset: UpdateHeader.size + input.count - Int(stream.avail_in))
         }
         guard total == rawLength, filled == 0 else {

@@ -74,8 +74,13 @@ extension CodecScheme: CustomStringConvertible {
                 try claim("zlib level", token)
                 var digits = token.dropFirst()
                 var strategy = ZlibStrategy.standard
-                if digits.last == "h" { strategy = .huffmanOnly; digits = digits.dropLast() }
-                else if digits.last == "r" { strategy = .runLength; digits = digits.dropLast() }
+                if digits.last == "h" {
+                    strategy = .huffmanOnly
+                    digits = digits.dropLast()
+                } else if digits.last == "r" {
+                    strategy = .runLength
+                    digits = digits.dropLast()
+                }
                 guard let level = Int(digits) else { throw Self.unknown(token) }
                 guard (0...9).contains(level) else {
                     throw CodecSchemeError(
@@ -106,11 +111,12 @@ extension CodecScheme: CustomStringConvertible {
         }
         if chunkSize != Self.defaultChunkSize { parts.append("chunk=\(chunkSize)") }
         if zlibLevel > 0 {
-            let suffix = switch zlibStrategy {
-            case .standard: ""
-            case .huffmanOnly: "h"
-            case .runLength: "r"
-            }
+            let suffix =
+                switch zlibStrategy {
+                case .standard: ""
+                case .huffmanOnly: "h"
+                case .runLength: "r"
+                }
             parts.append("z\(zlibLevel)\(suffix)")
         }
         return parts.joined(separator: ",")

@@ -7,9 +7,15 @@ extension UpdateHeader {
         w.bytes(Self.magic)
         w.u16(Self.currentVersion)
         switch scheme.quantization {
-        case .float32: w.u8(0); w.u8(32)
-        case .float16: w.u8(1); w.u8(16)
-        case .uniform(let bits, _): w.u8(2); w.u8(UInt8(bits))
+        case .float32:
+            w.u8(0)
+            w.u8(32)
+        case .float16:
+            w.u8(1)
+            w.u8(16)
+        case .uniform(let bits, _):
+            w.u8(2)
+            w.u8(UInt8(bits))
         }
         var flags: UInt8 = 0
         if case .uniform(_, .stochastic) = scheme.quantization { flags |= 1 }
@@ -68,7 +74,8 @@ extension UpdateHeader {
         }
         guard message.count >= size else {
             throw UpdateCodecError(
-                code: .truncated, field: "header", message: "message of \(message.count) bytes is shorter than the header",
+                code: .truncated, field: "header",
+                message: "message of \(message.count) bytes is shorter than the header",
                 offset: message.count)
         }
         let kind = r.u8()
@@ -93,8 +100,13 @@ extension UpdateHeader {
         func invalid(_ field: String, _ offset: Int, _ text: String) -> UpdateCodecError {
             UpdateCodecError(code: .invalidField, field: field, message: text, offset: offset)
         }
-        guard flags & ~7 == 0 else { throw UpdateCodecError(code: .reservedNotZero, field: "flags", message: "unknown flag bits set", offset: 8) }
-        guard reserved == 0 else { throw UpdateCodecError(code: .reservedNotZero, field: "reserved", message: "reserved field is not zero", offset: 36) }
+        guard flags & ~7 == 0 else {
+            throw UpdateCodecError(code: .reservedNotZero, field: "flags", message: "unknown flag bits set", offset: 8)
+        }
+        guard reserved == 0 else {
+            throw UpdateCodecError(
+                code: .reservedNotZero, field: "reserved", message: "reserved field is not zero", offset: 36)
+        }
         let stochastic = flags & 1 != 0
         let rotated = flags & 2 != 0
         let clipped = flags & 4 != 0
@@ -103,14 +115,17 @@ extension UpdateHeader {
         switch kind {
         case 0, 1:
             guard bits == (kind == 0 ? 32 : 16) else {
-                throw UpdateCodecError(code: .bitsOutOfRange, field: "bits", message: "bits \(bits) do not match the float kind", offset: 7)
+                throw UpdateCodecError(
+                    code: .bitsOutOfRange, field: "bits", message: "bits \(bits) do not match the float kind", offset: 7
+                )
             }
             guard !stochastic else { throw invalid("flags", 8, "stochastic flag set on a float payload") }
             guard chunk == 0 else { throw invalid("chunkSize", 12, "chunk size must be 0 for float payloads") }
             scheme.quantization = kind == 0 ? .float32 : .float16
         case 2:
             guard (1...8).contains(bits) else {
-                throw UpdateCodecError(code: .bitsOutOfRange, field: "bits", message: "bits \(bits) outside 1...8", offset: 7)
+                throw UpdateCodecError(
+                    code: .bitsOutOfRange, field: "bits", message: "bits \(bits) outside 1...8", offset: 7)
             }
             guard (1...CodecScheme.maxChunkSize).contains(chunk) else {
                 throw invalid("chunkSize", 12, "chunk size \(chunk) outside 1...\(CodecScheme.maxChunkSize)")
@@ -123,7 +138,8 @@ extension UpdateHeader {
         guard count <= UInt64(limits.maxParameterCount), count <= UInt64(UInt32.max) else {
             throw UpdateCodecError(
                 code: .parameterCountMismatch, field: "parameterCount",
-                message: "\(count) parameters exceed the limit of \(min(limits.maxParameterCount, Int(UInt32.max)))", offset: 16)
+                message: "\(count) parameters exceed the limit of \(min(limits.maxParameterCount, Int(UInt32.max)))",
+                offset: 16)
         }
         let parameterCount = Int(count)
         let maxLog2 = CodecScheme.maxRotationBlock.trailingZeroBitCount
@@ -131,7 +147,8 @@ extension UpdateHeader {
             // The encoder never uses a block above the next power of two >= count; a larger one
             // would only add padding for the decoder to process, so it is refused.
             guard blockLog2 <= min(maxLog2, nextPowerOfTwoLog2(parameterCount)) else {
-                throw invalid("rotationBlock", 9, "rotation block 2^\(blockLog2) is not valid for \(parameterCount) parameters")
+                throw invalid(
+                    "rotationBlock", 9, "rotation block 2^\(blockLog2) is not valid for \(parameterCount) parameters")
             }
             scheme.rotate = true
             scheme.rotationBlock = max(2, 1 << blockLog2)
@@ -155,11 +172,13 @@ extension UpdateHeader {
         }
 
         var header = UpdateHeader(
-            metadata: UpdateMetadata(runID: runID, round: round, layoutHash: layoutHash, exampleCount: examples, deviceID: deviceID),
+            metadata: UpdateMetadata(
+                runID: runID, round: round, layoutHash: layoutHash, exampleCount: examples, deviceID: deviceID),
             scheme: scheme, parameterCount: parameterCount, seed: seed,
             rotationBlockLog2: rotated ? blockLog2 : 0, rawPayloadLength: 0, storedPayloadLength: 0)
-        guard let expectedRaw = rawPayloadLength(
-            paddedCount: header.paddedCount, quantization: scheme.quantization, chunkSize: scheme.chunkSize),
+        guard
+            let expectedRaw = rawPayloadLength(
+                paddedCount: header.paddedCount, quantization: scheme.quantization, chunkSize: scheme.chunkSize),
             raw == UInt64(expectedRaw)
         else {
             throw UpdateCodecError(
@@ -169,31 +188,36 @@ extension UpdateHeader {
         guard expectedRaw <= limits.maxRawPayloadBytes else {
             throw UpdateCodecError(
                 code: .payloadSizeMismatch, field: "rawPayloadLength",
-                message: "raw payload of \(expectedRaw) bytes exceeds the limit of \(limits.maxRawPayloadBytes)", offset: 72)
+                message: "raw payload of \(expectedRaw) bytes exceeds the limit of \(limits.maxRawPayloadBytes)",
+                offset: 72)
         }
         let storedLimit = level == 0 ? UInt64(expectedRaw) : UInt64(Self.deflateBound(expectedRaw))
         guard level == 0 ? stored == storedLimit : stored <= storedLimit else {
             throw UpdateCodecError(
                 code: .payloadSizeMismatch, field: "storedPayloadLength",
-                message: "stored payload length \(stored) is impossible for a raw payload of \(expectedRaw) bytes", offset: 80)
+                message: "stored payload length \(stored) is impossible for a raw payload of \(expectedRaw) bytes",
+                offset: 80)
         }
         header.rawPayloadLength = expectedRaw
         header.storedPayloadLength = Int(stored)
         let total = header.messageLength
         guard message.count >= total else {
             throw UpdateCodecError(
-                code: .truncated, field: "payload", message: "message has \(message.count) of \(total) bytes", offset: message.count)
+                code: .truncated, field: "payload", message: "message has \(message.count) of \(total) bytes",
+                offset: message.count)
         }
         guard message.count == total else {
             throw UpdateCodecError(
-                code: .trailingBytes, field: "checksum", message: "\(message.count - total) bytes after the checksum", offset: total)
+                code: .trailingBytes, field: "checksum", message: "\(message.count - total) bytes after the checksum",
+                offset: total)
         }
         let crcOffset = total - 4
         var tail = ByteReader(base: message.baseAddress!, offset: crcOffset)
         let declared = tail.u32()
         let actual = crc32(message.baseAddress!, crcOffset)
         guard declared == actual else {
-            throw UpdateCodecError(code: .checksumMismatch, field: "checksum", message: "CRC-32 mismatch", offset: crcOffset)
+            throw UpdateCodecError(
+                code: .checksumMismatch, field: "checksum", message: "CRC-32 mismatch", offset: crcOffset)
         }
         return header
     }
@@ -213,10 +237,22 @@ struct ByteWriter {
     let base: UnsafeMutableRawPointer
     var offset = 0
 
-    mutating func u8(_ v: UInt8) { base.storeBytes(of: v, toByteOffset: offset, as: UInt8.self); offset += 1 }
-    mutating func u16(_ v: UInt16) { base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt16.self); offset += 2 }
-    mutating func u32(_ v: UInt32) { base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt32.self); offset += 4 }
-    mutating func u64(_ v: UInt64) { base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt64.self); offset += 8 }
+    mutating func u8(_ v: UInt8) {
+        base.storeBytes(of: v, toByteOffset: offset, as: UInt8.self)
+        offset += 1
+    }
+    mutating func u16(_ v: UInt16) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt16.self)
+        offset += 2
+    }
+    mutating func u32(_ v: UInt32) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt32.self)
+        offset += 4
+    }
+    mutating func u64(_ v: UInt64) {
+        base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt64.self)
+        offset += 8
+    }
     mutating func bytes(_ v: [UInt8]) { for b in v { u8(b) } }
 }
 
@@ -225,8 +261,20 @@ struct ByteReader {
     let base: UnsafeRawPointer
     var offset: Int
 
-    mutating func u8() -> UInt8 { defer { offset += 1 }; return base.load(fromByteOffset: offset, as: UInt8.self) }
-    mutating func u16() -> UInt16 { defer { offset += 2 }; return UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self)) }
-    mutating func u32() -> UInt32 { defer { offset += 4 }; return UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
-    mutating func u64() -> UInt64 { defer { offset += 8 }; return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+    mutating func u8() -> UInt8 {
+        defer { offset += 1 }
+        return base.load(fromByteOffset: offset, as: UInt8.self)
+    }
+    mutating func u16() -> UInt16 {
+        defer { offset += 2 }
+        return UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+    mutating func u32() -> UInt32 {
+        defer { offset += 4 }
+        return UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+    mutating func u64() -> UInt64 {
+        defer { offset += 8 }
+        return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
 }

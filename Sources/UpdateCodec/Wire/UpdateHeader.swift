@@ -38,7 +38,9 @@ public struct UpdateHeader: Sendable, Hashable {
 
     /// The device's description of the update.
     public var metadata: UpdateMetadata
-    /// The scheme the update was encoded with (chunk size is the default for f32/f16).
+    /// The scheme the update was encoded with, as far as the header records it: the chunk size
+    /// is the default for f32/f16, and ``CodecScheme/rotationBlock`` is the block actually used
+    /// (see ``rotationBlockLog2``), which can be smaller than the encoder's setting.
     public var scheme: CodecScheme
     /// Number of parameters in the delta (before rotation padding).
     public var parameterCount: Int
