@@ -10,7 +10,7 @@ public struct UpdateCodecError: Error, Sendable, Hashable, CustomStringConvertib
         case nonFiniteInput
         /// A value does not fit the chosen representation (float16 beyond ±65504).
         case valueOutOfRange
-        /// The delta is larger than the wire format allows (2³² − 1 parameters, payload ≥ 4 GiB).
+        /// The delta is larger than the wire format allows (2³² − 1 parameters, raw payload > 2 GiB).
         case inputTooLarge
         // Framing.
         /// The first four bytes are not `KBDU`.

@@ -25,7 +25,7 @@ public struct UpdateEncoder: Sendable {
     /// - Returns: The message: 88-byte header, payload, CRC-32.
     /// - Throws: ``UpdateCodecError`` with code `nonFiniteInput` (NaN/±∞ in `delta`, with its
     ///   index), `valueOutOfRange` (float16 overflow, or a chunk range that overflows float32),
-    ///   or `inputTooLarge`.
+    ///   or `inputTooLarge` (more than 2³² − 1 values, or a raw payload above 2 GiB).
     /// - Complexity: O(n log B) for rotation with block B, O(n) otherwise; allocates one padded
     ///   copy of the delta when clipping or rotating, and one raw payload buffer when deflating.
     public func encode(_ delta: UnsafeBufferPointer<Float>, metadata: UpdateMetadata, seed: UInt64)
@@ -45,9 +45,9 @@ public struct UpdateEncoder: Sendable {
         guard
             let raw = UpdateHeader.rawPayloadLength(
                 paddedCount: padded, quantization: scheme.quantization, chunkSize: scheme.chunkSize),
-            raw < Int(UInt32.max)
+            raw <= Int(UInt32.max) / 2  // zlib counts in UInt32; compressBound(raw) must fit too
         else {
-            throw UpdateCodecError(code: .inputTooLarge, field: "delta", message: "payload would exceed 4 GiB")
+            throw UpdateCodecError(code: .inputTooLarge, field: "delta", message: "payload would exceed 2 GiB")
         }
         header.rawPayloadLength = raw
 
