@@ -59,6 +59,7 @@ let package = Package(
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
         .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim"], swiftSettings: strictSettings),
+        .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec"], swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
     ]
 )
