@@ -5,7 +5,7 @@ import Testing
 @Suite(.serialized)
 struct CommandTests {
     @Test func helpHasExamplesForEveryCommand() throws {
-        for command in [["eval"], ["predict"], ["corpus", "stats"]] {
+        for command in [["eval"], ["predict"], ["corpus", "stats"], ["codec", "bench"]] {
             let r = try KbdSimRunner.run(command + ["--help"])
             #expect(r.status == 0)
             #expect(r.stdout.contains("Example"), "\(command) --help has no example")
@@ -59,6 +59,18 @@ struct CommandTests {
         #expect((json["corpus fingerprint"] as? String)?.count == 64)
     }
 
+    @Test func codecBenchReportsEverySchemeAsJSON() throws {
+        let r = try KbdSimRunner.run(["codec", "bench", "--params", "3000", "--schemes", "f32;rot,q8s,z1;rot,q1s", "--repeats", "1", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try #require(r.json()["rows"] as? [[String: Any]])
+        #expect(rows.count == 6)  // three schemes × two synthetic deltas
+        let f32 = try #require(rows.first { $0["scheme"] as? String == "f32" })
+        #expect(f32["relL2Error"] as? Double == 0)
+        #expect((f32["bytesPerParam"] as? Double ?? 0) > 4)  // float32 plus the header
+        let oneBit = try #require(rows.first { $0["scheme"] as? String == "rot,q1s" && $0["delta"] as? String == "gaussian" })
+        #expect((oneBit["ratioToF32"] as? Double ?? 0) > 20)
+    }
+
     @Test("bad input exits non-zero with a clear message and never crashes", arguments: [
         (["eval", "--model", "kn3", "--corpus", "/nonexistent/sms.zip"], "no such file"),
         (["eval", "--model", "kn3", "--corpus", "CORPUS", "--vocab", "0"], "--vocab"),
@@ -68,6 +80,11 @@ struct CommandTests {
         (["predict", "--model", "BADARPA", "hello"], "\\data\\"),
         (["predict", "--model", "/nonexistent/model.arpa", "hello"], "no such model file"),
         (["corpus", "stats", "EMPTY"], "no non-empty message"),
+        (["codec", "bench", "--schemes", "q9s"], "q9s"),
+        (["codec", "bench", "--schemes", "q0s"], "q0s"),
+        (["codec", "bench", "--schemes", "q8s,z10"], "z10"),
+        (["codec", "bench", "--schemes", "bogus"], "bogus"),
+        (["codec", "bench", "--params", "0"], "--params"),
     ] as [([String], String)])
     func badInput(_ arguments: [String], _ expected: String) throws {
         let folder = ScratchFolder()
