@@ -20,6 +20,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // L0: C shims and shared nouns.
@@ -34,6 +35,12 @@ let package = Package(
             swiftSettings: kernelSettings
         ),
         .target(name: "UpdateCodec", dependencies: ["FederatedCore", "CZlib"], swiftSettings: kernelSettings),
+        .target(name: "Aggregation", dependencies: ["FederatedCore"], swiftSettings: kernelSettings),
+        .target(
+            name: "RunStore",
+            dependencies: ["FederatedCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strictSettings
+        ),
         // L2: the fleet of virtual phones.
         .target(name: "Fleet", dependencies: ["FederatedCore", "KeyboardCorpus"], swiftSettings: kernelSettings),
         // L3: the command line.
@@ -45,6 +52,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "KeyboardCorpusTests", dependencies: ["KeyboardCorpus", "CZlib"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "LanguageModelsTests",
+            dependencies: ["LanguageModels", "KeyboardCorpus"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
+        .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
+        .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim"], swiftSettings: strictSettings),
+        .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
         .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),

@@ -13,9 +13,11 @@ public struct KbdSimCommand: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
+            CorpusCommand.self,
+            EvalCommand.self,
+            PredictCommand.self,
+            CodecCommand.self,
             FleetCommand.self,
-            // Temporary, for testing on branch fleet: the integrator moves this under `corpus`.
-            CorpusOracleCommand.self,
         ]
     )
 

@@ -11,6 +11,7 @@ public struct UpdateMetadata: Sendable, Hashable {
     /// The reporting device.
     public var deviceID: UInt64
 
+    /// Creates metadata; every field is carried verbatim in the header.
     public init(runID: UInt64, round: UInt32, layoutHash: UInt64, exampleCount: UInt32, deviceID: UInt64) {
         self.runID = runID
         self.round = round

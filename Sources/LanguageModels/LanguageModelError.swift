@@ -1,0 +1,43 @@
+/// Bad input met while building, loading or saving a language model.
+///
+/// Like every kbd-sim error it names what was wrong, where (file and line, or field) and
+/// how to fix it, and never quotes user text beyond a vocabulary word of a model file.
+public struct LanguageModelError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What kind of failure this is; stable for tests and scripts.
+    public enum Code: String, Sendable {
+        case invalidOrder
+        case noTrainingData
+        case vocabularyTooLarge
+        case badHeader
+        case truncated
+        case malformedLine
+        case unknownWord
+        case unreadable
+        case invalidConfig
+        case shapeMismatch
+        case nonFinite
+        case unknownModel
+    }
+
+    /// What kind of failure this is.
+    public var code: Code
+    /// A sentence for a person: what, where, how to fix it.
+    public var message: String
+    /// The file involved, if any.
+    public var path: String?
+    /// A 1-based line number, when the error is about one line.
+    public var line: Int?
+
+    public init(_ code: Code, _ message: String, path: String? = nil, line: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.line = line
+    }
+
+    public var description: String {
+        var prefix = path.map { "\($0): " } ?? ""
+        if let line { prefix += "line \(line): " }
+        return prefix + message
+    }
+}

@@ -1,0 +1,163 @@
+internal import Foundation
+public import GRDB
+
+/// Every federated run, kept in SQLite: runs, rounds, evaluations, checkpoints and
+/// per-device participation.
+///
+/// A round is committed in one transaction (``commit(_:)``): its row, its evaluations,
+/// its checkpoint and the participation counts of its reporting devices land together or
+/// not at all. A run interrupted at any instant — Ctrl-C, a crash, `kill -9` — therefore
+/// resumes from its last committed round, which is never lost or repeated. File-backed
+/// stores use a WAL-mode `DatabasePool`; tests use an in-memory `DatabaseQueue`.
+public struct RunStore: Sendable {
+    /// The database.
+    public let writer: any DatabaseWriter
+
+    /// Wraps an opened database and brings its schema up to date.
+    public init(writer: some DatabaseWriter) throws {
+        self.writer = writer
+        try RunStoreMigrations.migrator.migrate(writer)
+    }
+
+    /// Opens (creating if needed) the store at `path` in WAL mode.
+    ///
+    /// - Throws: ``RunStoreError`` if the file cannot be opened or is not a kbd-sim store.
+    public static func open(path: String) throws -> RunStore {
+        do {
+            var configuration = Configuration()
+            configuration.foreignKeysEnabled = true
+            configuration.busyMode = .timeout(10)
+            return try RunStore(writer: DatabasePool(path: path, configuration: configuration))
+        } catch let error as DatabaseError {
+            throw RunStoreError(.unusableDatabase, "cannot open the run store (\(error.resultCode)); is it a kbd-sim SQLite file you can write?", path: path)
+        }
+    }
+
+    /// A fresh in-memory store (for tests and one-off runs).
+    public static func inMemory() throws -> RunStore {
+        try RunStore(writer: DatabaseQueue())
+    }
+
+    // MARK: - Writing
+
+    /// Records a new run and returns it with its id.
+    public func createRun(_ run: RunRecord) throws -> RunRecord {
+        var run = run
+        try writer.write { db in try run.insert(db) }
+        return run
+    }
+
+    /// Sets a run's status (`finished`, `interrupted`, …).
+    public func setStatus(_ status: RunRecord.Status, ofRun id: Int64) throws {
+        try writer.write { db in
+            try db.execute(sql: "UPDATE run SET status = ? WHERE id = ?", arguments: [status, id])
+        }
+    }
+
+    /// Everything one round produced, committed atomically.
+    public struct CommittedRound: Sendable {
+        public var round: RoundRecord
+        public var evaluations: [EvaluationRecord]
+        public var checkpoint: CheckpointRecord?
+        /// Devices whose update was aggregated this round.
+        public var participants: [UInt64]
+
+        public init(round: RoundRecord, evaluations: [EvaluationRecord] = [], checkpoint: CheckpointRecord? = nil, participants: [UInt64] = []) {
+            self.round = round
+            self.evaluations = evaluations
+            self.checkpoint = checkpoint
+            self.participants = participants
+        }
+    }
+
+    /// Commits one round in a single transaction.
+    ///
+    /// - Throws: ``RunStoreError`` with ``RunStoreError/Code/roundAlreadyCommitted`` if the
+    ///   round exists (a resumed run never writes a round twice), or
+    ///   ``RunStoreError/Code/outOfOrder`` if it is not the next round of its run.
+    public func commit(_ committed: CommittedRound) throws {
+        let runId = committed.round.runId
+        let number = committed.round.number
+        try writer.write { db in
+            let last = try Int.fetchOne(db, sql: "SELECT MAX(number) FROM round WHERE runId = ?", arguments: [runId]) ?? 0
+            if number <= last {
+                throw RunStoreError(.roundAlreadyCommitted, "round \(number) of run \(runId) is already committed (last is \(last))")
+            }
+            guard number == last + 1 else {
+                throw RunStoreError(.outOfOrder, "round \(number) of run \(runId) is not the next round (last committed is \(last))")
+            }
+            try committed.round.insert(db)
+            for evaluation in committed.evaluations { try evaluation.insert(db) }
+            try committed.checkpoint?.insert(db)
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO participation (runId, device, rounds) VALUES (?, ?, 1)
+                ON CONFLICT (runId, device) DO UPDATE SET rounds = rounds + 1
+                """)
+            for device in committed.participants {
+                try statement.execute(arguments: [runId, Int64(bitPattern: device)])
+            }
+        }
+    }
+
+    // MARK: - Reading
+
+    /// All runs, newest first.
+    public func runs() throws -> [RunRecord] {
+        try writer.read { db in try RunRecord.order(Column("id").desc).fetchAll(db) }
+    }
+
+    /// The run with `id`, or nil.
+    public func getRun(id: Int64) throws -> RunRecord? {
+        try writer.read { db in try RunRecord.fetchOne(db, key: id) }
+    }
+
+    /// The run with `id`.
+    ///
+    /// - Throws: ``RunStoreError/Code/noSuchRun`` naming the ids that exist.
+    public func requireRun(id: Int64) throws -> RunRecord {
+        if let run = try getRun(id: id) { return run }
+        let ids = try runs().compactMap(\.id).sorted()
+        let known = ids.isEmpty ? "the store has no run yet" : "runs in the store: \(ids.map(String.init).joined(separator: ", "))"
+        throw RunStoreError(.noSuchRun, "there is no run \(id); \(known) (kbd-sim runs list)")
+    }
+
+    /// A run's rounds in order.
+    public func rounds(ofRun id: Int64) throws -> [RoundRecord] {
+        try writer.read { db in
+            try RoundRecord.filter(Column("runId") == id).order(Column("number")).fetchAll(db)
+        }
+    }
+
+    /// A run's evaluations in round order.
+    public func evaluations(ofRun id: Int64) throws -> [EvaluationRecord] {
+        try writer.read { db in
+            try EvaluationRecord.filter(Column("runId") == id).order(Column("round"), Column("split"), Column("source")).fetchAll(db)
+        }
+    }
+
+    /// The last committed round number of a run, 0 if none.
+    public func lastCommittedRound(ofRun id: Int64) throws -> Int {
+        try writer.read { db in
+            try Int.fetchOne(db, sql: "SELECT MAX(number) FROM round WHERE runId = ?", arguments: [id]) ?? 0
+        }
+    }
+
+    /// The newest checkpoint of a run, or nil.
+    public func latestCheckpoint(ofRun id: Int64) throws -> CheckpointRecord? {
+        try writer.read { db in
+            try CheckpointRecord.filter(Column("runId") == id).order(Column("round").desc).fetchOne(db)
+        }
+    }
+
+    /// How many rounds each device reported in, for a run.
+    public func participation(ofRun id: Int64) throws -> [UInt64: Int] {
+        try writer.read { db in
+            var result: [UInt64: Int] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT device, rounds FROM participation WHERE runId = ?", arguments: [id])
+            while let row = try rows.next() {
+                result[UInt64(bitPattern: row[0] as Int64)] = row[1]
+            }
+            return result
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+
+/// End-to-end tests of the `kbd-sim` executable: what it prints, and how it fails.
+@Suite(.serialized)
+struct CommandTests {
+    @Test func helpHasExamplesForEveryCommand() throws {
+        for command in [["eval"], ["predict"], ["corpus", "stats"], ["codec", "bench"]] {
+            let r = try KbdSimRunner.run(command + ["--help"])
+            #expect(r.status == 0)
+            #expect(r.stdout.contains("Example"), "\(command) --help has no example")
+        }
+    }
+
+    @Test func evalPrintsATableAndJSON() throws {
+        let folder = ScratchFolder()
+        let corpus = folder.smallCorpus()
+        let table = try KbdSimRunner.run(["eval", "--model", "kn3", "--corpus", corpus, "--vocab", "50"])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("acc@1"))
+        let r = try KbdSimRunner.run(["eval", "--model", "kn3", "--corpus", corpus, "--vocab", "50", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try r.json()
+        let acc1 = try #require(json["acc@1"] as? Double)
+        let acc3 = try #require(json["acc@3"] as? Double)
+        #expect(acc1 > 0.3 && acc3 >= acc1)
+        // Evaluation users are user00, user05 and user10 (every fifth, sorted): 90 messages.
+        let lengths = [5, 5, 6, 4, 5, 4, 4]
+        let expected = [0, 5, 10].reduce(0) { sum, u in sum + (0..<30).reduce(0) { $0 + lengths[(u + $1) % 7] } }
+        #expect(json["predictions"] as? Int == expected)
+        #expect(json["ppl"] as? Double != nil)
+        #expect(json["acc@1-iv"] as? Double != nil)
+    }
+
+    @Test func exportedARPAServesPredictAndEval() throws {
+        let folder = ScratchFolder()
+        let corpus = folder.smallCorpus()
+        let arpa = folder.path + "/kn3.arpa"
+        let trained = try KbdSimRunner.run(["eval", "--model", "kn3", "--corpus", corpus, "--vocab", "50", "--export-arpa", arpa, "--json"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        let loaded = try KbdSimRunner.run(["eval", "--model", arpa, "--corpus", corpus, "--vocab", "50", "--json"])
+        #expect(loaded.status == 0, "\(loaded.stderr)")
+        #expect(try trained.json()["acc@1"] as? Double == loaded.json()["acc@1"] as? Double)
+        #expect(try trained.json()["ppl"] as? Double == loaded.json()["ppl"] as? Double)
+        let p = try KbdSimRunner.run(["predict", "--model", arpa, "--json", "See you at the"])
+        #expect(p.status == 0, "\(p.stderr)")
+        let suggestions = try #require(p.json()["suggestions"] as? [String])
+        #expect(suggestions.count == 3)
+        #expect(suggestions.first == "station")  // "at the" is only ever followed by "station"
+    }
+
+    @Test func corpusStatsReportsCountsAndFingerprints() throws {
+        let folder = ScratchFolder()
+        let r = try KbdSimRunner.run(["corpus", "stats", folder.smallCorpus(), "--vocab", "50", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try r.json()
+        #expect(json["users"] as? Int == 12)
+        #expect(json["messages"] as? Int == 360)
+        #expect((json["corpus fingerprint"] as? String)?.count == 64)
+    }
+
+    @Test func codecBenchReportsEverySchemeAsJSON() throws {
+        let r = try KbdSimRunner.run(["codec", "bench", "--params", "3000", "--schemes", "f32;rot,q8s,z1;rot,q1s", "--repeats", "1", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try #require(r.json()["rows"] as? [[String: Any]])
+        #expect(rows.count == 6)  // three schemes × two synthetic deltas
+        let f32 = try #require(rows.first { $0["scheme"] as? String == "f32" })
+        #expect(f32["relL2Error"] as? Double == 0)
+        #expect((f32["bytesPerParam"] as? Double ?? 0) > 4)  // float32 plus the header
+        let oneBit = try #require(rows.first { $0["scheme"] as? String == "rot,q1s" && $0["delta"] as? String == "gaussian" })
+        #expect((oneBit["ratioToF32"] as? Double ?? 0) > 20)
+    }
+
+    @Test("bad input exits non-zero with a clear message and never crashes", arguments: [
+        (["eval", "--model", "kn3", "--corpus", "/nonexistent/sms.zip"], "no such file"),
+        (["eval", "--model", "kn3", "--corpus", "CORPUS", "--vocab", "0"], "--vocab"),
+        (["eval", "--model", "kn9", "--corpus", "CORPUS"], "kn1 … kn5"),
+        (["eval", "--model", "kn3", "--corpus", "ONEUSER"], "at least 2 users"),
+        (["eval", "--model", "kn3", "--corpus", "NOTZIP"], "zip"),
+        (["predict", "--model", "BADARPA", "hello"], "\\data\\"),
+        (["predict", "--model", "/nonexistent/model.arpa", "hello"], "no such model file"),
+        (["corpus", "stats", "EMPTY"], "no non-empty message"),
+        (["codec", "bench", "--schemes", "q9s"], "q9s"),
+        (["codec", "bench", "--schemes", "q0s"], "q0s"),
+        (["codec", "bench", "--schemes", "q8s,z10"], "z10"),
+        (["codec", "bench", "--schemes", "bogus"], "bogus"),
+        (["codec", "bench", "--params", "0"], "--params"),
+    ] as [([String], String)])
+    func badInput(_ arguments: [String], _ expected: String) throws {
+        let folder = ScratchFolder()
+        let substitutions = [
+            "CORPUS": folder.smallCorpus(),
+            "ONEUSER": folder.write("one.txt", "hello there\nhow are you\n"),
+            "NOTZIP": folder.write("fake.zip", "PK\u{3}\u{4} this is not really a zip archive at all"),
+            "BADARPA": folder.write("bad.arpa", "this is not an arpa file\n"),
+            "EMPTY": folder.write("empty.txt", "!!!\n...\n"),
+        ]
+        let r = try KbdSimRunner.run(arguments.map { substitutions[$0] ?? $0 })
+        #expect(r.status != 0)
+        #expect(r.status < 128, "killed by a signal: \(r.status)")
+        #expect((r.stderr + r.stdout).contains(expected), "stderr: \(r.stderr)")
+    }
+}
