@@ -4,7 +4,7 @@ import KeyboardCorpus
 
 /// `kbd-sim corpus oracle`: the best possible nwp-v1 accuracy on a synthetic corpus.
 ///
-/// The integrator registers this under the `corpus` group.
+/// Registered in ``CorpusCommand``'s subcommands.
 public struct CorpusOracleCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "oracle",
