@@ -13,11 +13,8 @@ struct CeilingGapTests {
         var spec = SyntheticSpec.english
         spec.users = Int(ProcessInfo.processInfo.environment["KBD_SIM_USERS"] ?? "") ?? 3000
         spec.days = 14
-        let corpus = try SyntheticCorpus(spec: spec)
-        let text = try corpus.materialize()
-        let split = try CorpusSplit(.users, of: text)
-        let vocabulary = try Vocabulary(countingMessages: split.trainMessages, of: text, size: 10_000)
-        let report = try SyntheticOracle(corpus: corpus).evaluate(text, split: split, vocabulary: vocabulary)
+        let bench = try SyntheticBenchmark(spec: spec)
+        let (text, split, vocabulary, report) = (bench.text, bench.split, bench.vocabulary, bench.ceiling)
         let ids = vocabulary.idsByType(of: text)
         var trigram: [Int64: [Int32: Int]] = [:]
         var bigram: [Int64: [Int32: Int]] = [:]

@@ -176,11 +176,8 @@ struct SyntheticOracleTests {
         spec.vocabularySize = 3000
         spec.users = 200
         spec.days = 4
-        let corpus = try SyntheticCorpus(spec: spec)
-        let text = try corpus.materialize()
-        let split = try CorpusSplit(.users, of: text)
-        let vocabulary = try Vocabulary(countingMessages: split.trainMessages, of: text, size: 2000)
-        let report = try SyntheticOracle(corpus: corpus).evaluate(text, split: split, vocabulary: vocabulary)
+        let bench = try SyntheticBenchmark(spec: spec, vocabularySize: 2000)
+        let (text, split, vocabulary, report) = (bench.text, bench.split, bench.vocabulary, bench.ceiling)
         #expect(report.predictions > 5000)
         let global1 = report.accuracy(.population, k: 1)
         let personal1 = report.accuracy(.user, k: 1)

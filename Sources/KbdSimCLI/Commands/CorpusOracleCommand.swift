@@ -51,11 +51,9 @@ public struct CorpusOracleCommand: AsyncParsableCommand {
         } else {
             spec = try SyntheticSpec.load(path: self.spec)
         }
-        let corpus = try SyntheticCorpus(spec: spec)
-        let text = try corpus.materialize(users: users, days: days, source: self.spec)
-        let division = try CorpusSplit(SplitKind(rawValue: split)!, of: text)
-        let vocabulary = try Vocabulary(countingMessages: division.trainMessages, of: text, size: vocabularySize)
-        let report = try SyntheticOracle(corpus: corpus).evaluate(text, split: division, vocabulary: vocabulary)
+        let bench = try SyntheticBenchmark(
+            spec: spec, users: users, days: days, split: SplitKind(rawValue: split)!, vocabularySize: vocabularySize, source: self.spec)
+        let (text, vocabulary, report) = (bench.text, bench.vocabulary, bench.ceiling)
         func f(_ x: Double) -> String { String(format: "%.4f", x) }
         if json {
             print("""
