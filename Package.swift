@@ -33,6 +33,7 @@ let package = Package(
             dependencies: ["KeyboardCorpus", "FederatedCore", "CBLAS"],
             swiftSettings: kernelSettings
         ),
+        .testTarget(name: "LanguageModelsTests", dependencies: ["LanguageModels", "KeyboardCorpus"], swiftSettings: strictSettings),
         .target(name: "UpdateCodec", dependencies: ["FederatedCore", "CZlib"], swiftSettings: kernelSettings),
         // L3: the command line.
         .target(
