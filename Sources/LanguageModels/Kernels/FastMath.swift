@@ -13,7 +13,10 @@ enum FastMath {
 
     @inline(__always)
     static func exp(_ xIn: V) -> V {
-        var x = xIn.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.7))
+        // Comparisons + blends: `clamped`/`pointwiseMax` lower to per-lane loops through the stack.
+        let lo = V(repeating: -87.3), hi = V(repeating: 88.7)
+        var x = xIn.replacing(with: lo, where: xIn .< lo)
+        x = x.replacing(with: hi, where: x .> hi)
         // n = round(x / ln2) via the 1.5·2^23 trick: the low mantissa bits of t hold n.
         let magic = V(repeating: 12_582_912)
         let tt = (x * V(repeating: 1.442_695_040_888_963_4)) + magic
@@ -85,7 +88,8 @@ enum FastMath {
         var acc = V(repeating: -.infinity)
         var i = 0
         while i + 16 <= count {
-            acc = pointwiseMax(acc, load(x + i))
+            let v = load(x + i)
+            acc = acc.replacing(with: v, where: v .> acc)
             i += 16
         }
         var m = acc.max()
