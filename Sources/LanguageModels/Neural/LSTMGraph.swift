@@ -1,3 +1,5 @@
+import Foundation
+
 /// The forward pass and backpropagation through time of the LSTM language model over one
 /// batch of messages, in scalar type `S`.
 ///
@@ -58,7 +60,7 @@ final class LSTMGraph<S: LSTMScalar> {
     private var dcNext: UnsafeMutablePointer<S>
     private let logits: UnsafeMutablePointer<S>
 
-    init(config: ModelConfig, softmaxChunkRows: Int = 64) {
+    init(config: ModelConfig, softmaxChunkRows: Int = LSTMGraph.defaultSoftmaxChunkRows) {
         precondition((try? config.validate()) != nil, "invalid model config")
         vocabularySize = config.vocabularySize
         embeddingWidth = config.embedding
@@ -88,6 +90,14 @@ final class LSTMGraph<S: LSTMScalar> {
         dX = .allocate(capacity: 1)
         dcNext = .allocate(capacity: 1)
         logits = .allocate(capacity: softmaxChunkRows * config.vocabularySize)
+    }
+
+    /// Tuning knob for experiments: `KBD_SOFTMAX_CHUNK` overrides the default.
+    static var defaultSoftmaxChunkRows: Int {
+        if let s = getenv("KBD_SOFTMAX_CHUNK"), let n = Int(String(cString: s)), n > 0 { return n }
+        // Measured on cifg-small (tools/bench_lstm.py): 128–256 rows beat 32/64 (more passes
+        // over the [V, d] embedding gradient) and whole-batch chunks (logits fall out of cache).
+        return 256
     }
 
     deinit {
