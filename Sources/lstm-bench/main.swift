@@ -3,6 +3,9 @@
 //
 //   lstm-bench train CONFIG.json BATCH single|dataParallel|independent STEPS
 //   lstm-bench infer CONFIG.json WORDS
+//   lstm-bench train-ids CONFIG.json IDS.json EPOCHS LR BATCH OUT.kbdlstm
+//                                                  (centralized Adam training on pre-tokenized ids
+//                                                   from tools/nus_sms_ids.py, nwp-v1 eval per epoch)
 //   lstm-bench export-check CONFIG.json OUTDIR     (trains briefly, writes model.safetensors
 //                                                   and contexts.json with kbd-sim's top-3)
 import Foundation
@@ -51,6 +54,42 @@ case "export-check":
     }
     try Data(("[\n" + rows.joined(separator: ",\n") + "\n]\n").utf8).write(to: out.appendingPathComponent("contexts.json"))
     print("wrote \(out.path)/model.safetensors and contexts.json (layout \(String(model.layoutHash, radix: 16)))")
+case "train-ids":
+    guard args.count == 8, let epochs = Int(args[4]), let lr = Float(args[5]), let batch = Int(args[6]) else {
+        fail("usage: lstm-bench train-ids CONFIG IDS.json EPOCHS LR BATCH OUT")
+    }
+    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: args[3]))) as! [String: Any]
+    let train = (json["train"] as! [[Int]]).map { $0.map(Int32.init) }
+    let test = (json["test"] as! [[Int]]).map { $0.map(Int32.init) }
+    var cfg = config
+    cfg.vocabularySize = json["vocabularySize"] as! Int
+    let trainer = LSTMTrainer(model: try LSTMLanguageModel(config: cfg), options: TrainingOptions(batchSize: batch, learningRate: lr, optimizer: .adam(clipNorm: 5), seed: 1))
+    for epoch in 0..<epochs {
+        let start = Date()
+        let loss = trainer.trainEpoch(train, epoch: epoch)
+        let trainSeconds = Date().timeIntervalSince(start)
+        let predictor = LSTMPredictor(model: trainer.model)
+        var hits1 = 0, hits3 = 0, hitsIV = 0, iv = 0, n = 0
+        var nll = 0.0
+        for m in test where !m.isEmpty {
+            var top = [Int32](repeating: 0, count: m.count * 3)
+            var lp = [Double](repeating: 0, count: m.count)
+            m.withUnsafeBufferPointer { ids in
+                top.withUnsafeMutableBufferPointer { t in lp.withUnsafeMutableBufferPointer { predictor.predictMessage(ids, k: 3, topK: t, targetLogProbs: $0) } }
+            }
+            for i in 0..<m.count {
+                n += 1
+                nll -= lp[i]
+                if m[i] == 1 { continue }
+                iv += 1
+                if top[3 * i] == m[i] { hits1 += 1; hitsIV += 1 }
+                if top[3 * i..<3 * i + 3].contains(m[i]) { hits3 += 1 }
+            }
+        }
+        FileHandle.standardOutput.write(Data(("epoch \(epoch + 1): train loss \(loss) nats/token (\(Int(trainSeconds)) s); eval acc@1 \(Double(hits1) / Double(n)) acc@3 \(Double(hits3) / Double(n)) acc@1-iv \(Double(hitsIV) / Double(iv)) ppl \(exp(nll / Double(n))) over \(n) predictions\n").utf8))
+        FileHandle.standardOutput.synchronizeFile()
+    }
+    try trainer.model.write(to: URL(fileURLWithPath: args[7]))
 default:
     fail("unknown command \(args[1])")
 }
