@@ -63,7 +63,11 @@ case "train-ids":
     let test = (json["test"] as! [[Int]]).map { $0.map(Int32.init) }
     var cfg = config
     cfg.vocabularySize = json["vocabularySize"] as! Int
-    let trainer = LSTMTrainer(model: try LSTMLanguageModel(config: cfg), options: TrainingOptions(batchSize: batch, learningRate: lr, optimizer: .adam(clipNorm: 5), seed: 1))
+    var initial = try LSTMLanguageModel(config: cfg)
+    if ProcessInfo.processInfo.environment["KBD_UNIGRAM_BIAS"] != nil { initial.initializeOutputBiasFromUnigram(of: train) }
+    var trainOptions = TrainingOptions(batchSize: batch, learningRate: lr, optimizer: .adam(clipNorm: 5), seed: 1)
+    if let d = ProcessInfo.processInfo.environment["KBD_DROPOUT"].flatMap(Float.init) { trainOptions.dropout = d }
+    let trainer = LSTMTrainer(model: initial, options: trainOptions)
     for epoch in 0..<epochs {
         let start = Date()
         let loss = trainer.trainEpoch(train, epoch: epoch)

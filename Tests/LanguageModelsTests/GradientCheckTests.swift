@@ -15,17 +15,26 @@ struct GradientCheckTests {
     /// Lengths 4, 0, 2 and 1: the batch is ragged, so packing (the mask) is exercised.
     static let batch: [[Int32]] = [[4, 7, 1, 9], [], [5, 5], [10]]
 
-    @Test("analytic gradients match central differences for every tensor", arguments: configs)
-    func gradientsMatchFiniteDifferences(config: ModelConfig) throws {
+    @Test("analytic gradients match central differences for every tensor", arguments: configs, [0.0, 0.4])
+    func gradientsMatchFiniteDifferences(config: ModelConfig, dropout: Double) throws {
         let model = try LSTMLanguageModel(config: config)
         var p = model.parameters.map { Double($0) * 4 }  // larger weights: non-trivial gates
         let graph = LSTMGraph<Double>(config: config)
         graph.prepare(Self.batch)
+        graph.dropout = dropout  // fixed masks (same seed every run), so the loss is a fixed function
+        graph.dropoutSeed = 99
+        // Finite differences need the same masks: evaluate the loss with dropout on, i.e. with
+        // a gradients buffer present.
+        var scratch = [Double](repeating: 0, count: p.count)
         var grad = [Double](repeating: .nan, count: p.count)
         _ = p.withUnsafeBufferPointer { pb in
             grad.withUnsafeMutableBufferPointer { graph.run(parameters: pb.baseAddress!, gradients: $0.baseAddress!, lossScale: 1) }
         }
-        func loss() -> Double { p.withUnsafeBufferPointer { graph.run(parameters: $0.baseAddress!, gradients: nil, lossScale: 1) } }
+        func loss() -> Double {
+            p.withUnsafeBufferPointer { pb in
+                scratch.withUnsafeMutableBufferPointer { graph.run(parameters: pb.baseAddress!, gradients: $0.baseAddress!, lossScale: 1) }
+            }
+        }
         let step = 1e-5
         for tensor in model.layout.tensors {
             var worst = 0.0
@@ -45,7 +54,7 @@ struct GradientCheckTests {
                 worst = max(worst, rel)
             }
             #expect(worst < 1e-3, "\(config.name) \(tensor.name): max relative error \(worst)")
-            print("gradcheck \(config.name) \(tensor.name): max relative error \(worst), tensor-norm relative error \(diffNorm.squareRoot() / max(sumNorm.squareRoot(), 1e-300))")
+            print("gradcheck \(config.name) dropout \(dropout) \(tensor.name): max relative error \(worst), tensor-norm relative error \(diffNorm.squareRoot() / max(sumNorm.squareRoot(), 1e-300))")
             #expect(diffNorm.squareRoot() <= 1e-6 * max(sumNorm.squareRoot(), 1e-12) + 1e-12, "\(config.name) \(tensor.name)")
         }
     }

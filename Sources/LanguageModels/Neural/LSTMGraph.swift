@@ -1,3 +1,4 @@
+import FederatedCore
 import Foundation
 
 /// The forward pass and backpropagation through time of the LSTM language model over one
@@ -59,6 +60,14 @@ final class LSTMGraph<S: LSTMScalar> {
     private var dX: UnsafeMutablePointer<S>
     private var dcNext: UnsafeMutablePointer<S>
     private let logits: UnsafeMutablePointer<S>
+    private var maskX: UnsafeMutablePointer<S>
+    private var maskY: UnsafeMutablePointer<S>
+
+    /// Inverted-dropout rate on the embedding output and on the input of the softmax layer
+    /// (Zaremba et al. 2014), applied only when gradients are requested; 0 disables it.
+    var dropout: S = 0
+    /// Seeds this run's dropout masks (SplitMix64), so training stays bit-reproducible.
+    var dropoutSeed: UInt64 = 0
 
     init(config: ModelConfig, softmaxChunkRows: Int = LSTMGraph.defaultSoftmaxChunkRows) {
         precondition((try? config.validate()) != nil, "invalid model config")
@@ -90,6 +99,8 @@ final class LSTMGraph<S: LSTMScalar> {
         dX = .allocate(capacity: 1)
         dcNext = .allocate(capacity: 1)
         logits = .allocate(capacity: softmaxChunkRows * config.vocabularySize)
+        maskX = .allocate(capacity: 1)
+        maskY = .allocate(capacity: 1)
     }
 
     /// Tuning knob for experiments: `KBD_SOFTMAX_CHUNK` overrides the default.
@@ -101,7 +112,9 @@ final class LSTMGraph<S: LSTMScalar> {
     }
 
     deinit {
-        for p in [x, gates, cells, tanhCells, hs, hPrev, ys, dYs, dHs, dGates, dX, dcNext, logits] { p.deallocate() }
+        for p in [x, gates, cells, tanhCells, hs, hPrev, ys, dYs, dHs, dGates, dX, dcNext, logits, maskX, maskY] {
+            p.deallocate()
+        }
     }
 
     private func reserve(rows: Int, messages: Int) {
@@ -122,6 +135,8 @@ final class LSTMGraph<S: LSTMScalar> {
             grow(&dHs, hiddenWidth)
             grow(&dGates, gateWidth)
             grow(&dX, embeddingWidth)
+            grow(&maskX, embeddingWidth)
+            grow(&maskY, outputWidth)
             capacityRows = n
         }
         if messages > capacityMessages {
@@ -179,6 +194,15 @@ final class LSTMGraph<S: LSTMScalar> {
         let inputIDs = self.inputIDs, targetIDs = self.targetIDs
         let stepCount = self.stepCount, messageCount = self.messageCount, cell = self.cell
         let softmaxChunkRows = self.softmaxChunkRows, projectionOffset = self.projectionOffset
+        let maskX = self.maskX, maskY = self.maskY
+        let useDropout = gradients != nil && dropout > 0
+        if useDropout {
+            var rng = SplitMix64(seed: dropoutSeed)
+            let keep = 1 / (1 - dropout)
+            let p = Float(dropout)
+            for i in 0..<(n * embeddingWidth) { maskX[i] = rng.nextUnitFloat() < p ? 0 : keep }
+            for i in 0..<(n * outputWidth) { maskY[i] = rng.nextUnitFloat() < p ? 0 : keep }
+        }
         if n == 0 {
             if let gradients { gradients.update(repeating: 0, count: layout.parameterCount) }
             return 0
@@ -195,6 +219,7 @@ final class LSTMGraph<S: LSTMScalar> {
             (x + r * e).update(from: emb + Int(inputIDs[r]) * e, count: e)
             (gates + r * g).update(from: bias, count: g)
         }
+        if useDropout { for i in 0..<(n * e) { x[i] *= maskX[i] } }
         S.gemm(transA: false, transB: false, m: n, n: g, k: e, alpha: 1, a: x, lda: e, b: wx, ldb: g, beta: 1, c: gates, ldc: g)
 
         // Recurrence.
@@ -249,9 +274,13 @@ final class LSTMGraph<S: LSTMScalar> {
         if let po = projectionOffset {
             S.gemm(transA: false, transB: false, m: n, n: d, k: h, alpha: 1, a: hs, lda: h, b: parameters + po, ldb: d, beta: 0, c: ys, ldc: d)
             y = ys
+        } else if useDropout {
+            ys.update(from: hs, count: n * h)
+            y = ys
         } else {
             y = hs
         }
+        if useDropout { for i in 0..<(n * d) { y[i] *= maskY[i] } }
 
         // Tied softmax layer, chunk by chunk, with fused cross-entropy and its gradient.
         var loss = 0.0
@@ -285,6 +314,8 @@ final class LSTMGraph<S: LSTMScalar> {
             chunkStart += rows
         }
         guard let gradients else { return loss }
+
+        if useDropout { for i in 0..<(n * d) { dYs[i] *= maskY[i] } }
 
         // Projection backward.
         if let po = projectionOffset {
@@ -358,7 +389,12 @@ final class LSTMGraph<S: LSTMScalar> {
         for r in 0..<n {
             let dst = gE + Int(inputIDs[r]) * e
             let src = dX + r * e
-            for j in 0..<e { dst[j] += src[j] }
+            if useDropout {
+                let m = maskX + r * e
+                for j in 0..<e { dst[j] += src[j] * m[j] }
+            } else {
+                for j in 0..<e { dst[j] += src[j] }
+            }
         }
         return loss
     }

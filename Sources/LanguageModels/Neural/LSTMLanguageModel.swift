@@ -1,3 +1,4 @@
+import Foundation
 import FederatedCore
 
 /// An embedding + LSTM (CIFG or plain) language model with tied input/output embeddings:
@@ -87,5 +88,24 @@ public struct LSTMLanguageModel: Sendable {
             }
             return nil
         }
+    }
+}
+
+extension LSTMLanguageModel {
+    /// Sets `output.bias` to the log unigram distribution of the targets in `messages`
+    /// (words and `</s>`, add-one smoothed), so training starts from the unigram model instead
+    /// of the uniform one. A common initialization for softmax language models; optional.
+    public mutating func initializeOutputBiasFromUnigram(of messages: [[Int32]]) {
+        let v = config.vocabularySize
+        var counts = [Double](repeating: 1, count: v)
+        var total = Double(v)
+        for m in messages {
+            for id in m where id >= 0 && Int(id) < v { counts[Int(id)] += 1 }
+            counts[3] += 1
+            total += Double(m.count + 1)
+        }
+        let bias = layout.requireTensor(named: "output.bias")
+        let logTotal = log(total)
+        for i in 0..<v { parameters[bias.offset + i] = Float(log(counts[i]) - logTotal) }
     }
 }

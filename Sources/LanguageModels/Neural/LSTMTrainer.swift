@@ -17,6 +17,9 @@ public struct TrainingOptions: Sendable, Hashable {
     public var threads: Int
     /// Longest message trained on, in words; longer messages are cut (0 = no limit).
     public var maxMessageLength: Int
+    /// Inverted-dropout rate on embeddings and softmax inputs during training, `0..<1`
+    /// (0 = off). Masks come from stream `(seed, step, worker)`.
+    public var dropout: Float = 0
 
     /// Creates options.
     public init(
@@ -66,6 +69,7 @@ public final class LSTMTrainer {
     /// The options in force.
     public let options: TrainingOptions
     private var optimizer: OptimizerState
+    private var stepCount: UInt64 = 0
     private let graphs: [LSTMGraph<Float>]
     /// One gradient buffer per worker, in the model's layout.
     private let gradientBuffers: [UnsafeMutablePointer<Float>]
@@ -74,6 +78,7 @@ public final class LSTMTrainer {
     public init(model: LSTMLanguageModel, options: TrainingOptions) {
         precondition(options.batchSize >= 1, "batchSize must be at least 1")
         precondition(options.threads == 1 || options.threads == 2, "threads must be 1 or 2")
+        precondition(options.dropout >= 0 && options.dropout < 1, "dropout must be in 0..<1")
         openblas_set_num_threads(1)
         self.model = model
         self.options = options
@@ -104,6 +109,12 @@ public final class LSTMTrainer {
         var loss = 0.0
         let gradientBuffers = self.gradientBuffers
         let graphs = self.graphs
+        stepCount += 1
+        for (w, graph) in graphs.enumerated() {
+            graph.dropout = options.dropout
+            var stream = SplitMix64(seed: options.seed, streams: 0xD50, stepCount, UInt64(w))
+            graph.dropoutSeed = stream.next()
+        }
         model.parameters.withUnsafeMutableBufferPointer { pb in
             let p = pb.baseAddress!
             if graphs.count == 1 || batch.count < 2 {
