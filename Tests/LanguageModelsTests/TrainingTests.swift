@@ -86,3 +86,17 @@ struct SplitMixForTests {
         return z ^ (z >> 31)
     }
 }
+
+struct TrainerReuseTests {
+    @Test("a reused trainer gives the same local delta as a fresh one")
+    func reuse() throws {
+        let model = try LSTMLanguageModel(config: TrainingTests.tiny)
+        let a = TrainingTests.corpus(count: 12, seed: 1), b = TrainingTests.corpus(count: 9, seed: 2)
+        let options = TrainingOptions(batchSize: 4, learningRate: 0.3, optimizer: .adam(clipNorm: 5), seed: 3)
+        let trainer = LSTMTrainer(model: model, options: options)
+        _ = trainer.trainLocally(from: model.parameters, on: a, epochs: 2)
+        let reused = trainer.trainLocally(from: model.parameters, on: b, epochs: 2)
+        let fresh = model.trainLocally(on: b, epochs: 2, options: options)
+        #expect(reused.delta.elementsEqual(fresh.delta) { $0.bitPattern == $1.bitPattern })
+    }
+}

@@ -95,6 +95,38 @@ public final class LSTMTrainer {
         for p in gradientBuffers { p.deallocate() }
     }
 
+    /// Replaces the weights and clears the optimizer state (Adam moments, step count), keeping
+    /// the scratch buffers: lets one trainer per thread serve many simulated devices.
+    ///
+    /// - Precondition: `parameters` has the model's parameter count.
+    public func resetWeights(to parameters: ContiguousArray<Float>) {
+        precondition(parameters.count == model.layout.parameterCount, "parameter count mismatch")
+        model.parameters = parameters
+        optimizer = OptimizerState(kind: options.optimizer, parameterCount: model.layout.parameterCount)
+        stepCount = 0
+    }
+
+    /// The federated client's local update with this trainer's buffers: starts from
+    /// `parameters`, trains `epochs` epochs on `messages`, and returns `trained − parameters`.
+    ///
+    /// Same result as ``LSTMLanguageModel/trainLocally(on:epochs:options:)`` with these options.
+    public func trainLocally(
+        from parameters: ContiguousArray<Float>, on messages: [[Int32]], epochs: Int
+    ) -> LocalTrainingResult {
+        resetWeights(to: parameters)
+        var last = 0.0
+        for e in 0..<epochs { last = trainEpoch(messages, epoch: e) }
+        var delta = model.parameters
+        parameters.withUnsafeBufferPointer { p in
+            delta.withUnsafeMutableBufferPointer { d in
+                for i in 0..<d.count { d[i] -= p[i] }
+            }
+        }
+        let limit = options.maxMessageLength
+        let tokens = messages.reduce(0) { $0 + (limit > 0 ? min($1.count, limit) : $1.count) + 1 }
+        return LocalTrainingResult(delta: delta, tokenCount: tokens, meanLoss: last)
+    }
+
     /// One optimizer step on one minibatch.
     ///
     /// - Parameter batch: messages as word ids (`1..<V+4`, no `<s>`/`</s>`).
@@ -232,17 +264,6 @@ extension LSTMLanguageModel {
     /// - Returns: `trained − self` in this model's layout, the tokens per epoch, and the last
     ///   epoch's mean loss.
     public func trainLocally(on messages: [[Int32]], epochs: Int, options: TrainingOptions) -> LocalTrainingResult {
-        let trainer = LSTMTrainer(model: self, options: options)
-        var last = 0.0
-        for e in 0..<epochs { last = trainer.trainEpoch(messages, epoch: e) }
-        var delta = trainer.model.parameters
-        parameters.withUnsafeBufferPointer { p in
-            delta.withUnsafeMutableBufferPointer { d in
-                for i in 0..<d.count { d[i] -= p[i] }
-            }
-        }
-        let limit = options.maxMessageLength
-        let tokens = messages.reduce(0) { $0 + (limit > 0 ? min($1.count, limit) : $1.count) + 1 }
-        return LocalTrainingResult(delta: delta, tokenCount: tokens, meanLoss: last)
+        LSTMTrainer(model: self, options: options).trainLocally(from: parameters, on: messages, epochs: epochs)
     }
 }
