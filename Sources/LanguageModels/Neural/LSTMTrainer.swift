@@ -24,8 +24,9 @@ public struct TrainingOptions: Sendable, Hashable {
     /// Creates options.
     public init(
         batchSize: Int = 8, learningRate: Float = 0.5, optimizer: OptimizerKind = .sgd(clipNorm: 5),
-        seed: UInt64 = 1, threads: Int = 1, maxMessageLength: Int = 64
+        seed: UInt64 = 1, threads: Int = 1, maxMessageLength: Int = 64, dropout: Float = 0
     ) {
+        self.dropout = dropout
         self.batchSize = batchSize
         self.learningRate = learningRate
         self.optimizer = optimizer
