@@ -67,6 +67,7 @@ case "train-ids":
     if ProcessInfo.processInfo.environment["KBD_UNIGRAM_BIAS"] != nil { initial.initializeOutputBiasFromUnigram(of: train) }
     var trainOptions = TrainingOptions(batchSize: batch, learningRate: lr, optimizer: .adam(clipNorm: 5), seed: 1)
     if let d = ProcessInfo.processInfo.environment["KBD_DROPOUT"].flatMap(Float.init) { trainOptions.dropout = d }
+    if let d = ProcessInfo.processInfo.environment["KBD_LR_DECAY"].flatMap(Float.init) { trainOptions.learningRateDecay = d }
     let trainer = LSTMTrainer(model: initial, options: trainOptions)
     for epoch in 0..<epochs {
         let start = Date()

@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import FederatedCore
 import CBLAS
@@ -20,13 +21,17 @@ public struct TrainingOptions: Sendable, Hashable {
     /// Inverted-dropout rate on embeddings and softmax inputs during training, `0..<1`
     /// (0 = off). Masks come from stream `(seed, step, worker)`.
     public var dropout: Float = 0
+    /// The learning rate of epoch `e` is `learningRate · learningRateDecay^e` (1 = constant).
+    public var learningRateDecay: Float = 1
 
     /// Creates options.
     public init(
         batchSize: Int = 8, learningRate: Float = 0.5, optimizer: OptimizerKind = .sgd(clipNorm: 5),
-        seed: UInt64 = 1, threads: Int = 1, maxMessageLength: Int = 64, dropout: Float = 0
+        seed: UInt64 = 1, threads: Int = 1, maxMessageLength: Int = 64, dropout: Float = 0,
+        learningRateDecay: Float = 1
     ) {
         self.dropout = dropout
+        self.learningRateDecay = learningRateDecay
         self.batchSize = batchSize
         self.learningRate = learningRate
         self.optimizer = optimizer
@@ -71,6 +76,8 @@ public final class LSTMTrainer {
     public let options: TrainingOptions
     private var optimizer: OptimizerState
     private var stepCount: UInt64 = 0
+    /// The step size in force (``TrainingOptions/learningRate`` decayed by epoch).
+    public private(set) var currentLearningRate: Float
     private let graphs: [LSTMGraph<Float>]
     /// One gradient buffer per worker, in the model's layout.
     private let gradientBuffers: [UnsafeMutablePointer<Float>]
@@ -84,6 +91,7 @@ public final class LSTMTrainer {
         self.model = model
         self.options = options
         self.optimizer = OptimizerState(kind: options.optimizer, parameterCount: model.layout.parameterCount)
+        self.currentLearningRate = options.learningRate
         self.graphs = (0..<options.threads).map { _ in LSTMGraph<Float>(config: model.config) }
         self.gradientBuffers = (0..<options.threads).map { _ in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: model.layout.parameterCount)
@@ -171,7 +179,7 @@ public final class LSTMTrainer {
                 let g0 = gradientBuffers[0], g1 = gradientBuffers[1]
                 for i in 0..<count { g0[i] += g1[i] }
             }
-            _ = optimizer.apply(gradients: gradientBuffers[0], to: p, count: count, learningRate: options.learningRate)
+            _ = optimizer.apply(gradients: gradientBuffers[0], to: p, count: count, learningRate: currentLearningRate)
         }
         return (loss, tokens)
     }
@@ -184,6 +192,7 @@ public final class LSTMTrainer {
         _ messages: [[Int32]], epoch: Int, progress: ((TrainingProgress) -> Void)? = nil
     ) -> Double {
         var order = Array(messages.indices)
+        currentLearningRate = options.learningRate * Float(pow(Double(options.learningRateDecay), Double(epoch)))
         var rng = SplitMix64(seed: options.seed, streams: UInt64(epoch))
         if order.count > 1 {
             for i in stride(from: order.count - 1, to: 0, by: -1) {
