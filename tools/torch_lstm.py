@@ -9,6 +9,7 @@ still going), so neither side computes padding. Loss: mean cross-entropy over re
 with <pad> and <s> excluded from the softmax; SGD with global-norm clipping 5.
 
 Usage: torch_lstm.py train CONFIG.json BATCH STEPS THREADS | infer CONFIG.json WORDS THREADS
+       torch_lstm.py check OUT/model.safetensors OUT/loss.json   (same function as kbd-sim?)
 Prints one JSON line like lstm-bench.
 """
 import json
@@ -144,7 +145,32 @@ def infer(cfg, words, repeats=3):
     return best
 
 
+def check(st_path, loss_path):
+    """Loads a kbd-sim safetensors export into this model and compares the mean loss."""
+    from safetensors.torch import load_file
+    from safetensors import safe_open
+    with safe_open(st_path, "pt") as f:
+        cfg = json.loads(f.metadata()["kbd_sim_config"])
+    t = load_file(st_path)
+    model = Model(cfg)
+    with torch.no_grad():
+        model.embedding.copy_(t["embedding"])
+        model.wx.copy_(t["lstm.input_kernel"])
+        model.wh.copy_(t["lstm.recurrent_kernel"])
+        model.b.copy_(t["lstm.bias"])
+        if model.wp is not None:
+            model.wp.copy_(t["projection.kernel"])
+        model.out_b.copy_(t["output.bias"])
+        ref = json.load(open(loss_path))
+        inputs, targets, offsets, active = pack(ref["messages"])
+        loss = torch.nn.functional.cross_entropy(model.forward_packed(inputs, offsets, active), targets).item()
+    print(json.dumps({"kind": "check", "torch_mean_loss": loss, "kbd_sim_mean_loss": ref["mean_loss"],
+                      "abs_diff": abs(loss - ref["mean_loss"])}))
+
+
 def main():
+    if sys.argv[1] == "check":
+        return check(sys.argv[2], sys.argv[3])
     cmd, cfg_path = sys.argv[1], sys.argv[2]
     cfg = json.load(open(cfg_path))
     if cmd == "train":

@@ -53,6 +53,9 @@ case "export-check":
         rows.append("{\"context\":\(context),\"top3\":\(top),\"logprobs\":\(lp)}")
     }
     try Data(("[\n" + rows.joined(separator: ",\n") + "\n]\n").utf8).write(to: out.appendingPathComponent("contexts.json"))
+    let lossMessages = (0..<32).map { LSTMBenchmark.message($0, vocabularySize: config.vocabularySize) }
+    let meanLoss = model.meanLoss(on: lossMessages, batchSize: 32)
+    try Data("{\"messages\":\(lossMessages),\"mean_loss\":\(meanLoss)}\n".utf8).write(to: out.appendingPathComponent("loss.json"))
     print("wrote \(out.path)/model.safetensors and contexts.json (layout \(String(model.layoutHash, radix: 16)))")
 case "train-ids":
     guard args.count == 8, let epochs = Int(args[4]), let lr = Float(args[5]), let batch = Int(args[6]) else {
