@@ -34,7 +34,13 @@ struct PredictorTests {
                 lp.withUnsafeMutableBufferPointer { predictor.predictMessage(ids, k: 3, topK: t, targetLogProbs: $0) }
             }
         }
-        #expect(abs(-lp.reduce(0, +) - (sum + Double(LSTMPredictor(model: model).logProbability(of: 3)) * 0)) < 10)
+        // predictMessage (whole-message GEMM path) agrees with feeding word by word.
+        let stepwise = LSTMPredictor(model: model)
+        for (i, id) in message.enumerated() {
+            #expect(stepwise.topK(3) == Array(top[(3 * i)..<(3 * i + 3)]), "position \(i)")
+            #expect(abs(Double(stepwise.logProbability(of: id)) - lp[i]) < 1e-4, "position \(i)")
+            stepwise.feed(id)
+        }
         #expect(top.allSatisfy { $0 >= 4 })
         // Row 0 is the prediction after <s>, same as a fresh predictor's topK.
         #expect(Array(top[0..<3]) == LSTMPredictor(model: model).topK(3))

@@ -184,7 +184,10 @@ final class LSTMGraph<S: LSTMScalar> {
     ///   - gradients: receives `lossScale · ∂(sum CE)/∂parameters`, overwriting every element.
     /// - Returns: the summed cross-entropy (nats) over all real positions.
     @discardableResult
-    func run(parameters: UnsafePointer<S>, gradients: UnsafeMutablePointer<S>?, lossScale: S) -> Double {
+    func run(
+        parameters: UnsafePointer<S>, gradients: UnsafeMutablePointer<S>?, lossScale: S,
+        inspectLogits: ((_ row: Int, _ logits: UnsafeMutablePointer<S>) -> Void)? = nil
+    ) -> Double {
         let n = rowCount
         // Class properties are read once here: no exclusivity checks in the loops below.
         let x = self.x, gates = self.gates, cells = self.cells, tanhCells = self.tanhCells
@@ -295,6 +298,7 @@ final class LSTMGraph<S: LSTMScalar> {
             for r in 0..<rows {
                 let row = logits + r * v
                 let target = Int(targetIDs[chunkStart + r])
+                inspectLogits?(chunkStart + r, row)
                 let targetLogit = row[target]
                 let lse = S.softmaxExcludingPadAndBOS(row, count: v)
                 loss += Double(lse - targetLogit)

@@ -20,6 +20,7 @@ public final class LSTMPredictor: NextWordPredictor {
     private let logitsBuffer: UnsafeMutablePointer<Float>
     private let scratch: UnsafeMutablePointer<Float>
     private var logSumExp: Float = 0
+    private var messageGraph: LSTMGraph<Float>?
     private let offsets: (emb: Int, wx: Int, wh: Int, bias: Int, proj: Int?, outBias: Int)
 
     /// Creates a predictor in the state after `<s>`.
@@ -85,6 +86,27 @@ public final class LSTMPredictor: NextWordPredictor {
         targetLogProbs: UnsafeMutableBufferPointer<Double>
     ) {
         precondition(topK.count >= ids.count * k && targetLogProbs.count >= ids.count, "output buffers too small")
+        if ids.count >= 2 && ids.allSatisfy({ $0 > 0 && Int($0) < v && $0 != SpecialTokenIDs.bos }) {
+            // Whole message at once: the output layer becomes one GEMM over all positions
+            // instead of one matrix-vector product per word. Same numbers up to rounding.
+            let graph = messageGraph ?? LSTMGraph<Float>(config: model.config, softmaxChunkRows: 64)
+            messageGraph = graph
+            graph.prepare([Array(ids)])
+            let scratch = self.scratch, v = self.v
+            let topBase = topK.baseAddress!
+            model.parameters.withUnsafeBufferPointer { pb in
+                _ = graph.run(parameters: pb.baseAddress!, gradients: nil, lossScale: 1) { row, logits in
+                    guard row < ids.count else { return }  // the last row predicts </s>
+                    Self.selectTopK(k: k, logits: logits, v: v, into: topBase + row * k)
+                    let target = ids[row]
+                    scratch.update(from: logits, count: v)
+                    let lse = FastMath.softmaxExcludingPadAndBOS(scratch, count: v)
+                    targetLogProbs[row] = target == SpecialTokenIDs.pad || target == SpecialTokenIDs.bos
+                        ? -.infinity : Double(logits[Int(target)] - lse)
+                }
+            }
+            return
+        }
         reset()
         for (i, id) in ids.enumerated() {
             selectTopK(k: k, into: topK.baseAddress! + i * k)
@@ -94,8 +116,11 @@ public final class LSTMPredictor: NextWordPredictor {
     }
 
     private func selectTopK(k: Int, into out: UnsafeMutablePointer<Int32>) {
+        Self.selectTopK(k: k, logits: logitsBuffer, v: v, into: out)
+    }
+
+    private static func selectTopK(k: Int, logits: UnsafeMutablePointer<Float>, v: Int, into out: UnsafeMutablePointer<Int32>) {
         precondition(k >= 1 && k <= v - 4, "k must be in 1...V")
-        let logits = logitsBuffer
         if k <= 32 {
             // Insertion into a sorted list of k; scanning ids upwards with a strict `>` keeps
             // the lower id ahead on ties.
