@@ -64,6 +64,8 @@ let package = Package(
         .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
         .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),
+        // Neural-model benchmark and export helper for tools/bench_lstm.py (see Sources/lstm-bench).
+        .executableTarget(name: "lstm-bench", dependencies: ["LanguageModels"], swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
     ]
 )
