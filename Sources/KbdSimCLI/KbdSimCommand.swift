@@ -16,6 +16,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             CorpusCommand.self,
             EvalCommand.self,
             PredictCommand.self,
+            TrainCommand.self,
             CodecCommand.self,
             FleetCommand.self,
         ]

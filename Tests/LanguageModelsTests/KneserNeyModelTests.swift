@@ -5,7 +5,7 @@ import Testing
 
 /// A small corpus with repeated phrases, OOV words and sentence-initial words.
 func smallCorpus(seed: UInt64 = 7, messages: Int = 300) -> (Vocabulary, [[Int32]]) {
-    var rng = SplitMixForTests(seed)
+    var rng = SplitMixForTests(seed: seed)
     let words = (0..<40).map { "w\($0)" }
     var texts: [[String]] = []
     for _ in 0..<messages {
@@ -26,18 +26,6 @@ func smallCorpus(seed: UInt64 = 7, messages: Int = 300) -> (Vocabulary, [[Int32]
     let vocabulary = try! Vocabulary(countingMessages: 0..<corpus.messageCount, of: corpus, size: 30)  // 10 words OOV
     let ids = vocabulary.idsByType(of: corpus)
     return (vocabulary, (0..<corpus.messageCount).map { vocabulary.encode(message: $0, of: corpus, idsByType: ids) })
-}
-
-struct SplitMixForTests {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 struct KneserNeyModelTests {

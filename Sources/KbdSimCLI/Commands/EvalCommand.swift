@@ -9,17 +9,19 @@ struct EvalCommand: ParsableCommand {
         abstract: "Train (n-gram) or load a model and print its nwp-v1 accuracy on the evaluation split.",
         discussion: """
             --model knN (N = 1…5) builds an interpolated modified Kneser-Ney N-gram model on the \
-            training split; --model FILE loads an ARPA file. The vocabulary is the --vocab most \
-            frequent training tokens.
+            training split; --model FILE loads an ARPA file or a neural model written by \
+            kbd-sim train (which carries its own vocabulary). The split's vocabulary is the \
+            --vocab most frequent training tokens.
 
             Examples:
               kbd-sim eval --model kn3 --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip
               kbd-sim eval --model kn4 --corpus my.jsonl --split per-user --vocab 20000 --json
               kbd-sim eval --model kn3 --corpus sms.zip --export-arpa kn3.arpa
+              kbd-sim eval --model cifg-small.kbdlm --corpus sms.zip
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("kn1 … kn5, or a model file (ARPA).", valueName: "model"))
+    @Option(name: .long, help: ArgumentHelp("kn1 … kn5, or a model file (ARPA, or a neural model from kbd-sim train).", valueName: "model"))
     var model: String
 
     @OptionGroup var corpus: CorpusOptions
@@ -53,24 +55,33 @@ struct EvalCommand: ParsableCommand {
         let t1 = now()
         let data = try EncodedSplit(corpus: loaded, split: split, vocabularySize: vocab)
         let t2 = now()
-        let kn: KneserNeyModel
+        let loadedModel: LoadedModel
         switch choice {
         case .kneserNey(let order):
-            kn = try KneserNeyModel(counts: NGramCounts(order: order, messages: data.trainMessages), vocabulary: data.vocabulary)
+            loadedModel = .nGram(try KneserNeyModel(counts: NGramCounts(order: order, messages: data.trainMessages), vocabulary: data.vocabulary))
         case .file(let path):
-            kn = try KneserNeyModel(arpaFile: path)
+            loadedModel = try LoadedModel(path: path)
         }
         let t3 = now()
-        if let exportArpa { try kn.writeARPA(to: exportArpa) }
+        if let exportArpa {
+            guard case .nGram(let kn) = loadedModel else {
+                throw ValidationError("--export-arpa needs an n-gram model (kn1 … kn5 or an ARPA file)")
+            }
+            try kn.writeARPA(to: exportArpa)
+        }
         // A loaded model has its own vocabulary: re-encode the evaluation text with it.
         let evalMessages: [[Int32]]
-        if kn.vocabulary == data.vocabulary {
+        if loadedModel.vocabulary == data.vocabulary {
             evalMessages = data.evalMessages
         } else {
-            let ids = kn.vocabulary.idsByType(of: loaded)
-            evalMessages = data.split.evalMessages.map { kn.vocabulary.encode(message: $0, of: loaded, idsByType: ids) }
+            let ids = loadedModel.vocabulary.idsByType(of: loaded)
+            evalMessages = data.split.evalMessages.map { loadedModel.vocabulary.encode(message: $0, of: loaded, idsByType: ids) }
         }
-        let metrics = NextWordEvaluator(threads: threads).evaluate(kn, messages: evalMessages)
+        let metrics: NextWordMetrics
+        switch loadedModel {
+        case .nGram(let kn): metrics = NextWordEvaluator(threads: threads).evaluate(kn, messages: evalMessages)
+        case .neural(let neural): metrics = evaluateNeural(neural.model, messages: evalMessages)
+        }
         let t4 = now()
         let rate = Double(metrics.predictions) / max(t4 - t3, 1e-9)
 

@@ -15,10 +15,11 @@ struct PredictCommand: ParsableCommand {
             Example:
               kbd-sim eval --model kn3 --corpus sms.zip --export-arpa kn3.arpa
               kbd-sim predict --model kn3.arpa "see you at the"
+              kbd-sim predict --model cifg-small.kbdlm "see you at the"
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A model file: ARPA (n-gram).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("A model file: ARPA (n-gram) or a neural model from kbd-sim train.", valueName: "file"))
     var model: String
 
     @Option(name: .short, help: "How many suggestions.")
@@ -35,11 +36,24 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
-        let kn = try KneserNeyModel(arpaFile: model)
-        let history = [SpecialToken.bos.rawValue] + NWPTokenizer.tokens(of: text).map { kn.vocabulary.id(of: $0) }
-        let ids = kn.topK(after: history, k: k)
-        let words = ids.map { kn.vocabulary.symbol(for: $0) }
-        let probabilities = ids.map { pow10(kn.log10Probability(of: $0, after: history)) }
+        let loaded = try LoadedModel(path: model)
+        let vocabulary = loaded.vocabulary
+        let history = NWPTokenizer.tokens(of: text).map { vocabulary.id(of: $0) }
+        let ids: [Int32]
+        let probabilities: [Double]
+        switch loaded {
+        case .nGram(let kn):
+            let context = [SpecialToken.bos.rawValue] + history
+            ids = kn.topK(after: context, k: k)
+            probabilities = ids.map { pow10(kn.log10Probability(of: $0, after: context)) }
+        case .neural(let neural):
+            // Cached recurrent state: one step per word typed.
+            let predictor = LSTMPredictor(model: neural.model)
+            for id in history { predictor.feed(id) }
+            ids = predictor.topK(k)
+            probabilities = ids.map { exp(Double(predictor.logProbability(of: $0))) }
+        }
+        let words = ids.map { vocabulary.symbol(for: $0) }
         if json {
             printJSON(["suggestions": words, "probabilities": probabilities] as [String: Any])
         } else {
