@@ -37,7 +37,7 @@ public struct HourlyFleetStatistics: Sendable, Equatable {
     }
 }
 
-/// The result of ``FleetTimeline/simulate(population:rounds:days:progress:)``.
+/// The result of ``FleetTimeline/simulate(population:rounds:days:shards:progress:)``.
 public struct FleetReport: Sendable, Equatable {
     /// One row per simulated hour.
     public var hours: [HourlyFleetStatistics]
@@ -61,35 +61,46 @@ public enum FleetTimeline {
     /// previous one ends), and every hour the whole population is scanned for eligibility
     /// and check-ins.
     ///
-    /// - Parameter progress: called after each simulated hour.
+    /// - Parameters:
+    ///   - shards: the hourly scan fans out over this many tasks (results do not depend on it).
+    ///   - progress: called after each simulated hour.
     /// - Complexity: O(days · 24 · devices) eligibility checks for the scans, plus the rounds.
     public static func simulate(
-        population: DevicePopulation, rounds configuration: RoundConfiguration, days: Int,
+        population: DevicePopulation, rounds configuration: RoundConfiguration, days: Int, shards: Int = 2,
         progress: ((HourlyFleetStatistics) -> Void)? = nil
-    ) throws -> FleetReport {
+    ) async throws -> FleetReport {
         guard days >= 1 else { throw FleetError(.invalidConfiguration, "days must be at least 1 (got \(days))") }
+        guard shards >= 1 else { throw FleetError(.invalidConfiguration, "shards must be at least 1 (got \(shards))") }
         var simulator = try RoundSimulator(population: population, configuration: configuration)
         let n = population.count
         var phase = [UInt16](repeating: 0, count: n)
         for i in 0..<n { phase[i] = UInt16(population.hash(i, 0, 6) % 3600) }
+        let checkInPhase = phase
         var eligibleByLocal = [Int](repeating: 0, count: 24)
         var devicesByLocal = [Int](repeating: 0, count: 24)
         var eligibleByUTC = [Int](repeating: 0, count: 24)
         var hours: [HourlyFleetStatistics] = []
+        let bounds = (0...shards).map { $0 * n / shards }
         for hour in 0..<(days * 24) {
-            let start = hour * 3600
             var row = HourlyFleetStatistics(hour: hour)
-            population.timeZone.withUnsafeBufferPointer { zones in
-                for i in 0..<n {
-                    let local = ((hour * 4 + Int(zones[i])) % 96 + 96) % 96 / 4
-                    devicesByLocal[local] += 1
-                    if population.isEligible(i, at: start) {
-                        row.eligible += 1
-                        eligibleByLocal[local] += 1
-                    }
-                    if population.isEligible(i, at: start + Int(phase[i])) { row.checkIns += 1 }
+            // The scan fans out over fixed shards; partial counts merge in shard order.
+            let partials = await withTaskGroup(of: (Int, HourScan).self) { group in
+                for s in 0..<shards {
+                    group.addTask { (s, HourScan(population, hour: hour, devices: bounds[s]..<bounds[s + 1], phase: checkInPhase)) }
+                }
+                var results = [HourScan?](repeating: nil, count: shards)
+                for await (s, scan) in group { results[s] = scan }
+                return results.map { $0! }
+            }
+            for scan in partials {
+                row.eligible += scan.eligible
+                row.checkIns += scan.checkIns
+                for h in 0..<24 {
+                    eligibleByLocal[h] += scan.eligibleByLocal[h]
+                    devicesByLocal[h] += scan.devicesByLocal[h]
                 }
             }
+            let start = hour * 3600
             eligibleByUTC[hour % 24] += row.eligible
             while simulator.time < start + 3600 {
                 let outcome = simulator.runRound()
@@ -110,5 +121,28 @@ public enum FleetTimeline {
             eligibleFractionByUTCHour: (0..<24).map { Double(eligibleByUTC[$0]) / Double(days * n) },
             devices: n
         )
+    }
+}
+
+/// One shard of an hourly population scan.
+struct HourScan: Sendable {
+    var eligible = 0
+    var checkIns = 0
+    var eligibleByLocal = [Int](repeating: 0, count: 24)
+    var devicesByLocal = [Int](repeating: 0, count: 24)
+
+    init(_ population: DevicePopulation, hour: Int, devices: Range<Int>, phase: [UInt16]) {
+        let start = hour * 3600
+        population.timeZone.withUnsafeBufferPointer { zones in
+            for i in devices {
+                let local = ((hour * 4 + Int(zones[i])) % 96 + 96) % 96 / 4
+                devicesByLocal[local] += 1
+                if population.isEligible(i, at: start) {
+                    eligible += 1
+                    eligibleByLocal[local] += 1
+                }
+                if population.isEligible(i, at: start + Int(phase[i])) { checkIns += 1 }
+            }
+        }
     }
 }

@@ -44,7 +44,7 @@ struct PopulationTests {
     }
 
     @Test("everything is deterministic for a seed")
-    func determinism() throws {
+    func determinism() async throws {
         let a = try smallPopulation(devices: 5000)
         let b = try smallPopulation(devices: 5000)
         let c = try smallPopulation(devices: 5000, seed: 2)
@@ -59,9 +59,10 @@ struct PopulationTests {
         var s1 = try RoundSimulator(population: a, configuration: round, start: 3600)
         var s2 = try RoundSimulator(population: b, configuration: round, start: 3600)
         for _ in 0..<20 { #expect(s1.runRound() == s2.runRound()) }
-        let r1 = try FleetTimeline.simulate(population: a, rounds: round, days: 1)
-        let r2 = try FleetTimeline.simulate(population: b, rounds: round, days: 1)
+        let r1 = try await FleetTimeline.simulate(population: a, rounds: round, days: 1)
+        let r2 = try await FleetTimeline.simulate(population: b, rounds: round, days: 1)
         #expect(r1 == r2)
+        #expect(try await FleetTimeline.simulate(population: a, rounds: round, days: 1, shards: 3) == r1)
         #expect(r1.csv() == r2.csv() && r1.svg() == r2.svg())
     }
 
@@ -140,7 +141,7 @@ struct SelectionTests {
     }
 
     @Test("bad round configurations are rejected")
-    func badRounds() throws {
+    func badRounds() async throws {
         let p = try smallPopulation(devices: 100)
         var c = RoundConfiguration()
         c.cohort = 100
@@ -155,7 +156,7 @@ struct SelectionTests {
         c.minimumReportFraction = -1
         #expect(throws: FleetError.self) { try RoundSimulator(population: p, configuration: c) }
         c.minimumReportFraction = 0.8
-        #expect(throws: FleetError.self) { try FleetTimeline.simulate(population: p, rounds: c, days: 0) }
+        await #expect(throws: FleetError.self) { try await FleetTimeline.simulate(population: p, rounds: c, days: 0) }
     }
 }
 
@@ -246,12 +247,12 @@ struct RoundRateTests {
 
 struct ReportTests {
     @Test("the report renders as CSV, JSON and a self-contained SVG with axes, units and legend")
-    func rendering() throws {
+    func rendering() async throws {
         let p = try smallPopulation(devices: 3000)
         var c = RoundConfiguration()
         c.cohort = 50
         var hours = 0
-        let report = try FleetTimeline.simulate(population: p, rounds: c, days: 2) { _ in hours += 1 }
+        let report = try await FleetTimeline.simulate(population: p, rounds: c, days: 2) { _ in hours += 1 }
         #expect(hours == 48)
         let csv = report.csv().split(separator: "\n")
         #expect(csv.count == 49)

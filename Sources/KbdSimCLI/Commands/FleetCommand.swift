@@ -222,7 +222,7 @@ struct FleetSimulateCommand: AsyncParsableCommand {
         note("population ready in \(seconds(clock.now - began)) s; simulating \(days) days, cohort \(roundConfiguration.cohort) (\(roundConfiguration.selectionSize) selected per round)")
         let header = pad(["hour", "eligible", "elig%", "check-ins", "rounds", "selected", "reported", "dropped", "stragglers", "surplus", "abandoned"])
         if !json { print(header) }
-        let report = try FleetTimeline.simulate(population: fleet, rounds: roundConfiguration, days: days) { h in
+        let report = try await FleetTimeline.simulate(population: fleet, rounds: roundConfiguration, days: days) { h in
             let row = pad([
                 "d\(h.hour / 24) \(h.hour % 24 < 10 ? "0" : "")\(h.hour % 24):00", "\(h.eligible)",
                 String(format: "%.2f", 100 * Double(h.eligible) / Double(fleet.count)), "\(h.checkIns)", "\(h.rounds)",
