@@ -1,7 +1,7 @@
 internal import Foundation
 
 /// Reads a corpus file (or folder) into a ``TokenizedCorpus``, detecting its format and
-/// caching the tokenized result.
+/// caching the tokenized result; `synthetic` or `synthetic:SPEC` generates one instead.
 ///
 /// Detection, unless a format is forced: a folder is ``CorpusFormat/text`` (one user per
 /// `.txt` file); a zip (by its magic bytes) or an XML document is ``CorpusFormat/nusSMS``;
@@ -26,6 +26,11 @@ public struct CorpusLoader: Sendable {
     ///   - format: forces a format instead of detecting it.
     /// - Throws: ``CorpusError`` naming the file, the record and what to fix.
     public func load(path: String, format: CorpusFormat? = nil) throws -> TokenizedCorpus {
+        // `synthetic` (the built-in spec) or `synthetic:SPEC.json`: generated, never cached
+        // (regenerating is deterministic and about as fast as reading a cache).
+        if let spec = try SyntheticSpec.resolve(corpusArgument: path) {
+            return try SyntheticCorpus(spec: spec).materialize(source: path)
+        }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw CorpusError(.fileNotFound, "no such file or folder; pass a corpus file (NUS SMS zip or XML, .txt, .tsv, .jsonl) or synthetic[:SPEC]", path: path)

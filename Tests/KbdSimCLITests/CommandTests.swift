@@ -101,3 +101,73 @@ struct CommandTests {
         #expect((r.stderr + r.stdout).contains(expected), "stderr: \(r.stderr)")
     }
 }
+
+/// The neural model, the fleet and the synthetic corpus through the CLI.
+@Suite(.serialized)
+struct NeuralFleetAndSyntheticCommandTests {
+    @Test func trainedModelServesEvalAndPredict() throws {
+        let folder = ScratchFolder()
+        let corpus = folder.smallCorpus()
+        let out = folder.path + "/tiny.kbdlm"
+        let safetensors = folder.path + "/tiny.safetensors"
+        let train = try KbdSimRunner.run([
+            "train", "--model", "lstm-tiny", "--corpus", corpus, "--vocab", "40", "--epochs", "2", "--batch", "8",
+            "--lr", "0.02", "--threads", "1", "--out", out, "--safetensors", safetensors, "--json",
+        ])
+        #expect(train.status == 0, "\(train.stderr)")
+        let epochs = try #require(train.json()["epochs"] as? [[String: Any]])
+        #expect(epochs.count == 2)
+        let lastAcc = try #require(epochs.last?["acc@1"] as? Double)
+        #expect(FileManager.default.fileExists(atPath: safetensors))
+        let eval = try KbdSimRunner.run(["eval", "--model", out, "--corpus", corpus, "--vocab", "40", "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        #expect(try eval.json()["acc@1"] as? Double == lastAcc)
+        let predict = try KbdSimRunner.run(["predict", "--model", out, "--json", "see you at"])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        #expect(try (predict.json()["suggestions"] as? [String])?.count == 3)
+    }
+
+    @Test func trainRejectsImpossibleSettings() throws {
+        let folder = ScratchFolder()
+        let corpus = folder.smallCorpus()
+        for (extra, expected) in [
+            (["--model", "no-such-model"], "no-such-model"),
+            (["--model", "lstm-tiny", "--epochs", "0"], "--epochs"),
+            (["--model", "lstm-tiny", "--lr", "nan"], "--lr"),
+            (["--model", "lstm-tiny", "--threads", "3"], "--threads"),
+        ] {
+            let r = try KbdSimRunner.run(["train", "--corpus", corpus, "--out", folder.path + "/m.kbdlm"] + extra)
+            #expect(r.status == 64, "\(extra): \(r.stderr)")
+            #expect(r.stderr.contains(expected), "\(extra): \(r.stderr)")
+        }
+        let truncated = folder.write("bad.kbdlm", "KBDKEYB1\u{1}\u{0}\u{0}\u{0}")
+        let r = try KbdSimRunner.run(["predict", "--model", truncated, "hi"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("bad.kbdlm"), "\(r.stderr)")
+    }
+
+    @Test func syntheticCorpusAndOracle() throws {
+        let spec = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("corpora/synthetic-tiny.json").path
+        let oracle = try KbdSimRunner.run(["corpus", "oracle", "synthetic:" + spec, "--vocab", "100", "--json"])
+        #expect(oracle.status == 0, "\(oracle.stderr)")
+        let eval = try KbdSimRunner.run(["eval", "--model", "kn3", "--corpus", "synthetic:" + spec, "--vocab", "100", "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        #expect(try eval.json()["predictions"] as? Int ?? 0 > 0)
+        let bad = try KbdSimRunner.run(["eval", "--model", "kn3", "--corpus", "synthetic:/nonexistent/spec.json"])
+        #expect(bad.status != 0 && bad.status < 128)
+    }
+
+    @Test func fleetSimulateWritesCSVAndSVG() throws {
+        let folder = ScratchFolder()
+        let csv = folder.path + "/fleet.csv"
+        let svg = folder.path + "/fleet.svg"
+        let r = try KbdSimRunner.run(["fleet", "simulate", "--devices", "20000", "--days", "1", "--cohort", "50", "--csv", csv, "--svg", svg, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let csvText = try String(contentsOfFile: csv, encoding: .utf8)
+        #expect(csvText.split(separator: "\n").count >= 25)  // header + 24 hours
+        #expect(try String(contentsOfFile: svg, encoding: .utf8).contains("<svg"))
+        let tooBig = try KbdSimRunner.run(["fleet", "simulate", "--devices", "100", "--cohort", "500"])
+        #expect(tooBig.status == 64, "\(tooBig.stderr)")
+    }
+}

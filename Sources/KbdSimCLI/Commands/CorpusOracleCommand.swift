@@ -18,7 +18,7 @@ public struct CorpusOracleCommand: AsyncParsableCommand {
 
             Examples:
               kbd-sim corpus oracle corpora/synthetic-en.json
-              kbd-sim corpus oracle synthetic --users 500 --vocab-size 10000 --json
+              kbd-sim corpus oracle synthetic --users 500 --vocab 10000 --json
             """
     )
 
@@ -28,7 +28,7 @@ public struct CorpusOracleCommand: AsyncParsableCommand {
     var users: Int?
     @Option(help: "Days per user to materialise (default: the spec's).")
     var days: Int?
-    @Option(name: .customLong("vocab-size"), help: "Vocabulary size V.")
+    @Option(name: [.customLong("vocab"), .customLong("vocab-size")], help: "Vocabulary size V.")
     var vocabularySize: Int = 10_000
     @Option(help: "Split: users (unseen users) or per-user.")
     var split: String = "users"
@@ -40,7 +40,7 @@ public struct CorpusOracleCommand: AsyncParsableCommand {
     public func validate() throws {
         if let users { guard users >= 1 else { throw ValidationError("--users must be at least 1 (got \(users))") } }
         if let days { guard days >= 1 else { throw ValidationError("--days must be at least 1 (got \(days))") } }
-        guard vocabularySize >= 1 else { throw ValidationError("--vocab-size must be at least 1 (got \(vocabularySize))") }
+        guard vocabularySize >= 1 else { throw ValidationError("--vocab must be at least 1 (got \(vocabularySize))") }
         guard SplitKind(rawValue: split) != nil else { throw ValidationError("--split must be users or per-user (got \(split))") }
     }
 
