@@ -125,6 +125,24 @@ struct NeuralFleetAndSyntheticCommandTests {
         let predict = try KbdSimRunner.run(["predict", "--model", out, "--json", "see you at"])
         #expect(predict.status == 0, "\(predict.stderr)")
         #expect(try (predict.json()["suggestions"] as? [String])?.count == 3)
+
+        // A second checkpoint trained on from the first, and the codec on their real delta.
+        let next = folder.path + "/tiny-next.kbdlm"
+        let more = try KbdSimRunner.run([
+            "train", "--model", "lstm-tiny", "--corpus", corpus, "--vocab", "40", "--epochs", "1", "--batch", "8",
+            "--lr", "0.02", "--threads", "1", "--initial", out, "--out", next,
+        ])
+        #expect(more.status == 0, "\(more.stderr)")
+        let codec = try KbdSimRunner.run(["codec", "bench", "--checkpoints", out + "," + next, "--schemes", "f32;rot,q8s,z1", "--repeats", "1", "--json"])
+        #expect(codec.status == 0, "\(codec.stderr)")
+        let rows = try #require(codec.json()["rows"] as? [[String: Any]])
+        #expect(rows.count == 2)
+        #expect(rows.first?["relL2Error"] as? Double == 0)
+        // A model trained with another vocabulary cannot be continued.
+        let mismatch = try KbdSimRunner.run([
+            "train", "--model", "lstm-tiny", "--corpus", corpus, "--vocab", "20", "--epochs", "1", "--initial", out, "--out", next,
+        ])
+        #expect(mismatch.status != 0 && mismatch.stderr.contains("vocabulary"), "\(mismatch.stderr)")
     }
 
     @Test func trainRejectsImpossibleSettings() throws {

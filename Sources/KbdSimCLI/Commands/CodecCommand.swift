@@ -2,6 +2,7 @@ import ArgumentParser
 import FederatedCore
 import Foundation
 import UpdateCodec
+import LanguageModels
 
 /// `kbd-sim codec`: tools for the update codec.
 struct CodecCommand: ParsableCommand {
@@ -63,6 +64,13 @@ struct CodecBenchCommand: ParsableCommand {
             valueName: "path"))
     var deltaFiles: [String] = []
 
+    @Option(
+        name: .customLong("checkpoints"),
+        help: ArgumentHelp(
+            "Two neural model files A,B (from kbd-sim train, e.g. B trained on with --init A); measures the real delta B − A.",
+            valueName: "a,b"))
+    var checkpoints: String?
+
     @Flag(help: "Print one JSON document on stdout instead of the table.")
     var json = false
 
@@ -83,8 +91,19 @@ struct CodecBenchCommand: ParsableCommand {
         }
     }
 
-    /// The deltas to measure: the files given, or the two synthetic ones.
+    /// The deltas to measure: the checkpoint pair, the files given, or the two synthetic ones.
     func deltas() throws -> [(String, [Float])] {
+        if let checkpoints {
+            let paths = checkpoints.split(separator: ",").map(String.init)
+            guard paths.count == 2 else { throw ValidationError("--checkpoints takes two model files, A,B") }
+            let a = try NeuralKeyboardModel(contentsOf: paths[0]).model
+            let b = try NeuralKeyboardModel(contentsOf: paths[1]).model
+            guard a.layout.layoutHash == b.layout.layoutHash else {
+                throw ValidationError("--checkpoints: \(paths[0]) and \(paths[1]) are models of different shapes")
+            }
+            let delta = zip(b.parameters, a.parameters).map { $0 - $1 }
+            return [("\((paths[1] as NSString).lastPathComponent) − \((paths[0] as NSString).lastPathComponent)", delta)]
+        }
         guard !deltaFiles.isEmpty else {
             return [("gaussian", Self.gaussian(params, seed: seed)), ("sparse90", Self.sparse(params, seed: seed))]
         }
@@ -161,10 +180,10 @@ struct CodecBenchCommand: ParsableCommand {
                 var rows: [Row]
             }
             let data = try encoder.encode(
-                Report(params: deltaFiles.isEmpty ? params : nil, seed: seed, repeats: repeats, rows: rows))
+                Report(params: deltaFiles.isEmpty && checkpoints == nil ? params : nil, seed: seed, repeats: repeats, rows: rows))
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(Self.table(rows, params: deltaFiles.isEmpty ? "\(params)" : "from --delta-file"))
+            print(Self.table(rows, params: checkpoints != nil ? "from --checkpoints" : (deltaFiles.isEmpty ? "\(params)" : "from --delta-file")))
         }
     }
 

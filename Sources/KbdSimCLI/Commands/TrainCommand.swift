@@ -64,6 +64,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Start the output bias at the training unigram log-frequencies.")
     var unigramBias = true
 
+    @Option(name: .long, help: ArgumentHelp("Start from this trained model (same corpus, split and --vocab) instead of a fresh initialization.", valueName: "file"))
+    var initial: String?
+
     @Option(name: .long, help: ArgumentHelp("Where to write the trained model (kbd-sim keyboard model file).", valueName: "file"))
     var out: String
 
@@ -93,8 +96,20 @@ struct TrainCommand: ParsableCommand {
         let data = try EncodedSplit(corpus: loaded, split: split, vocabularySize: vocab)
         config.vocabularySize = data.vocabulary.count
         config.seed = seed
-        var network = try LSTMLanguageModel(config: config)
-        if unigramBias { network.initializeOutputBiasFromUnigram(of: data.trainMessages) }
+        var network: LSTMLanguageModel
+        if let initial {
+            let start = try NeuralKeyboardModel(contentsOf: initial)
+            guard start.vocabulary == data.vocabulary else {
+                throw ValidationError("--initial \(initial) was trained with another vocabulary; use the same corpus, --split and --vocab")
+            }
+            guard start.model.layout.layoutHash == ParameterLayout(config: config).layoutHash else {
+                throw ValidationError("--initial \(initial) is a \(start.model.config.name) model, not \(config.name)")
+            }
+            network = start.model
+        } else {
+            network = try LSTMLanguageModel(config: config)
+            if unigramBias { network.initializeOutputBiasFromUnigram(of: data.trainMessages) }
+        }
         let options = TrainingOptions(
             batchSize: batch, learningRate: lr,
             optimizer: optimizer == "adam" ? .adam(clipNorm: clip) : .sgd(clipNorm: clip),
