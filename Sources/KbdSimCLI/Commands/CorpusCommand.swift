@@ -48,7 +48,7 @@ struct CorpusStatsCommand: ParsableCommand {
 
     func run() throws {
         let start = now()
-        let corpus = try CorpusOptions.parse(["--corpus", source] + (format.map { ["--format", $0.rawValue] } ?? []) + (noCache ? ["--no-cache"] : [])).load()
+        let corpus = try CorpusLoader(usesCache: !noCache).load(path: source, format: format)
         let loadSeconds = now() - start
         let data = try EncodedSplit(corpus: corpus, split: split, vocabularySize: vocab)
         let evalTokens = data.evalTokenCount

@@ -20,7 +20,7 @@ struct CorpusOptions: ParsableArguments {
         if corpus.isEmpty { throw ValidationError("--corpus must not be empty; pass a corpus file or synthetic") }
     }
 
-    /// Loads the corpus, reporting what it read on stderr.
+    /// Loads the corpus (from the tokenized-corpus cache when it can).
     func load() throws -> TokenizedCorpus {
         try CorpusLoader(usesCache: !noCache).load(path: corpus, format: format)
     }
