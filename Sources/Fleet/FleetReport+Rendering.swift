@@ -59,7 +59,7 @@ extension FleetReport {
         var s = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
             <rect width="100%" height="100%" fill="white"/>
-            <text x="\(Int(width / 2))" y="24" text-anchor="middle" font-size="15">\(escape(title)) (\(devices) devices)</text>
+            <text x="\(Int(width / 2))" y="24" text-anchor="middle" font-size="15">\(escape(title)) (\(thousands(devices)) devices)</text>
 
             """
         var tick = 0.0
@@ -134,4 +134,15 @@ func format(_ value: Double, _ digits: Int) -> String {
     guard digits > 0 else { return sign + String(whole) }
     let f = String(fraction)
     return sign + String(whole) + "." + String(repeating: "0", count: digits - f.count) + f
+}
+
+/// `1000000` as `1,000,000`.
+func thousands(_ n: Int) -> String {
+    let digits = Array(String(n))
+    var out = ""
+    for (i, c) in digits.enumerated() {
+        if i > 0 && (digits.count - i) % 3 == 0 && c != "-" { out.append(",") }
+        out.append(c)
+    }
+    return out
 }
