@@ -5,7 +5,10 @@ import Testing
 @Suite(.serialized)
 struct CommandTests {
     @Test func helpHasExamplesForEveryCommand() throws {
-        for command in [["eval"], ["predict"], ["corpus", "stats"], ["codec", "bench"]] {
+        for command in [
+            ["eval"], ["predict"], ["train"], ["corpus", "stats"], ["corpus", "oracle"], ["codec", "bench"],
+            ["fleet", "simulate"], ["fleet", "bench"],
+        ] {
             let r = try KbdSimRunner.run(command + ["--help"])
             #expect(r.status == 0)
             #expect(r.stdout.contains("Example"), "\(command) --help has no example")
