@@ -87,7 +87,11 @@ struct TrainCommand: ParsableCommand {
         guard maxLength >= 0 else { throw ValidationError("--max-length must not be negative") }
         guard threads == 1 || threads == 2 else { throw ValidationError("--threads must be 1 or 2 (got \(threads))") }
         guard optimizer == "adam" || optimizer == "sgd" else { throw ValidationError("--optimizer must be adam or sgd (got \(optimizer))") }
-        _ = try resolveModelConfig(model)
+        do {
+            try resolveModelConfig(model).validate()
+        } catch let error as NeuralModelError {
+            throw ValidationError("--model \(model): \(error.message)")
+        }
     }
 
     func run() throws {
