@@ -72,8 +72,8 @@ public struct LocalTrainingResult: Sendable {
 public final class LSTMTrainer {
     /// The model being trained; read it after training.
     public private(set) var model: LSTMLanguageModel
-    /// The options in force.
-    public let options: TrainingOptions
+    /// The options in force (``trainLocally(from:on:epochs:seed:)`` may replace the seed).
+    public private(set) var options: TrainingOptions
     private var optimizer: OptimizerState
     private var stepCount: UInt64 = 0
     /// The step size in force (``TrainingOptions/learningRate`` decayed by epoch).
@@ -119,9 +119,13 @@ public final class LSTMTrainer {
     /// `parameters`, trains `epochs` epochs on `messages`, and returns `trained − parameters`.
     ///
     /// Same result as ``LSTMLanguageModel/trainLocally(on:epochs:options:)`` with these options.
+    ///
+    /// - Parameter seed: the shuffle/dropout seed for this device and round, e.g. from
+    ///   `SplitMix64(seed: run, streams: device, round)`; `nil` keeps ``options``' seed.
     public func trainLocally(
-        from parameters: ContiguousArray<Float>, on messages: [[Int32]], epochs: Int
+        from parameters: ContiguousArray<Float>, on messages: [[Int32]], epochs: Int, seed: UInt64? = nil
     ) -> LocalTrainingResult {
+        if let seed { options.seed = seed }
         resetWeights(to: parameters)
         var last = 0.0
         for e in 0..<epochs { last = trainEpoch(messages, epoch: e) }
