@@ -1,54 +1,21 @@
 // Benchmark and export helper for the neural keyboard model, driven by tools/bench_lstm.py
-// and tools/check_safetensors.py. The integrator may fold it into `kbd-sim bench lstm`.
+// and tools/check_safetensors.py; kbd-sim train/eval are the user-facing commands.
 //
 //   lstm-bench train CONFIG.json BATCH single|dataParallel|independent STEPS
 //   lstm-bench infer CONFIG.json WORDS
-//   lstm-bench train-ids CONFIG.json IDS.json EPOCHS LR BATCH OUT.kbdlstm
-//                                                  (centralized Adam training on pre-tokenized ids
-//                                                   from tools/nus_sms_ids.py, nwp-v1 eval per epoch)
-//   lstm-bench eval-ids MODEL.kbdlstm IDS.json      (nwp-v1 acc@1/acc@3/acc@1-iv/ppl on the test users)
 //   lstm-bench export-check CONFIG.json OUTDIR     (trains briefly, writes model.safetensors
 //                                                   and contexts.json with kbd-sim's top-3)
 import Foundation
 import LanguageModels
-
-
-/// nwp-v1 figures of a model on pre-tokenized evaluation messages, via NextWordPredictor.
-func evaluate(_ model: LSTMLanguageModel, on test: [[Int32]]) -> (Int, Int, Int, Int, Int, Double, Double) {
-    let start = Date()
-    let predictor = LSTMPredictor(model: model)
-    var hits1 = 0, hits3 = 0, hitsIV = 0, iv = 0, n = 0
-    var nll = 0.0
-    for m in test where !m.isEmpty {
-        var top = [Int32](repeating: 0, count: m.count * 3)
-        var lp = [Double](repeating: 0, count: m.count)
-        m.withUnsafeBufferPointer { ids in
-            top.withUnsafeMutableBufferPointer { t in lp.withUnsafeMutableBufferPointer { predictor.predictMessage(ids, k: 3, topK: t, targetLogProbs: $0) } }
-        }
-        for i in 0..<m.count {
-            n += 1
-            nll -= lp[i]
-            if m[i] == 1 { continue }
-            iv += 1
-            if top[3 * i] == m[i] { hits1 += 1; hitsIV += 1 }
-            if top[3 * i..<3 * i + 3].contains(m[i]) { hits3 += 1 }
-        }
-    }
-    return (hits1, hits3, hitsIV, iv, n, nll, Date().timeIntervalSince(start))
-}
 
 let args = CommandLine.arguments
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data((message + "\n").utf8))
     exit(64)
 }
-guard args.count >= 3 else { fail("usage: lstm-bench train|infer|export-check|train-ids CONFIG ... | eval-ids MODEL IDS") }
+guard args.count >= 3 else { fail("usage: lstm-bench train|infer|export-check CONFIG ...") }
 let config: ModelConfig
-if args[1] == "eval-ids" {
-    config = ModelConfig(name: "-", vocabularySize: 5, embedding: 1, hidden: 1, projection: 0, cell: .cifg)
-} else {
-    do { config = try ModelConfig.load(contentsOf: URL(fileURLWithPath: args[2])) } catch { fail("\(error)") }
-}
+do { config = try ModelConfig.load(contentsOf: URL(fileURLWithPath: args[2])) } catch { fail("\(error)") }
 
 switch args[1] {
 case "train":
@@ -61,13 +28,6 @@ case "infer":
     guard args.count == 4, let words = Int(args[3]) else { fail("usage: lstm-bench infer CONFIG WORDS") }
     let s = try LSTMBenchmark.measureInference(config: config, words: words)
     print("{\"kind\":\"infer\",\"model\":\"\(config.name)\",\"ms_per_word\":\(s * 1000)}")
-case "eval-ids":
-    guard args.count == 4 else { fail("usage: lstm-bench eval-ids MODEL.kbdlstm IDS.json") }
-    let model = try LSTMLanguageModel(contentsOf: URL(fileURLWithPath: args[2]))
-    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: args[3]))) as! [String: Any]
-    let test = (json["test"] as! [[Int]]).map { $0.map(Int32.init) }
-    let (hits1, hits3, hitsIV, iv, n, nll, seconds) = evaluate(model, on: test)
-    print("acc@1 \(Double(hits1) / Double(n)) acc@3 \(Double(hits3) / Double(n)) acc@1-iv \(Double(hitsIV) / Double(iv)) ppl \(exp(nll / Double(n))) over \(n) predictions (\(String(format: "%.1f", seconds)) s)")
 case "export-check":
     guard args.count == 4 else { fail("usage: lstm-bench export-check CONFIG OUTDIR") }
     let out = URL(fileURLWithPath: args[3])
@@ -94,30 +54,6 @@ case "export-check":
     let meanLoss = model.meanLoss(on: lossMessages, batchSize: 32)
     try Data("{\"messages\":\(lossMessages),\"mean_loss\":\(meanLoss)}\n".utf8).write(to: out.appendingPathComponent("loss.json"))
     print("wrote \(out.path)/model.safetensors and contexts.json (layout \(String(model.layoutHash, radix: 16)))")
-case "train-ids":
-    guard args.count == 8, let epochs = Int(args[4]), let lr = Float(args[5]), let batch = Int(args[6]) else {
-        fail("usage: lstm-bench train-ids CONFIG IDS.json EPOCHS LR BATCH OUT")
-    }
-    let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: args[3]))) as! [String: Any]
-    let train = (json["train"] as! [[Int]]).map { $0.map(Int32.init) }
-    let test = (json["test"] as! [[Int]]).map { $0.map(Int32.init) }
-    var cfg = config
-    cfg.vocabularySize = json["vocabularySize"] as! Int
-    var initial = try LSTMLanguageModel(config: cfg)
-    if ProcessInfo.processInfo.environment["KBD_UNIGRAM_BIAS"] != nil { initial.initializeOutputBiasFromUnigram(of: train) }
-    var trainOptions = TrainingOptions(batchSize: batch, learningRate: lr, optimizer: .adam(clipNorm: 5), seed: 1)
-    if let d = ProcessInfo.processInfo.environment["KBD_DROPOUT"].flatMap(Float.init) { trainOptions.dropout = d }
-    if let d = ProcessInfo.processInfo.environment["KBD_LR_DECAY"].flatMap(Float.init) { trainOptions.learningRateDecay = d }
-    let trainer = LSTMTrainer(model: initial, options: trainOptions)
-    for epoch in 0..<epochs {
-        let start = Date()
-        let loss = trainer.trainEpoch(train, epoch: epoch)
-        let trainSeconds = Date().timeIntervalSince(start)
-        let (hits1, hits3, hitsIV, iv, n, nll, _) = evaluate(trainer.model, on: test)
-        FileHandle.standardOutput.write(Data(("epoch \(epoch + 1): train loss \(loss) nats/token (\(Int(trainSeconds)) s); eval acc@1 \(Double(hits1) / Double(n)) acc@3 \(Double(hits3) / Double(n)) acc@1-iv \(Double(hitsIV) / Double(iv)) ppl \(exp(nll / Double(n))) over \(n) predictions\n").utf8))
-        FileHandle.standardOutput.synchronizeFile()
-    }
-    try trainer.model.write(to: URL(fileURLWithPath: args[7]))
 default:
     fail("unknown command \(args[1])")
 }
