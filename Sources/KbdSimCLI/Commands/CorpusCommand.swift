@@ -30,11 +30,7 @@ struct CorpusStatsCommand: ParsableCommand {
     @Option(name: .long, help: "Force the corpus format instead of detecting it.")
     var format: CorpusFormat?
 
-    @Option(name: .long, help: "The split whose evaluation side the OOV rate is measured on.")
-    var split: SplitKind = .users
-
-    @Option(name: .long, help: "Vocabulary size V.")
-    var vocab: Int = 10_000
+    @OptionGroup var splitOptions: SplitOptions
 
     @Flag(name: .long, help: "Read the source again instead of the tokenized-corpus cache.")
     var noCache = false
@@ -42,15 +38,12 @@ struct CorpusStatsCommand: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON document instead of a table.")
     var json = false
 
-    func validate() throws {
-        guard vocab >= 1 else { throw ValidationError("--vocab must be at least 1 (got \(vocab))") }
-    }
-
     func run() throws {
+        let split = splitOptions.split
         let start = now()
         let corpus = try CorpusLoader(usesCache: !noCache).load(path: source, format: format)
         let loadSeconds = now() - start
-        let data = try EncodedSplit(corpus: corpus, split: split, vocabularySize: vocab)
+        let data = try splitOptions.encode(corpus)
         let evalTokens = data.evalTokenCount
         let oov = evalTokens > 0 ? Double(evalTokens - data.evalInVocabularyCount) / Double(evalTokens) : 0
         let p = corpus.provenance

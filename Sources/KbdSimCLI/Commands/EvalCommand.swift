@@ -26,11 +26,7 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var corpus: CorpusOptions
 
-    @Option(name: .long, help: "users (unseen users, the headline) or per-user (personalisation).")
-    var split: SplitKind = .users
-
-    @Option(name: .long, help: "Vocabulary size V (the V most frequent training tokens).")
-    var vocab: Int = 10_000
+    @OptionGroup var splitOptions: SplitOptions
 
     @Option(name: .long, help: "Threads for evaluation.")
     var threads: Int = 2
@@ -42,18 +38,17 @@ struct EvalCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard vocab >= 1 else { throw ValidationError("--vocab must be at least 1 (got \(vocab)); nwp-v1's default is 10000") }
-        guard vocab <= 1_000_000 else { throw ValidationError("--vocab \(vocab) is larger than kbd-sim supports (1,000,000)") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be 1…64 (got \(threads))") }
         _ = try ModelChoice(model)
     }
 
     func run() throws {
+        let (split, vocab) = (splitOptions.split, splitOptions.vocab)
         let choice = try ModelChoice(model)
         let t0 = now()
         let loaded = try corpus.load()
         let t1 = now()
-        let data = try EncodedSplit(corpus: loaded, split: split, vocabularySize: vocab)
+        let data = try splitOptions.encode(loaded)
         let t2 = now()
         let loadedModel: LoadedModel
         switch choice {

@@ -25,11 +25,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var corpus: CorpusOptions
 
-    @Option(name: .long, help: "users (unseen users) or per-user.")
-    var split: SplitKind = .users
-
-    @Option(name: .long, help: "Vocabulary size V.")
-    var vocab: Int = 10_000
+    @OptionGroup var splitOptions: SplitOptions
 
     @Option(name: .long, help: "Epochs over the training messages.")
     var epochs: Int = 6
@@ -77,7 +73,6 @@ struct TrainCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard vocab >= 1 else { throw ValidationError("--vocab must be at least 1 (got \(vocab))") }
         guard (1...1000).contains(epochs) else { throw ValidationError("--epochs must be 1…1000 (got \(epochs))") }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be 1…4096 (got \(batch))") }
         guard lr.isFinite && lr > 0 && lr <= 10 else { throw ValidationError("--lr must be in (0, 10] (got \(lr))") }
@@ -95,9 +90,10 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        let (split, vocab) = (splitOptions.split, splitOptions.vocab)
         var config = try resolveModelConfig(model)
         let loaded = try corpus.load()
-        let data = try EncodedSplit(corpus: loaded, split: split, vocabularySize: vocab)
+        let data = try splitOptions.encode(loaded)
         config.vocabularySize = data.vocabulary.count
         config.seed = seed
         var network: LSTMLanguageModel
