@@ -188,6 +188,10 @@ struct NeuralFleetAndSyntheticCommandTests {
         let csvText = try String(contentsOfFile: csv, encoding: .utf8)
         #expect(csvText.split(separator: "\n").count >= 25)  // header + 24 hours
         #expect(try String(contentsOfFile: svg, encoding: .utf8).contains("<svg"))
+        let bench = try KbdSimRunner.run(["fleet", "bench", "--devices", "50000", "--cohort", "100", "--repeats", "2", "--json"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        #expect(try (bench.json()["selections"] as? [[String: Any]])?.count == 4)
+        #expect(try bench.json()["bytes per device"] as? Int ?? 99 <= 64)
         let tooBig = try KbdSimRunner.run(["fleet", "simulate", "--devices", "100", "--cohort", "500"])
         #expect(tooBig.status == 64, "\(tooBig.stderr)")
     }

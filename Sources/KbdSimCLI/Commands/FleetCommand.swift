@@ -273,6 +273,8 @@ struct FleetBenchCommand: AsyncParsableCommand {
     var cohort: Int = 1000
     @Option(help: "Selections timed per hour.")
     var repeats: Int = 21
+    @Flag(help: "Print one JSON document instead of tables.")
+    var json = false
 
     func validate() throws {
         guard population.devices >= 1 else { throw ValidationError("--devices must be at least 1 (got \(population.devices))") }
@@ -287,8 +289,13 @@ struct FleetBenchCommand: AsyncParsableCommand {
         let clock = ContinuousClock()
         let began = clock.now
         let fleet = try DevicePopulation(configuration)
-        print("devices: \(fleet.count); built in \(seconds(clock.now - began)) s; storage \(fleet.storageBytes / 1_000_000) MB (\(DevicePopulation.bytesPerDevice) bytes/device)")
-        print("memory: \(memoryLine())")
+        let buildSeconds = seconds(clock.now - began)
+        if !json {
+            print("devices: \(fleet.count); built in \(buildSeconds) s; storage \(fleet.storageBytes / 1_000_000) MB (\(DevicePopulation.bytesPerDevice) bytes/device)")
+            print("memory: \(memoryLine())")
+        }
+        var table = SummaryTable(columns: ["UTC hour", "eligible %", "cohort", "best ms", "median ms", "probes"])
+        var rows: [[String: Any]] = []
         for hour in [24, 30, 36, 42] {
             let time = hour * 3600
             // Estimate the eligible fraction from 200,000 probes.
@@ -307,9 +314,35 @@ struct FleetBenchCommand: AsyncParsableCommand {
                 probes = result.probes
             }
             timings.sort()
-            print("UTC \(hour % 24 < 10 ? "0" : "")\(hour % 24):00  eligible ≈ \(String(format: "%.2f", 100 * Double(eligible) / 200_000))%  cohort \(got) in best \(String(format: "%.3f", timings[0])) ms, median \(String(format: "%.3f", timings[timings.count / 2])) ms (\(probes) probes)")
+            let eligiblePercent = 100 * Double(eligible) / 200_000
+            let hourText = "\(hour % 24 < 10 ? "0" : "")\(hour % 24):00"
+            table.append([
+                hourText, String(format: "%.2f", eligiblePercent), String(got), String(format: "%.3f", timings[0]),
+                String(format: "%.3f", timings[timings.count / 2]), String(probes),
+            ])
+            rows.append([
+                "UTC hour": hourText, "eligible %": eligiblePercent, "cohort": got, "best ms": timings[0],
+                "median ms": timings[timings.count / 2], "probes": probes,
+            ])
         }
-        print("memory: \(memoryLine())")
+        if json {
+            printJSON([
+                "devices": fleet.count, "bytes per device": DevicePopulation.bytesPerDevice,
+                "storage bytes": fleet.storageBytes, "build seconds": Double(buildSeconds) ?? 0,
+                "peak memory kB": peakMemoryKilobytes() as Any, "selections": rows,
+            ] as [String: Any])
+        } else {
+            print(table.render())
+            print("memory: \(memoryLine())")
+        }
+    }
+
+    /// VmHWM from /proc/self/status, in kB.
+    private func peakMemoryKilobytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM") })
+        else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     }
 
     private func memoryLine() -> String {
