@@ -119,9 +119,11 @@ struct ReaderTests {
         #expect(throws: CorpusError.self) { try CorpusCache.decode(flipped) }
     }
 
-    @Test("NUS SMS reproduces the nwp-v1 self-checks (needs ../shared/corpora; skipped if absent)")
+    @Test(
+        "NUS SMS reproduces the nwp-v1 self-checks (needs ../shared/corpora; skipped if absent)",
+        .enabled(if: sharedCorpus("nus-sms/smsCorpus_en_xml_2015.03.09_all.zip") != nil, "../shared/corpora/nus-sms is absent"))
     func nusSMSSelfChecks() throws {
-        guard let path = sharedCorpus("nus-sms/smsCorpus_en_xml_2015.03.09_all.zip") else { return }
+        let path = try #require(sharedCorpus("nus-sms/smsCorpus_en_xml_2015.03.09_all.zip"))
         let c = try loader.load(path: path)
         #expect(c.provenance.messagesRead == 55_835)
         #expect(c.provenance.emptyMessages == 329)
@@ -137,9 +139,11 @@ struct ReaderTests {
         #expect(data.vocabulary.fingerprint() == "50524a75cd87ee583bf6c48a48c30722829ac5d49abea066fbf38d6405db9e1e")
     }
 
-    @Test("tiny Shakespeare reads as speakers (needs ../shared/corpora; skipped if absent)")
+    @Test(
+        "tiny Shakespeare reads as speakers (needs ../shared/corpora; skipped if absent)",
+        .enabled(if: sharedCorpus("tinyshakespeare/input.txt") != nil, "../shared/corpora/tinyshakespeare is absent"))
     func tinyShakespeare() throws {
-        guard let path = sharedCorpus("tinyshakespeare/input.txt") else { return }
+        let path = try #require(sharedCorpus("tinyshakespeare/input.txt"))
         let c = try loader.load(path: path)
         #expect(c.provenance.format == "shakespeare")
         #expect(c.userCount > 100)
