@@ -16,4 +16,4 @@ $bin eval --model kn3 --corpus synthetic
 echo; echo "== centralized cifg-small, 2 epochs"
 $bin train --model cifg-small --corpus synthetic --epochs 2 --out out/cifg-small-synthetic.kbdlm
 echo; echo "== one day of 1,000,000 phones, cohorts of 500"
-$bin fleet simulate --devices 1000000 --days 1 --cohort 500 --csv out/fleet.csv --svg out/fleet.svg | tail -n 12
+$bin fleet simulate --devices 1000000 --days 1 --cohort 500 --csv out/fleet.csv --svg out/fleet.svg
