@@ -43,11 +43,20 @@ let package = Package(
         ),
         // L2: the fleet of virtual phones.
         .target(name: "Fleet", dependencies: ["FederatedCore", "KeyboardCorpus"], swiftSettings: kernelSettings),
-        // L3: the command line.
+        // L3: federated training: the aggregation server, its transports and the fleet runner.
+        .target(
+            name: "Federation",
+            dependencies: [
+                "FederatedCore", "KeyboardCorpus", "LanguageModels", "UpdateCodec", "Aggregation", "RunStore", "Fleet", "CZlib",
+            ],
+            swiftSettings: strictSettings
+        ),
+        // L4: the command line.
         .target(
             name: "KbdSimCLI",
             dependencies: [
-                "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet",
+                "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet", "Federation", "RunStore",
+                "Aggregation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -3,6 +3,7 @@ public struct AggregationError: Error, Sendable, Equatable, CustomStringConverti
     public enum Code: String, Sendable {
         case invalidOptimizer
         case noReports
+        case shapeMismatch
     }
 
     public var code: Code

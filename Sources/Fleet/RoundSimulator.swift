@@ -102,12 +102,15 @@ public struct RoundSimulator: Sendable {
 
     /// Creates a simulator starting at virtual time `start` (seconds since the epoch).
     ///
+    /// - Parameter firstRound: the index of the first round it runs (a resumed run continues
+    ///   with the same per-round random streams as an uninterrupted one).
     /// - Throws: ``FleetError`` if the configuration is invalid for this population.
-    public init(population: DevicePopulation, configuration: RoundConfiguration, start: Int = 0) throws {
+    public init(population: DevicePopulation, configuration: RoundConfiguration, start: Int = 0, firstRound: Int = 0) throws {
         try configuration.validate(devices: population.count)
         self.population = population
         self.configuration = configuration
         time = start
+        roundsRun = firstRound
     }
 
     /// Seconds `device` needs to download, train and upload in round `round`.

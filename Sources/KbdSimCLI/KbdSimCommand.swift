@@ -19,6 +19,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             TrainCommand.self,
             CodecCommand.self,
             FleetCommand.self,
+            RunCommand.self,
         ]
     )
 

@@ -17,6 +17,7 @@ public struct LanguageModelError: Error, Sendable, Equatable, CustomStringConver
         case shapeMismatch
         case nonFinite
         case unknownModel
+        case invalidCounts
     }
 
     /// What kind of failure this is.

@@ -61,8 +61,12 @@ public struct RunStore: Sendable {
         public var checkpoint: CheckpointRecord?
         /// Devices whose update was aggregated this round.
         public var participants: [UInt64]
+        /// After inserting this round's checkpoint, delete the run's older checkpoints except
+        /// those of rounds that are multiples of this (0 keeps none of them; nil keeps all).
+        public var keepCheckpointsEvery: Int?
 
-        public init(round: RoundRecord, evaluations: [EvaluationRecord] = [], checkpoint: CheckpointRecord? = nil, participants: [UInt64] = []) {
+        public init(round: RoundRecord, evaluations: [EvaluationRecord] = [], checkpoint: CheckpointRecord? = nil, participants: [UInt64] = [], keepCheckpointsEvery: Int? = nil) {
+            self.keepCheckpointsEvery = keepCheckpointsEvery
             self.round = round
             self.evaluations = evaluations
             self.checkpoint = checkpoint
@@ -95,6 +99,11 @@ public struct RunStore: Sendable {
                 """)
             for device in committed.participants {
                 try statement.execute(arguments: [runId, Int64(bitPattern: device)])
+            }
+            if let every = committed.keepCheckpointsEvery, committed.checkpoint != nil {
+                try db.execute(
+                    sql: "DELETE FROM checkpoint WHERE runId = ? AND round < ? AND (? = 0 OR round % ? != 0)",
+                    arguments: [runId, number, every, every])
             }
         }
     }

@@ -66,6 +66,15 @@ enum RunStoreMigrations {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2-round-tokens-timings-model-hash") { db in
+            try db.execute(sql: """
+                ALTER TABLE round ADD COLUMN surplus INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE round ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE round ADD COLUMN trainSeconds REAL NOT NULL DEFAULT 0;
+                ALTER TABLE round ADD COLUMN serverSeconds REAL NOT NULL DEFAULT 0;
+                ALTER TABLE round ADD COLUMN modelSHA256 TEXT NOT NULL DEFAULT '';
+                """)
+        }
         return migrator
     }
 }

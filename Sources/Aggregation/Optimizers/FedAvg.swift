@@ -6,6 +6,12 @@ public struct FedAvg: ServerOptimizer {
 
     public init(learningRate: Float = 1) { self.learningRate = learningRate }
 
+    public var stateVectors: [[Float]] { [] }
+
+    public mutating func restoreState(_ vectors: [[Float]]) throws(AggregationError) {
+        try checkState(vectors, count: 0, length: 0)
+    }
+
     public mutating func step(weights: inout [Float], averageDelta: [Float]) {
         precondition(weights.count == averageDelta.count, "delta and weights differ in size")
         let lr = learningRate
@@ -29,6 +35,13 @@ public struct FedAvgMomentum: ServerOptimizer {
         self.learningRate = learningRate
         self.momentum = momentum
         velocity = [Float](repeating: 0, count: parameterCount)
+    }
+
+    public var stateVectors: [[Float]] { [velocity] }
+
+    public mutating func restoreState(_ vectors: [[Float]]) throws(AggregationError) {
+        try checkState(vectors, count: 1, length: velocity.count)
+        velocity = vectors[0]
     }
 
     public mutating func step(weights: inout [Float], averageDelta: [Float]) {
@@ -76,6 +89,14 @@ public struct AdaptiveServerOptimizer: ServerOptimizer {
         firstMoment = [Float](repeating: 0, count: parameterCount)
         // Reddi et al. initialise v to τ²; it keeps the first steps bounded by η/τ·(1-β1).
         secondMoment = [Float](repeating: tau * tau, count: parameterCount)
+    }
+
+    public var stateVectors: [[Float]] { [firstMoment, secondMoment] }
+
+    public mutating func restoreState(_ vectors: [[Float]]) throws(AggregationError) {
+        try checkState(vectors, count: 2, length: firstMoment.count)
+        firstMoment = vectors[0]
+        secondMoment = vectors[1]
     }
 
     public mutating func step(weights: inout [Float], averageDelta: [Float]) {

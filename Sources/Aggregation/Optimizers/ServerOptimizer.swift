@@ -12,6 +12,23 @@ public protocol ServerOptimizer: Sendable {
     ///
     /// - Precondition: `averageDelta.count == weights.count`.
     mutating func step(weights: inout [Float], averageDelta: [Float])
+
+    /// The optimizer's state vectors (momentum, moments), for checkpoints; empty for FedAvg.
+    var stateVectors: [[Float]] { get }
+
+    /// Restores state saved from ``stateVectors`` (a resumed run continues exactly).
+    ///
+    /// - Throws: ``AggregationError`` if the vectors do not fit this optimizer.
+    mutating func restoreState(_ vectors: [[Float]]) throws(AggregationError)
+}
+
+extension ServerOptimizer {
+    /// Checks saved state against the expected number and length of vectors.
+    func checkState(_ vectors: [[Float]], count: Int, length: Int) throws(AggregationError) {
+        guard vectors.count == count, vectors.allSatisfy({ $0.count == length }) else {
+            throw AggregationError(.shapeMismatch, "\(name) keeps \(count) state vectors of \(length) values; the checkpoint has \(vectors.count) of \(vectors.map(\.count))")
+        }
+    }
 }
 
 /// Which server optimizer a run uses, with its hyperparameters; parses from the CLI.

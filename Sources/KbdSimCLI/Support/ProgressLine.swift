@@ -3,7 +3,7 @@ internal import Foundation
 /// Progress on stderr: a redrawn bar on a terminal, a plain line every few seconds otherwise.
 ///
 /// stdout stays free for the summary table or the `--json` document.
-final class ProgressLine {
+final class ProgressLine: @unchecked Sendable {  // driven from one task at a time
     private let isTerminal = isatty(STDERR_FILENO) == 1
     private var lastDraw = 0.0
     private var drewBar = false

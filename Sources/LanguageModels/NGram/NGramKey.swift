@@ -57,7 +57,7 @@ public struct NGramKey: Hashable, Comparable, Sendable {
         return Int32(truncatingIfNeeded: (lo >> UInt64(42 - 21 * (position - 3))) & mask)
     }
 
-    /// The first `length - 1` ids of a key of `length` ids: its context.
+    /// The first `length` ids of this key (for a key of `n` ids, `prefix(ofLength: n - 1)` is its context).
     @inlinable
     public func prefix(ofLength length: Int) -> NGramKey {
         var k = NGramKey()

@@ -108,4 +108,28 @@ extension LSTMLanguageModel {
         let logTotal = log(total)
         for i in 0..<v { parameters[bias.offset + i] = Float(log(counts[i]) - logTotal) }
     }
+
+    /// Sets `output.bias` to a Zipf prior over the vocabulary's frequency ranks,
+    /// `p(word of rank r) ∝ 1 / (r + 2.7)`, with `</s>` as frequent as the top word and
+    /// `<unk>` as rank 10: the federated counterpart of
+    /// ``initializeOutputBiasFromUnigram(of:)``. It needs no client text, only the ranked
+    /// vocabulary every device already has (ids from 4 are words by descending frequency).
+    public mutating func initializeOutputBiasFromRanks() {
+        let v = config.vocabularySize
+        var weights = [Double](repeating: 0, count: v)
+        for id in 0..<v {
+            switch id {
+            case 0, 2: weights[id] = 0
+            case 1: weights[id] = 1 / (10 + 2.7)
+            case 3: weights[id] = 1 / 2.7
+            default: weights[id] = 1 / (Double(id - 4) + 2.7)
+            }
+        }
+        let logTotal = log(weights.reduce(0, +))
+        let floor = log(1 / (Double(v) + 2.7)) - logTotal
+        let bias = layout.requireTensor(named: "output.bias")
+        for id in 0..<v {
+            parameters[bias.offset + id] = Float(weights[id] > 0 ? log(weights[id]) - logTotal : floor)
+        }
+    }
 }

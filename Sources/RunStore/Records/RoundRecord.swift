@@ -27,11 +27,27 @@ public struct RoundRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var bytesUp: Int64
     /// Real seconds the simulator spent on the round.
     public var wallSeconds: Double
+    /// Devices that finished after the cohort was full (over-selection surplus, discarded).
+    public var surplus: Int = 0
+    /// Tokens the aggregated devices trained on (FedAvg's total weight).
+    public var tokens: Int64 = 0
+    /// Of ``wallSeconds``, the devices' local training.
+    public var trainSeconds: Double = 0
+    /// Server seconds: aggregation, server step, evaluation, checkpoint.
+    public var serverSeconds: Double = 0
+    /// SHA-256 of the global model after the round.
+    public var modelSHA256: String = ""
 
     public init(
         runId: Int64, number: Int, virtualStart: Double, virtualEnd: Double, selected: Int, reported: Int,
-        dropped: Int, stragglers: Int, abandoned: Bool, bytesDown: Int64, bytesUp: Int64, wallSeconds: Double
+        dropped: Int, stragglers: Int, abandoned: Bool, bytesDown: Int64, bytesUp: Int64, wallSeconds: Double,
+        surplus: Int = 0, tokens: Int64 = 0, trainSeconds: Double = 0, serverSeconds: Double = 0, modelSHA256: String = ""
     ) {
+        self.surplus = surplus
+        self.tokens = tokens
+        self.trainSeconds = trainSeconds
+        self.serverSeconds = serverSeconds
+        self.modelSHA256 = modelSHA256
         self.runId = runId
         self.number = number
         self.virtualStart = virtualStart

@@ -1,0 +1,137 @@
+public import Foundation
+public import LanguageModels
+
+/// Everything that defines a federated run: stored as JSON with the run, so the run can be
+/// resumed or repeated exactly. Every field has the default `kbd-sim run` uses.
+public struct RunConfiguration: Codable, Sendable, Equatable {
+    /// Which keyboard model trains.
+    public enum ModelKind: Codable, Sendable, Equatable {
+        /// The embedding + LSTM model, trained by weight deltas.
+        case neural(ModelConfig)
+        /// Kneser-Ney of this order, trained by count updates.
+        case ngram(order: Int)
+    }
+
+    // Data.
+    /// The corpus argument (a file or folder, or `synthetic[:SPEC]`).
+    public var corpus: String = "synthetic"
+    /// A forced corpus format (`nus-sms`, `text`, …), or nil to detect it.
+    public var format: String?
+    /// Vocabulary size `V` (nwp-v1 default 10,000).
+    public var vocabularySize: Int = 10_000
+
+    // Model.
+    /// The model's name as given (`cifg-small`, `kn3`, a config path).
+    public var modelName: String = "cifg-small"
+    /// The resolved model.
+    public var model: ModelKind = .ngram(order: 3)
+    /// Start the output bias at a Zipf prior over the vocabulary's frequency ranks (no
+    /// client data needed: the vocabulary ships ranked).
+    public var zipfBias: Bool = true
+
+    // Fleet and rounds.
+    /// Virtual phones.
+    public var devices: Int = 100_000
+    /// Reports wanted per round (`K`).
+    public var cohort: Int = 50
+    /// Rounds to run.
+    public var rounds: Int = 100
+    /// Selected devices per wanted report.
+    public var overSelection: Double = 1.3
+    /// Seconds from selection to the reporting deadline.
+    public var reportingDeadline: Int = 600
+    /// Fraction of `K` below which a round is abandoned.
+    public var minimumReportFraction: Double = 0.8
+    /// Days of recent text a device trains on (synthetic corpora; file corpora use all of a
+    /// user's training text).
+    public var trainingDays: Int = 7
+    /// Virtual start time, seconds since 1970 (default Monday 2026-01-05 00:00 UTC).
+    public var startTime: Int = 1_767_571_200
+
+    // Client.
+    /// Local epochs `E` per round.
+    public var localEpochs: Int = 1
+    /// Local minibatch size `B` (messages).
+    public var batchSize: Int = 16
+    /// Client SGD learning rate.
+    public var clientLearningRate: Float = 0.5
+    /// Client global-norm gradient clip.
+    public var clientClipNorm: Float = 5
+    /// Longest message trained on, in words.
+    public var maxMessageLength: Int = 64
+
+    // Server.
+    /// The server optimizer, e.g. `fedavg`, `fedadam:lr=0.01` (``ServerOptimizerKind``).
+    public var serverOptimizer: String = "fedavg"
+    /// The update codec scheme, e.g. `q8s,z6` (``CodecScheme``).
+    public var codec: String = "rot,q8s,z1"
+    /// Evaluate on the evaluation users every this many rounds (0: only after the last).
+    public var evalEvery: Int = 10
+    /// Devices also evaluate the downloaded model on their own text before training and
+    /// report the counts (federated evaluation).
+    public var federatedEval: Bool = false
+    /// Keep a full checkpoint every this many rounds (the newest is always kept).
+    public var checkpointEvery: Int = 0
+
+    /// Seed of everything random: the fleet, selection, shuffles, dropout, stochastic rounding.
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    /// A short label for tables: `cifg-small`, `kn3`.
+    public var modelLabel: String {
+        switch model {
+        case .neural(let config): config.name
+        case .ngram(let order): "kn\(order)"
+        }
+    }
+
+    /// Checks every field; the first problem is thrown as a ``FederationError`` naming the
+    /// flag to change.
+    public func validate() throws(FederationError) {
+        func bad(_ flag: String, _ rule: String, _ value: Any) -> FederationError {
+            FederationError(.invalidConfiguration, "--\(flag) must be \(rule) (got \(value))")
+        }
+        guard !corpus.isEmpty else { throw bad("corpus", "a corpus file or synthetic", "nothing") }
+        guard (1...1_000_000).contains(vocabularySize) else { throw bad("vocab", "in 1…1000000", vocabularySize) }
+        guard (1...100_000_000).contains(devices) else { throw bad("devices", "in 1…100000000", devices) }
+        guard (1...100_000).contains(cohort) else { throw bad("cohort", "in 1…100000", cohort) }
+        guard (1...1_000_000).contains(rounds) else { throw bad("rounds", "in 1…1000000", rounds) }
+        guard (1...10).contains(overSelection) else { throw bad("over-selection", "in 1…10", overSelection) }
+        guard (1...86_400).contains(reportingDeadline) else { throw bad("deadline", "in 1…86400 seconds", reportingDeadline) }
+        guard (0...1).contains(minimumReportFraction) else { throw bad("min-report-fraction", "in 0…1", minimumReportFraction) }
+        guard (1...365).contains(trainingDays) else { throw bad("training-days", "in 1…365", trainingDays) }
+        guard (1...100).contains(localEpochs) else { throw bad("local-epochs", "in 1…100", localEpochs) }
+        guard (1...4096).contains(batchSize) else { throw bad("batch", "in 1…4096", batchSize) }
+        guard clientLearningRate.isFinite, clientLearningRate > 0, clientLearningRate <= 100 else {
+            throw bad("client-lr", "a positive number up to 100", clientLearningRate)
+        }
+        guard clientClipNorm.isFinite, clientClipNorm > 0 else { throw bad("client-clip", "positive", clientClipNorm) }
+        guard (1...10_000).contains(maxMessageLength) else { throw bad("max-length", "in 1…10000", maxMessageLength) }
+        guard evalEvery >= 0 else { throw bad("eval-every", "0 or more", evalEvery) }
+        guard checkpointEvery >= 0 else { throw bad("checkpoint-every", "0 or more", checkpointEvery) }
+        if case .ngram(let order) = model, !(1...5).contains(order) {
+            throw bad("model", "kn1 … kn5 for Kneser-Ney", "kn\(order)")
+        }
+        if case .neural(let config) = model, config.vocabularySize != vocabularySize + 4 {
+            throw FederationError(.invalidConfiguration, "the model's vocabulary size \(config.vocabularySize) is not --vocab + 4 = \(vocabularySize + 4)")
+        }
+    }
+
+    /// The configuration as pretty, key-sorted JSON (what the run record stores).
+    public func encodedJSON() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        // Encoding plain value types cannot fail.
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Reads a configuration stored by ``encodedJSON()``.
+    public static func decode(json: String) throws(FederationError) -> RunConfiguration {
+        do {
+            return try JSONDecoder().decode(RunConfiguration.self, from: Data(json.utf8))
+        } catch {
+            throw FederationError(.invalidConfiguration, "the stored run configuration cannot be read (\(error)); was it written by a newer kbd-sim?")
+        }
+    }
+}

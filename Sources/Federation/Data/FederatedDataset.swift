@@ -1,0 +1,111 @@
+public import Fleet
+public import KeyboardCorpus
+import Foundation
+
+/// The text of a federated run: which words each virtual phone has typed, and the
+/// evaluation users the server scores the global model on (nwp-v1, user split).
+///
+/// Devices only ever see training users' text. Evaluation users are those of the nwp-v1
+/// user split of the corpus (every fifth user in id order), exactly as `kbd-sim eval` and
+/// `kbd-sim train` score them, so federated and centralized figures compare directly.
+///
+/// - File corpora (NUS SMS, …): device `d` holds the training messages of training user
+///   `d mod U` (all of them: the corpus has no dates).
+/// - Synthetic corpora: device `d` types as text user `t = textUser(d)`, mapped to corpus
+///   user `5⌊t/4⌋ + t mod 4 + 1` so that no device is ever an evaluation user (those are
+///   the multiples of 5), and trains on its last ``RunConfiguration/trainingDays`` days
+///   before the device's local day; the evaluation users are those of the corpus
+///   materialised with the spec's users and days, as in every other command.
+public struct FederatedDataset: Sendable {
+    /// The vocabulary (from the training side only).
+    public let vocabulary: Vocabulary
+    /// Evaluation messages as vocabulary ids.
+    public let evalMessages: [[Int32]]
+    /// Where device text comes from.
+    let source: Source
+    /// Days of recent text a synthetic device trains on.
+    public let trainingDays: Int
+
+    enum Source: Sendable {
+        /// Per training user, their training messages as ids.
+        case file(users: [[[Int32]]])
+        /// Generated text; `ids[w]` is the vocabulary id of synthetic word `w`.
+        case synthetic(SyntheticCorpus, ids: [Int32])
+    }
+
+    /// Loads the corpus of `configuration` and builds the vocabulary and evaluation side.
+    ///
+    /// - Throws: ``FederationError`` or ``CorpusError`` for an unusable corpus.
+    public init(configuration: RunConfiguration, loader: CorpusLoader = CorpusLoader()) throws {
+        trainingDays = configuration.trainingDays
+        if let spec = try SyntheticSpec.resolve(corpusArgument: configuration.corpus) {
+            let corpus = try SyntheticCorpus(spec: spec)
+            let materialized = try corpus.materialize(source: configuration.corpus)
+            let split = try EncodedSplit(corpus: materialized, split: .users, vocabularySize: configuration.vocabularySize)
+            vocabulary = split.vocabulary
+            evalMessages = split.evalMessages
+            let ids = (0..<spec.vocabularySize).map { split.vocabulary.id(of: SyntheticCorpus.spell($0)) }
+            source = .synthetic(corpus, ids: ids)
+        } else {
+            let format = try configuration.format.map { name throws(FederationError) -> CorpusFormat in
+                guard let f = CorpusFormat(rawValue: name) else {
+                    throw FederationError(.invalidConfiguration, "unknown corpus format '\(name)'; use \(CorpusFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return f
+            }
+            let corpus = try loader.load(path: configuration.corpus, format: format)
+            let split = try EncodedSplit(corpus: corpus, split: .users, vocabularySize: configuration.vocabularySize)
+            var byUser: [Int: [[Int32]]] = [:]
+            for (position, m) in split.split.trainMessages.enumerated() {
+                byUser[Int(corpus.messageUsers[m]), default: []].append(split.trainMessages[position])
+            }
+            let users = byUser.keys.sorted().map { byUser[$0]! }
+            guard !users.isEmpty else {
+                throw FederationError(.unusableCorpus, "\(configuration.corpus): no training user has a message, so no device has text to train on")
+            }
+            vocabulary = split.vocabulary
+            evalMessages = split.evalMessages
+            source = .file(users: users)
+        }
+    }
+
+    /// Training users of a file corpus (nil for synthetic corpora, whose users are unbounded).
+    public var trainingUserCount: Int? {
+        if case .file(let users) = source { return users.count }
+        return nil
+    }
+
+    /// The corpus user a synthetic text user types as (never an evaluation user).
+    static func syntheticTrainingUser(_ textUser: Int) -> Int { 5 * (textUser / 4) + textUser % 4 + 1 }
+
+    /// The messages device `device` has cached for training at virtual `time`, as ids.
+    ///
+    /// - Parameter sinceDay: for synthetic corpora, only days after this local day (the
+    ///   n-gram client's "typed since my last upload"); for file corpora any value means
+    ///   "already uploaded everything" and returns nothing.
+    public func trainingMessages(of device: Int, at time: Int, population: DevicePopulation, sinceDay: Int? = nil) -> [[Int32]] {
+        switch source {
+        case .file(let users):
+            if sinceDay != nil { return [] }
+            return users[device % users.count]
+        case .synthetic(let corpus, let ids):
+            let user = Self.syntheticTrainingUser(Int(population.textUser[device]))
+            let today = population.localDay(device, at: time)
+            var first = today - trainingDays
+            if let sinceDay { first = max(first, sinceDay + 1) }
+            var messages: [[Int32]] = []
+            guard first < today else { return messages }
+            for day in first..<today {
+                for m in corpus.messageIndices(user: user, day: day) {
+                    messages.append(m.map { ids[Int($0)] })
+                }
+            }
+            return messages
+        }
+    }
+
+    /// The local day a device's text is current to at `time` (for ``trainingMessages(of:at:population:sinceDay:)``).
+    public func currentDay(of device: Int, at time: Int, population: DevicePopulation) -> Int {
+        population.localDay(device, at: time) - 1
+    }
+}

@@ -1,0 +1,265 @@
+import Aggregation
+public import Foundation
+import KeyboardCorpus
+import LanguageModels
+public import RunStore
+import UpdateCodec
+
+/// The cross-device aggregation server: one component behind both transports.
+///
+/// It owns the runs' global models and the run store. A fleet coordinator attaches to a run
+/// (``createRun(_:)`` or ``resumeRun(id:)``), opens each round with the devices it selected
+/// (``openRound(run:_:)``); those devices check in (``checkIn(run:round:device:)``), download
+/// the model (``model(run:round:)``) and upload their update (``upload(run:round:device:bytes:extras:)``);
+/// ``closeRound(run:_:)`` aggregates what arrived, applies the server optimizer, evaluates,
+/// and commits the round, its evaluation and a checkpoint to SQLite in one transaction.
+///
+/// Every request is validated; a bad one is refused with a ``ServerRejection`` (an HTTP
+/// status and a reason) and changes nothing, so the round goes on. Uploads are idempotent
+/// per (run, round, device): the same bytes again are acknowledged and not counted twice.
+/// Aggregation order is the order uploads arrive in (the fleet uploads in virtual arrival
+/// order), which makes runs bit-reproducible over either transport.
+public final class AggregationServer: @unchecked Sendable {
+    /// The store every round is committed to.
+    public let store: RunStore
+    private let lock = NSLock()
+    private var runs: [Int64: ActiveRun] = [:]
+    private var counters = ServerCounters()
+    private let loadDataset: @Sendable (RunConfiguration) throws -> FederatedDataset
+
+    /// Creates a server over `store`.
+    ///
+    /// - Parameter loadDataset: loads a run's corpus (the server evaluates on its evaluation
+    ///   users); the default reads it with the tokenized-corpus cache.
+    public init(
+        store: RunStore,
+        loadDataset: @escaping @Sendable (RunConfiguration) throws -> FederatedDataset = { try FederatedDataset(configuration: $0) }
+    ) {
+        self.store = store
+        self.loadDataset = loadDataset
+    }
+
+    private func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private func active(_ run: Int64) throws(ServerRejection) -> ActiveRun {
+        guard let r = withLock({ runs[run] }) else {
+            throw ServerRejection(404, .unknownRun, "run \(run) is not active on this server; attach with POST /v1/runs or /v1/runs/\(run)/resume")
+        }
+        return r
+    }
+
+    // MARK: - Runs
+
+    /// Records a new run and initialises its global model.
+    public func createRun(_ configuration: RunConfiguration) throws -> RunAttachment {
+        try configuration.validate()
+        let dataset = try loadDataset(configuration)
+        let model = try GlobalModel.initial(configuration, vocabulary: dataset.vocabulary)
+        let record = try store.createRun(RunRecord(
+            createdAt: ISO8601DateFormatter().string(from: Date()), corpus: configuration.corpus,
+            model: configuration.modelLabel, codec: configuration.codec,
+            seed: Int64(bitPattern: configuration.seed), config: configuration.encodedJSON()))
+        let id = record.id!
+        let run = ActiveRun(id: id, configuration: configuration, dataset: dataset, model: model, version: 0, virtualTime: configuration.startTime)
+        withLock { runs[id] = run }
+        return run.attachment
+    }
+
+    /// Re-attaches to a stored run from its last committed round (after a crash, `kill -9`
+    /// or Ctrl-C): the global model and optimizer state come from its newest checkpoint.
+    public func resumeRun(id: Int64) throws -> RunAttachment {
+        if let run = withLock({ runs[id] }) {
+            return run.withLock { run.attachment }
+        }
+        let record = try store.requireRun(id: id)
+        guard record.status != .finished else {
+            throw FederationError(.cannotResume, "run \(id) has finished all its rounds; start a new run instead (kbd-sim runs show \(id))")
+        }
+        let configuration = try RunConfiguration.decode(json: record.config)
+        let dataset = try loadDataset(configuration)
+        let last = try store.lastCommittedRound(ofRun: id)
+        var model = try GlobalModel.initial(configuration, vocabulary: dataset.vocabulary)
+        var virtualTime = configuration.startTime
+        if last > 0 {
+            guard let checkpoint = try store.latestCheckpoint(ofRun: id), checkpoint.round == last, let data = checkpoint.data else {
+                throw FederationError(.badCheckpoint, "run \(id): round \(last) is committed but its checkpoint is missing; the run cannot continue exactly")
+            }
+            let restored = try ServerCheckpoint.decode([UInt8](data), into: model, vocabularyCount: dataset.vocabulary.count)
+            guard restored.round == last else {
+                throw FederationError(.badCheckpoint, "run \(id): the checkpoint says round \(restored.round), the store \(last)")
+            }
+            model = restored.model
+            virtualTime = restored.virtualTime
+        }
+        try store.setStatus(.running, ofRun: id)
+        let run = ActiveRun(id: id, configuration: configuration, dataset: dataset, model: model, version: last, virtualTime: virtualTime)
+        withLock { runs[id] = run }
+        return run.attachment
+    }
+
+    /// Marks a run finished (all rounds done) or interrupted, and detaches it.
+    public func finishRun(_ id: Int64, status: RunRecord.Status) throws {
+        _ = try store.requireRun(id: id)
+        try store.setStatus(status, ofRun: id)
+        _ = withLock { runs.removeValue(forKey: id) }
+    }
+
+    // MARK: - Rounds
+
+    /// Opens round `opening.round` for the devices the fleet selected.
+    public func openRound(run id: Int64, _ opening: RoundOpening) throws(ServerRejection) {
+        let run = try active(id)
+        try run.withLock { () throws(ServerRejection) in
+            if let open = run.open {
+                guard open.opening == opening else {
+                    throw ServerRejection(409, .roundAlreadyOpen, "round \(open.opening.round) is open; close it before opening another")
+                }
+                return  // an idempotent retry of the same opening
+            }
+            guard opening.round == run.version + 1 else {
+                throw ServerRejection(409, .wrongRound, "the next round of run \(id) is \(run.version + 1), not \(opening.round)")
+            }
+            guard opening.deadline >= opening.virtualStart, !opening.selected.isEmpty else {
+                throw ServerRejection(400, .badRequest, "a round needs selected devices and a deadline after its start")
+            }
+            guard opening.selected.allSatisfy({ Int($0) < run.configuration.devices }) else {
+                throw ServerRejection(400, .badRequest, "selected device ids must be below the fleet size \(run.configuration.devices)")
+            }
+            run.open = try OpenRound(opening: opening, run: run)
+        }
+    }
+
+    /// A selected device checks in and receives the round's training plan.
+    public func checkIn(run id: Int64, round: Int, device: Int) throws(ServerRejection) -> TrainingPlan {
+        let run = try active(id)
+        return try run.withLock { () throws(ServerRejection) -> TrainingPlan in
+            let open = try run.requireOpen(round: round)
+            guard device >= 0, device <= Int(UInt32.max), open.selected.contains(UInt32(device)) else {
+                throw ServerRejection(403, .unknownDevice, "device \(device) was not selected for round \(round) of run \(id)")
+            }
+            let c = run.configuration
+            var contributed: Int?
+            if case .ngram(let g) = run.model { contributed = g.contributedThroughDay[UInt32(device)].map(Int.init) }
+            return TrainingPlan(
+                runID: id, round: round, modelVersion: run.version, modelBytes: run.downloadBytes().count, codec: c.codec,
+                localEpochs: c.localEpochs, batchSize: c.batchSize, learningRate: c.clientLearningRate, clipNorm: c.clientClipNorm,
+                maxMessageLength: c.maxMessageLength, deadline: open.opening.deadline, federatedEval: c.federatedEval,
+                contributedThroughDay: contributed)
+        }
+    }
+
+    /// The current global model's bytes for round `round`.
+    public func model(run id: Int64, round: Int) throws(ServerRejection) -> [UInt8] {
+        let run = try active(id)
+        return try run.withLock { () throws(ServerRejection) -> [UInt8] in
+            _ = try run.requireOpen(round: round)
+            return run.downloadBytes()
+        }
+    }
+
+    /// Receives one device's update for `round`.
+    public func upload(run id: Int64, round: Int, device: Int, bytes: [UInt8], extras: UploadExtras) throws(ServerRejection) -> UploadReceipt {
+        let run = try active(id)
+        do {
+            let receipt = try run.withLock { () throws(ServerRejection) -> UploadReceipt in
+                let open = try run.requireOpen(round: round)
+                return try open.receive(device: device, bytes: bytes, extras: extras, run: run)
+            }
+            withLock { counters.accepted(bytes: bytes.count, duplicate: !receipt.accepted) }
+            return receipt
+        } catch {
+            withLock { counters.rejected(error.reason) }
+            throw error
+        }
+    }
+
+    /// Closes `closing.round`: aggregates, steps the server optimizer, evaluates when due,
+    /// and commits the round in one transaction.
+    public func closeRound(run id: Int64, _ closing: RoundClosing) throws -> RoundSummary {
+        let run = try active(id)
+        let summary = try run.withLock { try run.close(closing, store: store) }
+        withLock { counters.roundCommitted(abandoned: summary.abandoned) }
+        return summary
+    }
+
+    // MARK: - Status
+
+    /// Every active run's position, as JSON-ready values.
+    public func status() -> ServerStatus {
+        let active = withLock { Array(runs.values) }
+        return ServerStatus(
+            runs: active.map { r in r.withLock { r.status } }.sorted { $0.runID < $1.runID },
+            uploadsAccepted: withLock { counters.uploadsAccepted })
+    }
+
+    /// Prometheus text exposition (version 0.0.4) of the server's counters.
+    public func prometheusMetrics() -> String {
+        let (c, active) = withLock { (counters, Array(runs.values)) }
+        var lines: [String] = []
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
+            lines.append("# HELP \(name) \(help)")
+            lines.append("# TYPE \(name) \(type)")
+            for (labels, value) in samples { lines.append("\(name)\(labels) \(value == value.rounded() ? String(Int64(value)) : String(value))") }
+        }
+        metric("kbdsim_uploads_accepted_total", "counter", "Updates accepted and aggregated.", [("", Double(c.uploadsAccepted))])
+        metric("kbdsim_uploads_duplicate_total", "counter", "Identical re-uploads acknowledged without counting.", [("", Double(c.uploadsDuplicate))])
+        metric("kbdsim_upload_bytes_total", "counter", "Bytes of accepted updates.", [("", Double(c.uploadBytes))])
+        metric(
+            "kbdsim_uploads_rejected_total", "counter", "Uploads refused, by reason.",
+            c.rejections.sorted { $0.key < $1.key }.map { ("{reason=\"\($0.key)\"}", Double($0.value)) })
+        metric("kbdsim_rounds_committed_total", "counter", "Rounds committed to the store.", [("", Double(c.roundsCommitted))])
+        metric("kbdsim_rounds_abandoned_total", "counter", "Rounds abandoned for too few reports.", [("", Double(c.roundsAbandoned))])
+        let statuses = active.map { r in r.withLock { r.status } }
+        metric("kbdsim_run_round", "gauge", "Last committed round per active run.", statuses.map { ("{run=\"\($0.runID)\"}", Double($0.committedRounds)) })
+        metric(
+            "kbdsim_run_accuracy_at_1", "gauge", "Last evaluated acc@1 per active run.",
+            statuses.compactMap { s in s.lastAccuracyAt1.map { ("{run=\"\(s.runID)\"}", $0) } })
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Server-wide counters for the Prometheus endpoint.
+struct ServerCounters {
+    var uploadsAccepted = 0
+    var uploadsDuplicate = 0
+    var uploadBytes = 0
+    var rejections: [String: Int] = [:]
+    var roundsCommitted = 0
+    var roundsAbandoned = 0
+
+    mutating func accepted(bytes: Int, duplicate: Bool) {
+        if duplicate { uploadsDuplicate += 1 } else {
+            uploadsAccepted += 1
+            uploadBytes += bytes
+        }
+    }
+
+    mutating func rejected(_ reason: ServerRejection.Reason) { rejections[reason.rawValue, default: 0] += 1 }
+
+    mutating func roundCommitted(abandoned: Bool) {
+        roundsCommitted += 1
+        if abandoned { roundsAbandoned += 1 }
+    }
+}
+
+/// What `GET /v1/status` returns.
+public struct ServerStatus: Codable, Sendable, Equatable {
+    public struct Run: Codable, Sendable, Equatable {
+        public var runID: Int64
+        public var model: String
+        public var corpus: String
+        public var committedRounds: Int
+        public var totalRounds: Int
+        public var openRound: Int?
+        public var reportsInOpenRound: Int
+        public var virtualTime: Int
+        public var lastAccuracyAt1: Double?
+    }
+
+    public var runs: [Run]
+    public var uploadsAccepted: Int
+}

@@ -1,0 +1,170 @@
+public import LanguageModels
+
+// The messages of the round protocol (Bonawitz et al. 2019): the same values travel as
+// Swift values in-process and as JSON (or raw bytes for models and updates) over HTTP.
+
+/// Where a run stands when a fleet attaches to it (new or resumed).
+public struct RunAttachment: Codable, Sendable, Equatable {
+    public var runID: Int64
+    /// The run's configuration, as stored.
+    public var configuration: RunConfiguration
+    /// The next round to run (1 for a new run).
+    public var nextRound: Int
+    /// Virtual time the next round may start.
+    public var virtualTime: Int
+    /// Bytes of the current model download.
+    public var modelBytes: Int
+}
+
+/// The fleet coordinator's selection for one round (the devices it found eligible and picked).
+public struct RoundOpening: Codable, Sendable, Equatable {
+    public var round: Int
+    /// Selected devices, in selection order.
+    public var selected: [UInt32]
+    /// Virtual time of selection.
+    public var virtualStart: Int
+    /// Virtual time after which reports are refused.
+    public var deadline: Int
+
+    public init(round: Int, selected: [UInt32], virtualStart: Int, deadline: Int) {
+        self.round = round
+        self.selected = selected
+        self.virtualStart = virtualStart
+        self.deadline = deadline
+    }
+}
+
+/// What the server tells a checked-in device to do: the round's training plan.
+public struct TrainingPlan: Codable, Sendable, Equatable {
+    public var runID: Int64
+    public var round: Int
+    /// The global model version the device must download (rounds committed so far).
+    public var modelVersion: Int
+    /// Bytes of the model download.
+    public var modelBytes: Int
+    /// Codec scheme for the update (neural models).
+    public var codec: String
+    public var localEpochs: Int
+    public var batchSize: Int
+    public var learningRate: Float
+    public var clipNorm: Float
+    public var maxMessageLength: Int
+    /// Virtual time after which the report is refused.
+    public var deadline: Int
+    /// Whether the device should also evaluate the downloaded model on its own text.
+    public var federatedEval: Bool
+    /// n-gram runs: the last local day whose text this device has already contributed.
+    public var contributedThroughDay: Int?
+}
+
+/// Extra fields a device sends with its update.
+public struct UploadExtras: Codable, Sendable, Equatable {
+    /// Virtual time of the report.
+    public var virtualTime: Int
+    /// Federated evaluation of the downloaded model on the device's text, if asked.
+    public var evaluation: NextWordMetrics?
+    /// n-gram runs: the local day through which this update's text goes.
+    public var textThroughDay: Int?
+
+    public init(virtualTime: Int, evaluation: NextWordMetrics? = nil, textThroughDay: Int? = nil) {
+        self.virtualTime = virtualTime
+        self.evaluation = evaluation
+        self.textThroughDay = textThroughDay
+    }
+}
+
+/// The server's acknowledgement of an upload.
+public struct UploadReceipt: Codable, Sendable, Equatable {
+    /// False when this exact update had already been accepted (an idempotent retry).
+    public var accepted: Bool
+    /// Reports accepted so far in the round.
+    public var reportsSoFar: Int
+}
+
+/// What the fleet coordinator reports when it closes a round: the fleet's side of it.
+public struct RoundClosing: Codable, Sendable, Equatable {
+    public var round: Int
+    public var virtualStart: Int
+    public var virtualEnd: Int
+    public var selected: Int
+    public var dropped: Int
+    public var stragglers: Int
+    public var surplus: Int
+    /// Bytes all participating devices downloaded.
+    public var bytesDown: Int64
+    /// Wall seconds the fleet spent on the round (selection, training, uploads).
+    public var wallSeconds: Double
+    /// Of which local training.
+    public var trainSeconds: Double
+
+    public init(
+        round: Int, virtualStart: Int, virtualEnd: Int, selected: Int, dropped: Int, stragglers: Int, surplus: Int,
+        bytesDown: Int64, wallSeconds: Double, trainSeconds: Double
+    ) {
+        self.round = round
+        self.virtualStart = virtualStart
+        self.virtualEnd = virtualEnd
+        self.selected = selected
+        self.dropped = dropped
+        self.stragglers = stragglers
+        self.surplus = surplus
+        self.bytesDown = bytesDown
+        self.wallSeconds = wallSeconds
+        self.trainSeconds = trainSeconds
+    }
+}
+
+/// One committed round as the server saw it.
+public struct RoundSummary: Codable, Sendable, Equatable {
+    public var round: Int
+    public var reported: Int
+    public var abandoned: Bool
+    /// Tokens the aggregated devices trained on (the FedAvg weights' sum).
+    public var tokens: Int
+    public var bytesUp: Int64
+    public var bytesDown: Int64
+    public var virtualEnd: Int
+    /// Server-side seconds: aggregation, server step, evaluation, commit.
+    public var serverSeconds: Double
+    /// Evaluation on the evaluation users, if this round evaluated.
+    public var evaluation: NextWordMetrics?
+    /// Federated evaluation (devices' own metrics), if enabled.
+    public var federatedEvaluation: NextWordMetrics?
+    /// SHA-256 of the global model after the round.
+    public var modelSHA256: String
+    /// Bytes of the model download after the round.
+    public var modelBytes: Int
+}
+
+/// A refusal with the HTTP status it maps to, a stable reason and a sentence.
+public struct ServerRejection: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+    /// Stable reason codes.
+    public enum Reason: String, Codable, Sendable {
+        case unknownRun = "unknown-run"
+        case runNotActive = "run-not-active"
+        case noOpenRound = "no-open-round"
+        case wrongRound = "wrong-round"
+        case unknownDevice = "unknown-device"
+        case afterDeadline = "after-deadline"
+        case cohortComplete = "cohort-complete"
+        case conflictingReplay = "conflicting-replay"
+        case malformedUpdate = "malformed-update"
+        case oversizedUpdate = "oversized-update"
+        case badRequest = "bad-request"
+        case roundAlreadyOpen = "round-already-open"
+        case internalError = "internal-error"
+    }
+
+    /// The HTTP status code.
+    public var status: Int
+    public var reason: Reason
+    public var message: String
+
+    public init(_ status: Int, _ reason: Reason, _ message: String) {
+        self.status = status
+        self.reason = reason
+        self.message = message
+    }
+
+    public var description: String { "\(status) \(reason.rawValue): \(message)" }
+}
