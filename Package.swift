@@ -72,6 +72,11 @@ let package = Package(
         .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim"], swiftSettings: strictSettings),
         .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "FederationTests",
+            dependencies: ["Federation", "LanguageModels", "RunStore", "UpdateCodec", "KeyboardCorpus", "Fleet"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),
         // Neural-model benchmark and export helper for tools/bench_lstm.py (see Sources/lstm-bench).
         .executableTarget(name: "lstm-bench", dependencies: ["LanguageModels"], swiftSettings: strictSettings),

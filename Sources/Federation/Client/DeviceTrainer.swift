@@ -83,7 +83,7 @@ final class CohortTrainer: @unchecked Sendable {
                 evaluation = NextWordEvaluator.evaluate(&predictor, messages: job.messages)
             }
             let options = TrainingOptions(
-                batchSize: plan.batchSize, learningRate: plan.learningRate, optimizer: .sgd(clipNorm: plan.clipNorm),
+                batchSize: plan.batchSize, learningRate: plan.learningRate, optimizer: plan.optimizer == "adam" ? .adam(clipNorm: plan.clipNorm) : .sgd(clipNorm: plan.clipNorm),
                 seed: runSeed, threads: 1, maxMessageLength: plan.maxMessageLength)
             let trainer = trainers[worker] ?? LSTMTrainer(model: global, options: options)
             trainers[worker] = trainer

@@ -45,6 +45,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// Days of recent text a device trains on (synthetic corpora; file corpora use all of a
     /// user's training text).
     public var trainingDays: Int = 7
+    /// Virtual seconds from one round's start to the next at the least (0: back to back).
+    /// Small fleets need spaced rounds to reach devices in every time zone.
+    public var roundInterval: Int = 0
     /// Virtual start time, seconds since 1970 (default Monday 2026-01-05 00:00 UTC).
     public var startTime: Int = 1_767_571_200
 
@@ -53,7 +56,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var localEpochs: Int = 1
     /// Local minibatch size `B` (messages).
     public var batchSize: Int = 16
-    /// Client SGD learning rate.
+    /// The on-device optimizer: `sgd`, or `adam` (fresh moments every round: nothing but
+    /// the model crosses rounds).
+    public var clientOptimizer: String = "sgd"
+    /// Client learning rate.
     public var clientLearningRate: Float = 0.5
     /// Client global-norm gradient clip.
     public var clientClipNorm: Float = 5
@@ -106,8 +112,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard clientLearningRate.isFinite, clientLearningRate > 0, clientLearningRate <= 100 else {
             throw bad("client-lr", "a positive number up to 100", clientLearningRate)
         }
+        guard ["sgd", "adam"].contains(clientOptimizer) else { throw bad("client-opt", "sgd or adam", clientOptimizer) }
         guard clientClipNorm.isFinite, clientClipNorm > 0 else { throw bad("client-clip", "positive", clientClipNorm) }
         guard (1...10_000).contains(maxMessageLength) else { throw bad("max-length", "in 1…10000", maxMessageLength) }
+        guard (0...604_800).contains(roundInterval) else { throw bad("round-interval", "in 0…604800 seconds", roundInterval) }
         guard evalEvery >= 0 else { throw bad("eval-every", "0 or more", evalEvery) }
         guard checkpointEvery >= 0 else { throw bad("checkpoint-every", "0 or more", checkpointEvery) }
         if case .ngram(let order) = model, !(1...5).contains(order) {

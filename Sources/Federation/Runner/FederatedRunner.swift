@@ -81,11 +81,7 @@ public final class FederatedRunner: @unchecked Sendable {
             throw FederationError(.invalidConfiguration, "a run needs a configuration or a run id to resume")
         }
         let c = attachment.configuration
-        var populationConfig = PopulationConfiguration()
-        populationConfig.devices = c.devices
-        populationConfig.seed = c.seed
-        populationConfig.trainingDays = c.trainingDays
-        let population = try DevicePopulation(populationConfig)
+        let population = try Self.population(for: c)
         var roundConfig = RoundConfiguration()
         roundConfig.cohort = c.cohort
         roundConfig.overSelection = c.overSelection
@@ -100,6 +96,7 @@ public final class FederatedRunner: @unchecked Sendable {
         var progress: [RoundProgress] = []
         var cumulativeUp: Int64 = 0
         var round = attachment.nextRound
+        var nextStart = attachment.virtualTime
         var roundsHere = 0
         while round <= c.rounds {
             if shouldStop || (roundLimit.map { roundsHere >= $0 } ?? false) { break }
@@ -107,7 +104,7 @@ public final class FederatedRunner: @unchecked Sendable {
             func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
 
             // Selection and each device's fate, in virtual time, from its real text volume.
-            let start = simulator.time
+            let start = nextStart
             var text: [Int: [[Int32]]] = [:]
             func messages(_ device: Int) -> [[Int32]] {
                 if let m = text[device] { return m }
@@ -116,7 +113,7 @@ public final class FederatedRunner: @unchecked Sendable {
                 return m
             }
             let outcome = simulator.runRound(
-                updateBytes: estimatedUpdateBytes(c, scheme: scheme, modelBytes: modelBytes), modelBytes: modelBytes,
+                at: start, updateBytes: estimatedUpdateBytes(c, scheme: scheme, modelBytes: modelBytes), modelBytes: modelBytes,
                 trainingTokens: { device in Double(messages(device).reduce(0) { $0 + $1.count + 1 }) })
             try await transport.openRound(
                 run: attachment.runID,
@@ -163,10 +160,12 @@ public final class FederatedRunner: @unchecked Sendable {
                 }
             }
             let fleetSeconds = elapsed()
+            // The next round starts when this one has ended, and no sooner than the interval.
+            nextStart = max(outcome.endTime, start + c.roundInterval)
             let summary = try await transport.closeRound(
                 run: attachment.runID,
                 RoundClosing(
-                    round: round, virtualStart: outcome.startTime, virtualEnd: outcome.endTime, selected: outcome.selected.count,
+                    round: round, virtualStart: outcome.startTime, virtualEnd: outcome.endTime, nextRoundStart: nextStart, selected: outcome.selected.count,
                     dropped: outcome.dropped.count + failed, stragglers: outcome.stragglers.count, surplus: outcome.surplus.count,
                     bytesDown: Int64(modelBytes) * Int64(outcome.reported.count + outcome.dropped.count + outcome.stragglers.count + outcome.surplus.count),
                     wallSeconds: fleetSeconds, trainSeconds: trainSeconds))
@@ -185,6 +184,15 @@ public final class FederatedRunner: @unchecked Sendable {
             try await transport.finishRun(attachment.runID, finished: finished)
         }
         return Outcome(attachment: attachment, rounds: progress, finished: finished)
+    }
+
+    /// The fleet of a run: the default daily habits, with the run's size, seed and text window.
+    public static func population(for c: RunConfiguration) throws -> DevicePopulation {
+        var populationConfig = PopulationConfiguration()
+        populationConfig.devices = c.devices
+        populationConfig.seed = c.seed
+        populationConfig.trainingDays = c.trainingDays
+        return try DevicePopulation(populationConfig)
     }
 
     private func decodeModel(_ bytes: [UInt8], configuration c: RunConfiguration, scheme: CodecScheme) throws -> CohortTrainer.Model {

@@ -80,8 +80,8 @@ final class ActiveRun: @unchecked Sendable {
         var evaluation: NextWordMetrics?
         if evaluate { evaluation = try updated.evaluate(on: dataset.evalMessages, vocabulary: dataset.vocabulary) }
         let federated = c.federatedEval && open.federatedEvaluation.predictions > 0 ? open.federatedEvaluation : nil
-        let sha = updated.sha256(runID: id, vocabularyCount: dataset.vocabulary.count)
-        let checkpointBytes = ServerCheckpoint.encode(updated, round: round, virtualTime: closing.virtualEnd, vocabularyCount: dataset.vocabulary.count)
+        let sha = updated.sha256(vocabularyCount: dataset.vocabulary.count)
+        let checkpointBytes = ServerCheckpoint.encode(updated, round: round, virtualTime: closing.nextRoundStart, vocabularyCount: dataset.vocabulary.count)
         var hash = SHA256()
         hash.update(checkpointBytes)
         let serverSeconds = Date().timeIntervalSince(started)
@@ -103,7 +103,7 @@ final class ActiveRun: @unchecked Sendable {
         // Only now, with the round durable, does the server move on.
         model = updated
         version = round
-        virtualTime = closing.virtualEnd
+        virtualTime = closing.nextRoundStart
         self.open = nil
         if let e = evaluation { lastAccuracyAt1 = e.accuracyAt1 }
         return RoundSummary(
@@ -126,8 +126,10 @@ final class OpenRound: @unchecked Sendable {
     let selected: Set<UInt32>
     /// Accepted devices in arrival order (the aggregation order).
     private(set) var order: [UInt32] = []
-    /// Per accepted device, the CRC-32 and length of what it sent (for idempotent retries).
-    private var fingerprints: [UInt32: (crc: UInt32, length: Int)] = [:]
+    /// Per accepted device, a 64-bit FNV-1a hash and the length of what it sent (for
+    /// idempotent retries). Not the CRC-32: over a message that ends with its own CRC-32,
+    /// CRC-32 is the same constant for every message.
+    private var fingerprints: [UInt32: (hash: UInt64, length: Int)] = [:]
     private(set) var bytesUp: Int64 = 0
     private(set) var tokens = 0
     private(set) var federatedEvaluation = NextWordMetrics()
@@ -165,9 +167,9 @@ final class OpenRound: @unchecked Sendable {
             throw ServerRejection(403, .unknownDevice, "device \(device) was not selected for round \(round) of run \(runID)")
         }
         let d = UInt32(device)
-        let crc = crc32(bytes)
+        let hash = fnv1a64(bytes)
         if let seen = fingerprints[d] {
-            guard seen.crc == crc, seen.length == bytes.count else {
+            guard seen.hash == hash, seen.length == bytes.count else {
                 throw ServerRejection(409, .conflictingReplay, "device \(device) already reported a different update in round \(round)")
             }
             return UploadReceipt(accepted: false, reportsSoFar: order.count)
@@ -223,7 +225,7 @@ final class OpenRound: @unchecked Sendable {
             }
             examples = Int(header.metadata.exampleCount)
         }
-        fingerprints[d] = (crc, bytes.count)
+        fingerprints[d] = (hash, bytes.count)
         order.append(d)
         bytesUp += Int64(bytes.count)
         tokens += examples

@@ -146,7 +146,7 @@ public final class AggregationServer: @unchecked Sendable {
             if case .ngram(let g) = run.model { contributed = g.contributedThroughDay[UInt32(device)].map(Int.init) }
             return TrainingPlan(
                 runID: id, round: round, modelVersion: run.version, modelBytes: run.downloadBytes().count, codec: c.codec,
-                localEpochs: c.localEpochs, batchSize: c.batchSize, learningRate: c.clientLearningRate, clipNorm: c.clientClipNorm,
+                localEpochs: c.localEpochs, batchSize: c.batchSize, optimizer: c.clientOptimizer, learningRate: c.clientLearningRate, clipNorm: c.clientClipNorm,
                 maxMessageLength: c.maxMessageLength, deadline: open.opening.deadline, federatedEval: c.federatedEval,
                 contributedThroughDay: contributed)
         }

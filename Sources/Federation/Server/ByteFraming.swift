@@ -98,6 +98,15 @@ func crc32(_ bytes: [UInt8]) -> UInt32 {
     bytes.withUnsafeBufferPointer { UInt32(truncatingIfNeeded: crc32_z(0, $0.baseAddress, $0.count)) }
 }
 
+/// 64-bit FNV-1a.
+func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+    bytes.withUnsafeBufferPointer { b in
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in b { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+}
+
 /// One-shot zlib deflate.
 func deflate(_ bytes: [UInt8], level: Int32 = 6) -> [UInt8] {
     var capacity = compressBound(UInt(bytes.count))

@@ -64,7 +64,7 @@ enum GlobalModel {
     }
 
     /// SHA-256 of the model's defining bytes (weights, or counts).
-    func sha256(runID: Int64, vocabularyCount: Int) -> String {
+    func sha256(vocabularyCount: Int) -> String {
         var hash = SHA256()
         hash.update(downloadBytes(runID: 0, version: 0, vocabularyCount: vocabularyCount))
         return hash.finalizeHex()

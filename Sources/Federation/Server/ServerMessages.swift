@@ -46,6 +46,8 @@ public struct TrainingPlan: Codable, Sendable, Equatable {
     public var codec: String
     public var localEpochs: Int
     public var batchSize: Int
+    /// `sgd` or `adam`.
+    public var optimizer: String
     public var learningRate: Float
     public var clipNorm: Float
     public var maxMessageLength: Int
@@ -86,6 +88,8 @@ public struct RoundClosing: Codable, Sendable, Equatable {
     public var round: Int
     public var virtualStart: Int
     public var virtualEnd: Int
+    /// Virtual time the next round may start (at or after ``virtualEnd``).
+    public var nextRoundStart: Int
     public var selected: Int
     public var dropped: Int
     public var stragglers: Int
@@ -98,12 +102,13 @@ public struct RoundClosing: Codable, Sendable, Equatable {
     public var trainSeconds: Double
 
     public init(
-        round: Int, virtualStart: Int, virtualEnd: Int, selected: Int, dropped: Int, stragglers: Int, surplus: Int,
-        bytesDown: Int64, wallSeconds: Double, trainSeconds: Double
+        round: Int, virtualStart: Int, virtualEnd: Int, nextRoundStart: Int? = nil, selected: Int, dropped: Int, stragglers: Int,
+        surplus: Int, bytesDown: Int64, wallSeconds: Double, trainSeconds: Double
     ) {
         self.round = round
         self.virtualStart = virtualStart
         self.virtualEnd = virtualEnd
+        self.nextRoundStart = max(nextRoundStart ?? virtualEnd, virtualEnd)
         self.selected = selected
         self.dropped = dropped
         self.stragglers = stragglers

@@ -64,6 +64,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A round with fewer than this fraction of K reports is abandoned.")
     var minReportFraction: Double = 0.8
 
+    @Option(name: .long, help: "Virtual seconds from one round's start to the next at the least (0: back to back); small fleets need spaced rounds to reach every time zone.")
+    var roundInterval: Int = 0
+
     @Option(name: .long, help: "Days of recent text a device trains on (synthetic corpora).")
     var trainingDays: Int = 7
 
@@ -73,7 +76,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Local minibatch size in messages (B).")
     var batch: Int = 16
 
-    @Option(name: .long, help: "Client SGD learning rate.")
+    @Option(name: .long, help: "On-device optimizer: sgd, or adam (its moments start afresh every round).")
+    var clientOpt: String = "sgd"
+
+    @Option(name: .long, help: "Client learning rate.")
     var clientLr: Float = 0.5
 
     @Option(name: .long, help: "Client global-norm gradient clip.")
@@ -151,8 +157,10 @@ struct RunCommand: AsyncParsableCommand {
         c.reportingDeadline = deadline
         c.minimumReportFraction = minReportFraction
         c.trainingDays = trainingDays
+        c.roundInterval = roundInterval
         c.localEpochs = localEpochs
         c.batchSize = batch
+        c.clientOptimizer = clientOpt
         c.clientLearningRate = clientLr
         c.clientClipNorm = clientClip
         c.serverOptimizer = serverOpt

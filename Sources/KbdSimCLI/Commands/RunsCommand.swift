@@ -1,0 +1,148 @@
+import ArgumentParser
+import Federation
+internal import Foundation
+import RunStore
+
+/// `kbd-sim runs`: what the run store holds.
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "List and inspect the federated runs kept in a SQLite run store.",
+        discussion: """
+            Examples:
+              kbd-sim runs list --db runs.sqlite
+              kbd-sim runs show 3 --db runs.sqlite --json
+            """,
+        subcommands: [RunsListCommand.self, RunsShowCommand.self]
+    )
+}
+
+/// `--db`, shared by the runs subcommands; the store must exist (reading never creates one).
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The SQLite run store.")
+    var db: String = "runs.sqlite"
+
+    func open() throws -> RunStore {
+        guard FileManager.default.fileExists(atPath: db) else {
+            throw ValidationError("no run store at \(db); pass --db with the file kbd-sim run wrote")
+        }
+        return try RunStore.open(path: db)
+    }
+}
+
+struct RunsListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "One line per run: status, model, corpus, codec, rounds, last accuracy, upload volume.",
+        discussion: """
+            Example:
+              kbd-sim runs list --db runs.sqlite
+            """
+    )
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(name: .long, help: "Print one JSON document instead of a table.")
+    var json = false
+
+    func run() throws {
+        let store = try store.open()
+        var table = SummaryTable(columns: ["run", "created", "status", "model", "corpus", "codec", "rounds", "acc@1", "acc@3", "MB up"])
+        var documents: [[String: Any]] = []
+        for run in try store.runs() {
+            let id = run.id!
+            let rounds = try store.rounds(ofRun: id)
+            let planned = (try? RunConfiguration.decode(json: run.config))?.rounds
+            let last = try store.evaluations(ofRun: id).last { $0.source == .server }
+            let up = Double(rounds.reduce(Int64(0)) { $0 + $1.bytesUp }) / 1e6
+            table.append([
+                String(id), run.createdAt, run.status.rawValue, run.model, run.corpus, run.codec,
+                "\(rounds.count)/\(planned.map(String.init) ?? "?")", last.map { fixed($0.acc1) } ?? "-",
+                last.map { fixed($0.acc3) } ?? "-", fixed(up, digits: 1),
+            ])
+            var doc: [String: Any] = [
+                "run": id, "created": run.createdAt, "status": run.status.rawValue, "model": run.model, "corpus": run.corpus,
+                "codec": run.codec, "rounds": rounds.count, "MB up": up,
+            ]
+            if let planned { doc["planned rounds"] = planned }
+            if let last {
+                doc["acc@1"] = last.acc1
+                doc["acc@3"] = last.acc3
+            }
+            documents.append(doc)
+        }
+        if json {
+            printJSON(["runs": documents])
+        } else if table.rows.isEmpty {
+            print("no runs in \(self.store.db) yet (kbd-sim run --db \(self.store.db) starts one)")
+        } else {
+            print(table.render())
+        }
+    }
+}
+
+struct RunsShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "A run's configuration, rounds and evaluations.",
+        discussion: """
+            Example:
+              kbd-sim runs show 1 --db runs.sqlite
+            """
+    )
+
+    @Argument(help: "The run id (kbd-sim runs list shows them).")
+    var id: Int64
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(name: .long, help: "Print one JSON document instead of tables.")
+    var json = false
+
+    func run() throws {
+        let store = try store.open()
+        let run = try store.requireRun(id: id)
+        let rounds = try store.rounds(ofRun: id)
+        let evaluations = try store.evaluations(ofRun: id)
+        let participation = try store.participation(ofRun: id)
+        let byRound = Dictionary(grouping: evaluations, by: \.round)
+        if json {
+            let config = (try? JSONSerialization.jsonObject(with: Data(run.config.utf8))) ?? run.config
+            printJSON([
+                "run": id, "created": run.createdAt, "status": run.status.rawValue, "configuration": config,
+                "devices participating": participation.count,
+                "rounds": rounds.map { r -> [String: Any] in
+                    var row: [String: Any] = [
+                        "round": r.number, "virtual start": r.virtualStart, "virtual end": r.virtualEnd, "selected": r.selected,
+                        "reported": r.reported, "dropped": r.dropped, "stragglers": r.stragglers, "surplus": r.surplus,
+                        "abandoned": r.abandoned, "tokens": r.tokens, "bytes up": r.bytesUp, "bytes down": r.bytesDown,
+                        "wall s": r.wallSeconds, "train s": r.trainSeconds, "server s": r.serverSeconds, "model sha256": r.modelSHA256,
+                    ]
+                    for e in byRound[r.number] ?? [] {
+                        let prefix = e.source == .server ? "" : "federated "
+                        row[prefix + "acc@1"] = e.acc1
+                        row[prefix + "acc@3"] = e.acc3
+                        row[prefix + "acc@1-iv"] = e.acc1iv
+                        if let ppl = e.ppl { row[prefix + "ppl"] = ppl }
+                    }
+                    return row
+                },
+            ])
+            return
+        }
+        print("run \(id): \(run.status.rawValue), created \(run.createdAt); \(run.model) on \(run.corpus), codec \(run.codec), seed \(run.seed)")
+        print("\(rounds.count) rounds committed, \(grouped(participation.count)) devices took part\n")
+        var table = SummaryTable(columns: ["round", "selected", "reported", "dropped", "stragglers", "abandoned", "tokens", "MB up", "wall s", "acc@1", "acc@3", "acc@1-iv", "ppl"])
+        for r in rounds {
+            let e = byRound[r.number]?.first { $0.source == .server }
+            table.append([
+                String(r.number), String(r.selected), String(r.reported), String(r.dropped), String(r.stragglers),
+                r.abandoned ? "yes" : "no", grouped(Int(r.tokens)), fixed(Double(r.bytesUp) / 1e6, digits: 2), fixed(r.wallSeconds, digits: 2),
+                e.map { fixed($0.acc1) } ?? "", e.map { fixed($0.acc3) } ?? "", e.map { fixed($0.acc1iv) } ?? "",
+                e?.ppl.map { fixed($0, digits: 1) } ?? "",
+            ])
+        }
+        print(table.render())
+        print("\nconfiguration:\n\(run.config)")
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+@testable import Federation
+@testable import LanguageModels
+import KeyboardCorpus
+import Fleet
+import RunStore
+
+/// Small runs that finish in a second or two in debug builds.
+enum Fixtures {
+    /// The repository's corpora/synthetic-tiny.json (12 words, 40 users, 3 days).
+    static var tinySpec: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("corpora/synthetic-tiny.json").path
+    }
+
+    /// A tiny CIFG model for vocabulary `vocab` (+4 specials).
+    static func tinyModel(vocab: Int) -> ModelConfig {
+        ModelConfig(name: "test-cifg", vocabularySize: vocab + 4, embedding: 8, hidden: 12, projection: 8, cell: .cifg, seed: 3)
+    }
+
+    /// A neural run on the tiny synthetic spec.
+    static func neuralConfiguration(rounds: Int = 4, optimizer: String = "fedavg", codec: String = "rot,q8s,z1") -> RunConfiguration {
+        var c = RunConfiguration()
+        c.corpus = "synthetic:" + tinySpec
+        c.vocabularySize = 12
+        c.modelName = "test-cifg"
+        c.model = .neural(tinyModel(vocab: 12))
+        c.devices = 3000
+        c.cohort = 6
+        c.rounds = rounds
+        c.evalEvery = 2
+        c.localEpochs = 1
+        c.batchSize = 4
+        c.clientOptimizer = "sgd"
+        c.clientLearningRate = 0.5
+        c.serverOptimizer = optimizer
+        c.codec = codec
+        c.minimumReportFraction = 0.5
+        c.seed = 11
+        return c
+    }
+
+    /// A federated 3-gram run on the tiny synthetic spec.
+    static func ngramConfiguration(rounds: Int = 4) -> RunConfiguration {
+        var c = neuralConfiguration(rounds: rounds)
+        c.modelName = "kn3"
+        c.model = .ngram(order: 3)
+        return c
+    }
+
+    /// An in-process server over a fresh in-memory store.
+    static func server() throws -> AggregationServer {
+        AggregationServer(store: try RunStore.inMemory())
+    }
+}
