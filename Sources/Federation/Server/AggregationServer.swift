@@ -177,6 +177,13 @@ public final class AggregationServer: @unchecked Sendable {
         }
     }
 
+    /// Counts an upload a transport refused before it reached ``upload(run:round:device:bytes:extras:)``
+    /// (an unreadable extras header, a body over the transport's limit), so the metrics show
+    /// every refused upload.
+    public func countRejectedUpload(_ rejection: ServerRejection) {
+        withLock { counters.rejected(rejection.reason) }
+    }
+
     /// Closes `closing.round`: aggregates, steps the server optimizer, evaluates when due,
     /// and commits the round in one transaction.
     public func closeRound(run id: Int64, _ closing: RoundClosing) throws -> RoundSummary {
