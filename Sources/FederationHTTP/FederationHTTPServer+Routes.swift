@@ -91,7 +91,7 @@ extension FederationHTTPServer {
                 throw ServerRejection(400, .badRequest, "the path closes round \(round) but the body round \(closing.round)")
             }
             let summary = try await work.run { try aggregation.closeRound(run: run, closing) }
-            let accuracy = summary.evaluation.map { ", acc@1 \($0.accuracyAt1)" } ?? ""
+            let accuracy = summary.evaluation.map { ", acc@1 " + String(format: "%.4f", $0.accuracyAt1) } ?? ""
             logger.info("run \(run) round \(round) committed: \(summary.reported) reports\(summary.abandoned ? " (abandoned)" : "")\(accuracy)")
             return try JSONReply.response(summary)
         }

@@ -20,6 +20,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             CodecCommand.self,
             FleetCommand.self,
             RunCommand.self,
+            ServerCommand.self,
         ]
     )
 
