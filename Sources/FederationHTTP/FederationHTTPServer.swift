@@ -2,6 +2,7 @@ public import Federation
 public import Hummingbird
 public import Logging
 import NIOCore
+public import ServiceLifecycle
 import UnixSignals
 
 /// The aggregation server over HTTP: `kbd-sim server`, the other end of ``HTTPTransport``.
@@ -15,7 +16,7 @@ import UnixSignals
 /// The aggregation server's calls are synchronous and some take seconds (closing a round
 /// aggregates and evaluates), so they run on a dispatch queue of their own, never on the
 /// event loops or Swift's cooperative threads.
-public struct FederationHTTPServer: Sendable {
+public struct FederationHTTPServer: Service {
     /// Where the server listens and what it accepts.
     public struct Configuration: Sendable, Equatable {
         /// The address to bind (`127.0.0.1` serves only this machine, `0.0.0.0` every interface).
@@ -46,39 +47,49 @@ public struct FederationHTTPServer: Sendable {
     /// Where the server logs: its start, each run it attaches, each committed round (info),
     /// one line per refused request (info) and each internal error (error).
     public let logger: Logger
+    private let onListening: @Sendable (_ port: Int) async -> Void
     let work: BlockingWork
 
     /// Creates an HTTP server over `aggregation`.
     ///
+    /// - Parameter onListening: Called once the socket is bound, with its port (the one
+    ///   chosen, for port 0).
     /// - Precondition: `configuration.port` is in 0…65535 and the body limits are positive
     ///   (the command line validates its flags before).
-    public init(aggregation: AggregationServer, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "kbd-sim.server")) {
+    public init(
+        aggregation: AggregationServer, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "kbd-sim.server"),
+        onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+    ) {
         precondition((0...65_535).contains(configuration.port), "port \(configuration.port) is outside 0…65535")
         precondition(configuration.maximumUpdateBytes > 0 && configuration.maximumJSONBytes > 0, "body limits must be positive")
         self.aggregation = aggregation
         self.configuration = configuration
         self.logger = logger
+        self.onListening = onListening
         work = BlockingWork(label: "kbd-sim.server.aggregation")
     }
 
-    /// Serves until the task is cancelled or, with `gracefulShutdownSignals`, until SIGINT or
-    /// SIGTERM. Shutdown is graceful: the listener closes and requests in progress (a round
+    /// Serves until the service group it runs in shuts down gracefully (or its task is
+    /// cancelled). On graceful shutdown the listener closes and requests in progress (a round
     /// being committed) finish. A round is committed in one transaction, so the store is
     /// consistent whenever the process stops.
     ///
-    /// - Parameters:
-    ///   - gracefulShutdownSignals: Whether SIGINT and SIGTERM stop the server gracefully
-    ///     (the command line); tests stop it by cancelling the task instead.
-    ///   - onListening: Called once the socket is bound, with the port (the one chosen, for
-    ///     port 0).
     /// - Throws: If the address cannot be bound (in use, not this machine's, no permission).
-    public func run(gracefulShutdownSignals: Bool = false, onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }) async throws {
+    public func run() async throws {
+        let onListening = onListening
         let application = Application(
             router: buildRouter(),
             configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "kbd-sim"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
-        try await application.runService(gracefulShutdownSignals: gracefulShutdownSignals ? [.sigterm, .sigint] : [])
+        try await application.run()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully (``run()``): what
+    /// `kbd-sim server` does.
+    public func runService() async throws {
+        let group = ServiceGroup(services: [self], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        try await group.run()
     }
 
     /// The router with every route of docs/server.md and the middleware that turns failures

@@ -74,15 +74,14 @@ struct ServerCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "kbd-sim.server")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let (host, db) = (host, db)
         let server = FederationHTTPServer(
             aggregation: AggregationServer(store: store),
             configuration: .init(host: host, port: port, maximumUpdateBytes: maxUpdateMib << 20),
-            logger: logger)
-        let (host, db) = (host, db)
+            logger: logger,
+            onListening: { port in status("listening on http://\(host):\(port) (store \(db); Ctrl-C to stop)") })
         do {
-            try await server.run(gracefulShutdownSignals: true) { port in
-                status("listening on http://\(host):\(port) (store \(db); Ctrl-C to stop)")
-            }
+            try await server.runService()
         } catch {
             throw ServerCommandError(description: "the server on \(host):\(port) failed: \(error)")
         }
