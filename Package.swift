@@ -92,6 +92,15 @@ let package = Package(
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
         .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "FederationHTTPTests",
+            dependencies: [
+                "FederationHTTP", "Federation", "RunStore", "UpdateCodec", "LanguageModels",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
         .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),
