@@ -103,6 +103,16 @@ struct RefusalTests {
             configuration.cohort = 0
             _ = try await r.transport.createRun(configuration)
         },
+        Refusal("a codec scheme the devices cannot encode with", 400, .badRequest) { r in
+            var configuration = tinyRunConfiguration()
+            configuration.codec = "q99"
+            _ = try await r.transport.createRun(configuration)
+        },
+        Refusal("a server optimizer the server does not know", 400, .badRequest) { r in
+            var configuration = tinyRunConfiguration()
+            configuration.serverOptimizer = "fedmagic"
+            _ = try await r.transport.createRun(configuration)
+        },
         Refusal("a corpus the server cannot load", 400, .badRequest) { r in
             var configuration = tinyRunConfiguration()
             configuration.corpus = "synthetic:/nonexistent/spec.json"
