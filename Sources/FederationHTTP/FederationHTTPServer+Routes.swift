@@ -69,7 +69,7 @@ extension FederationHTTPServer {
                 round = try context.parameters.requireInteger("round")
                 device = try context.parameters.requireInteger("device")
                 extras = try Self.extras(of: request)
-                let body = try await request.collectBody(upTo: configuration.maximumUpdateBytes, oversizedReason: .oversizedUpdate)
+                let body = try await request.readBody(upTo: configuration.maximumUpdateBytes, oversizedReason: .oversizedUpdate)
                 bytes = Array(body.readableBytesView)
             } catch {
                 // Refused before the aggregation server saw it: counted here, so the metrics

@@ -3,13 +3,13 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// Reading a request's path parameters, body and headers, each failure as the
+/// Reading a request's body and path parameters, each failure as the
 /// ``ServerRejection`` the client gets.
 extension Request {
-    /// The body, refused with `413` and `oversizedReason` once it exceeds `limit` bytes.
+    /// Reads the whole body, refused with `413` and `oversizedReason` once it exceeds `limit` bytes.
     ///
     /// A `Content-Length` over the limit is refused before any of the body is read.
-    func collectBody(upTo limit: Int, oversizedReason: ServerRejection.Reason) async throws -> ByteBuffer {
+    func readBody(upTo limit: Int, oversizedReason: ServerRejection.Reason) async throws -> ByteBuffer {
         func tooLarge(_ count: Int?) -> ServerRejection {
             ServerRejection(
                 413, oversizedReason,
@@ -27,7 +27,7 @@ extension Request {
 
     /// The body decoded as `type` with the default `JSONDecoder`.
     func decodeJSON<T: Decodable>(_ type: T.Type, limit: Int) async throws -> T {
-        let buffer = try await collectBody(upTo: limit, oversizedReason: .badRequest)
+        let buffer = try await readBody(upTo: limit, oversizedReason: .badRequest)
         return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
     }
 }
