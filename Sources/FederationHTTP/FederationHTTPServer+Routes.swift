@@ -18,24 +18,24 @@ extension FederationHTTPServer {
     func addRunRoutes(to router: Router<BasicRequestContext>) {
         let runs = router.group("v1/runs")
         runs.post { request, _ in
-            let configuration = try await request.decodeJSON(RunConfiguration.self, limit: configuration.maximumJSONBytes)
-            let attachment = try await work.run { try aggregation.createRun(configuration) }
-            logger.info("run \(attachment.runID) created: \(configuration.modelLabel), \(configuration.rounds) rounds of \(configuration.cohort) over \(configuration.devices) devices")
-            return try JSONReply.response(attachment, status: .created)
+            let requested = try await request.decodeJSON(RunConfiguration.self, limit: configuration.maximumJSONBytes)
+            let attachment = try await work.run { try aggregation.createRun(requested) }
+            logger.info("run \(attachment.runID) created: \(requested.modelLabel), \(requested.rounds) rounds of \(requested.cohort) over \(requested.devices) devices")
+            return try Reply.response(attachment, status: .created)
         }
         runs.post(":run/resume") { _, context in
             // The body is `{}`: the run id says it all.
             let run = try context.parameters.requireInteger("run", as: Int64.self)
             let attachment = try await work.run { try aggregation.resumeRun(id: run) }
             logger.info("run \(run) attached at round \(attachment.nextRound)")
-            return try JSONReply.response(attachment)
+            return try Reply.response(attachment)
         }
         runs.post(":run/finish") { request, context in
             let run = try context.parameters.requireInteger("run", as: Int64.self)
             let finish = try await request.decodeJSON(FinishRequest.self, limit: configuration.maximumJSONBytes)
             try await work.run { try aggregation.finishRun(run, status: finish.finished ? .finished : .interrupted) }
             logger.info("run \(run) \(finish.finished ? "finished" : "interrupted") and detached")
-            return JSONReply.noContent
+            return Reply.noContent
         }
     }
 
@@ -47,20 +47,20 @@ extension FederationHTTPServer {
             let opening = try await request.decodeJSON(RoundOpening.self, limit: configuration.maximumJSONBytes)
             try await work.run { try aggregation.openRound(run: run, opening) }
             logger.debug("run \(run) round \(opening.round) open for \(opening.selected.count) devices")
-            return JSONReply.noContent
+            return Reply.noContent
         }
         rounds.post(":round/checkin") { request, context in
             let run = try context.parameters.requireInteger("run", as: Int64.self)
             let round = try context.parameters.requireInteger("round", as: Int.self)
             let checkIn = try await request.decodeJSON(CheckInRequest.self, limit: configuration.maximumJSONBytes)
             let plan = try await work.run { try aggregation.checkIn(run: run, round: round, device: checkIn.device) }
-            return try JSONReply.response(plan)
+            return try Reply.response(plan)
         }
         rounds.get(":round/model") { _, context in
             let run = try context.parameters.requireInteger("run", as: Int64.self)
             let round = try context.parameters.requireInteger("round", as: Int.self)
             let bytes = try await work.run { try aggregation.model(run: run, round: round) }
-            return JSONReply.response(bytes: bytes, contentType: "application/octet-stream")
+            return Reply.response(bytes: bytes, contentType: "application/octet-stream")
         }
         rounds.put(":round/updates/:device") { request, context in
             let (run, round, device, bytes, extras): (Int64, Int, Int, [UInt8], UploadExtras)
@@ -81,7 +81,7 @@ extension FederationHTTPServer {
             let receipt = try await work.run {
                 try aggregation.upload(run: run, round: round, device: device, bytes: bytes, extras: extras)
             }
-            return try JSONReply.response(receipt)
+            return try Reply.response(receipt)
         }
         rounds.post(":round/close") { request, context in
             let run = try context.parameters.requireInteger("run", as: Int64.self)
@@ -93,18 +93,18 @@ extension FederationHTTPServer {
             let summary = try await work.run { try aggregation.closeRound(run: run, closing) }
             let accuracy = summary.evaluation.map { ", acc@1 " + String(format: "%.4f", $0.accuracyAt1) } ?? ""
             logger.info("run \(run) round \(round) committed: \(summary.reported) reports\(summary.abandoned ? " (abandoned)" : "")\(accuracy)")
-            return try JSONReply.response(summary)
+            return try Reply.response(summary)
         }
     }
 
     /// `GET /v1/status` and `GET /metrics`.
     func addMonitoringRoutes(to router: Router<BasicRequestContext>) {
         router.get("v1/status") { _, _ in
-            try JSONReply.response(try await work.run { aggregation.status() })
+            try Reply.response(try await work.run { aggregation.status() })
         }
         router.get("metrics") { _, _ in
             let text = try await work.run { aggregation.prometheusMetrics() }
-            return JSONReply.response(bytes: Array(text.utf8), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            return Reply.response(bytes: Array(text.utf8), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
     }
 

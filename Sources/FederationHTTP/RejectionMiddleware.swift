@@ -31,7 +31,7 @@ struct RejectionMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The rejection as its HTTP status with the rejection as JSON.
     static func response(for rejection: ServerRejection) -> Response {
         // Encoding a struct of an Int and two Strings cannot fail.
-        let body = (try? JSONReply.encoder.encode(rejection)) ?? Data()
-        return JSONReply.response(body, status: HTTPResponse.Status(code: rejection.status))
+        let body = (try? Reply.encoder.encode(rejection)) ?? Data()
+        return Reply.response(body, status: HTTPResponse.Status(code: rejection.status))
     }
 }

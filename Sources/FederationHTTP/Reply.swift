@@ -2,8 +2,8 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// The wire format's JSON and byte bodies, shared by the routes and the rejection middleware.
-enum JSONReply {
+/// The replies of the wire format (JSON, raw bytes, none), shared by the routes and the rejection middleware.
+enum Reply {
     /// The encoder of every JSON reply: default settings with sorted keys, as ``HTTPTransport``
     /// encodes its requests.
     static var encoder: JSONEncoder {
