@@ -20,8 +20,9 @@ struct ServerCommand: AsyncParsableCommand {
             are read on the server's machine. It prints "listening on http://HOST:PORT" to \
             stderr once it accepts connections (--port 0 picks a free port) and logs one line per \
             refused request. Ctrl-C or SIGTERM stops it gracefully: requests in progress finish, \
-            and the store keeps every committed round, so `kbd-sim run --resume ID --db DB` or a \
-            fleet re-attaching after a restart continues from there.
+            and the store keeps every committed round; a stopped run continues from its last \
+            committed round with `kbd-sim run --resume ID --db DB` on this machine (or a client \
+            calling POST /v1/runs/ID/resume).
 
             Examples:
               kbd-sim server --port 8080 --db runs.sqlite
