@@ -6,7 +6,6 @@ import FoundationNetworking
 #endif
 import LanguageModels
 import Logging
-import RunStore
 import ServiceLifecycle
 import Testing
 
