@@ -21,6 +21,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // Already in Hummingbird's graph; named so FederationHTTP can import the modules whose
+        // types its code names (Logger, ByteBuffer, HTTPField, UnixSignal).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // L0: C shims and shared nouns.
@@ -51,13 +58,28 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // L4: the command line.
+        // L4: the aggregation server over HTTP (the only target that sees Hummingbird).
+        .target(
+            name: "FederationHTTP",
+            dependencies: [
+                "Federation", "RunStore", "KeyboardCorpus", "LanguageModels", "UpdateCodec", "Aggregation",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // L5: the command line.
         .target(
             name: "KbdSimCLI",
             dependencies: [
-                "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet", "Federation", "RunStore",
-                "Aggregation",
+                "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet", "Federation", "FederationHTTP",
+                "RunStore", "Aggregation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
@@ -70,6 +92,15 @@ let package = Package(
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
         .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "FederationHTTPTests",
+            dependencies: [
+                "FederationHTTP", "Federation", "RunStore", "UpdateCodec", "LanguageModels",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
         .testTarget(

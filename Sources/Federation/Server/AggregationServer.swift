@@ -57,6 +57,7 @@ public final class AggregationServer: @unchecked Sendable {
     /// Records a new run and initialises its global model.
     public func createRun(_ configuration: RunConfiguration) throws -> RunAttachment {
         try configuration.validate()
+        _ = try CodecScheme(parsing: configuration.codec)  // the devices must be able to encode their updates
         let dataset = try loadDataset(configuration)
         let model = try GlobalModel.initial(configuration, vocabulary: dataset.vocabulary)
         let record = try store.createRun(RunRecord(
@@ -175,6 +176,13 @@ public final class AggregationServer: @unchecked Sendable {
             withLock { counters.rejected(error.reason) }
             throw error
         }
+    }
+
+    /// Counts an upload a transport refused before it reached ``upload(run:round:device:bytes:extras:)``
+    /// (an unreadable extras header, a body over the transport's limit), so the metrics show
+    /// every refused upload.
+    public func countRejectedUpload(_ rejection: ServerRejection) {
+        withLock { counters.rejected(rejection.reason) }
     }
 
     /// Closes `closing.round`: aggregates, steps the server optimizer, evaluates when due,

@@ -197,7 +197,7 @@ struct RunCommand: AsyncParsableCommand {
             datasetConfiguration = try storedConfiguration(run: resume!)
         }
         let t0 = now()
-        var dataset = try FederatedDataset(configuration: datasetConfiguration, loader: loader)
+        let dataset = try FederatedDataset(configuration: datasetConfiguration, loader: loader)
         if var c = configuration, devices == nil, let users = dataset.trainingUserCount {
             c.devices = users  // one phone per training user of a file corpus
             configuration = c

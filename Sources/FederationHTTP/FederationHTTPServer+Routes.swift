@@ -1,0 +1,123 @@
+import Federation
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LanguageModels
+import Logging
+import RunStore
+
+// The routes of docs/server.md, grouped by resource. Each decodes its request, runs the
+// aggregation server's call on the blocking-work queue and encodes the reply; failures are
+// thrown and answered by RejectionMiddleware.
+
+extension FederationHTTPServer {
+    /// The header carrying an upload's ``UploadExtras`` as JSON.
+    static let extrasHeader = HTTPField.Name(HTTPTransport.extrasHeader)!
+
+    /// `POST /v1/runs`, `POST /v1/runs/{run}/resume`, `POST /v1/runs/{run}/finish`.
+    func addRunRoutes(to router: Router<BasicRequestContext>) {
+        let runs = router.group("v1/runs")
+        runs.post { request, _ in
+            let requested = try await request.decodeJSON(RunConfiguration.self, limit: configuration.maximumJSONBytes)
+            let attachment = try await work.run { try aggregation.createRun(requested) }
+            logger.info("run \(attachment.runID) created: \(requested.modelLabel), \(requested.rounds) rounds of \(requested.cohort) over \(requested.devices) devices")
+            return try Reply.response(attachment, status: .created)
+        }
+        runs.post(":run/resume") { _, context in
+            // The body is `{}`: the run id says it all.
+            let run = try context.parameters.requireInteger("run", as: Int64.self)
+            let attachment = try await work.run { try aggregation.resumeRun(id: run) }
+            logger.info("run \(run) attached at round \(attachment.nextRound)")
+            return try Reply.response(attachment)
+        }
+        runs.post(":run/finish") { request, context in
+            let run = try context.parameters.requireInteger("run", as: Int64.self)
+            let finish = try await request.decodeJSON(FinishRequest.self, limit: configuration.maximumJSONBytes)
+            try await work.run { try aggregation.finishRun(run, status: finish.finished ? .finished : .interrupted) }
+            logger.info("run \(run) \(finish.finished ? "finished" : "interrupted") and detached")
+            return Reply.noContent
+        }
+    }
+
+    /// `POST …/rounds`, `…/checkin`, `GET …/model`, `PUT …/updates/{device}`, `POST …/close`.
+    func addRoundRoutes(to router: Router<BasicRequestContext>) {
+        let rounds = router.group("v1/runs/:run/rounds")
+        rounds.post { request, context in
+            let run = try context.parameters.requireInteger("run", as: Int64.self)
+            let opening = try await request.decodeJSON(RoundOpening.self, limit: configuration.maximumJSONBytes)
+            try await work.run { try aggregation.openRound(run: run, opening) }
+            logger.debug("run \(run) round \(opening.round) open for \(opening.selected.count) devices")
+            return Reply.noContent
+        }
+        rounds.post(":round/checkin") { request, context in
+            let run = try context.parameters.requireInteger("run", as: Int64.self)
+            let round = try context.parameters.requireInteger("round", as: Int.self)
+            let checkIn = try await request.decodeJSON(CheckInRequest.self, limit: configuration.maximumJSONBytes)
+            let plan = try await work.run { try aggregation.checkIn(run: run, round: round, device: checkIn.device) }
+            return try Reply.response(plan)
+        }
+        rounds.get(":round/model") { _, context in
+            let run = try context.parameters.requireInteger("run", as: Int64.self)
+            let round = try context.parameters.requireInteger("round", as: Int.self)
+            let bytes = try await work.run { try aggregation.model(run: run, round: round) }
+            return Reply.response(bytes: bytes, contentType: "application/octet-stream")
+        }
+        rounds.put(":round/updates/:device") { request, context in
+            let (run, round, device, bytes, extras): (Int64, Int, Int, [UInt8], UploadExtras)
+            do {
+                run = try context.parameters.requireInteger("run")
+                round = try context.parameters.requireInteger("round")
+                device = try context.parameters.requireInteger("device")
+                extras = try Self.extras(of: request)
+                let body = try await request.readBody(upTo: configuration.maximumUpdateBytes, oversizedReason: .oversizedUpdate)
+                bytes = Array(body.readableBytesView)
+            } catch {
+                // Refused before the aggregation server saw it: counted here, so the metrics
+                // show every refused upload.
+                let rejection = ServerRejection(mapping: error)
+                aggregation.countRejectedUpload(rejection)
+                throw rejection
+            }
+            let receipt = try await work.run {
+                try aggregation.upload(run: run, round: round, device: device, bytes: bytes, extras: extras)
+            }
+            return try Reply.response(receipt)
+        }
+        rounds.post(":round/close") { request, context in
+            let run = try context.parameters.requireInteger("run", as: Int64.self)
+            let round = try context.parameters.requireInteger("round", as: Int.self)
+            let closing = try await request.decodeJSON(RoundClosing.self, limit: configuration.maximumJSONBytes)
+            guard closing.round == round else {
+                throw ServerRejection(400, .badRequest, "the path closes round \(round) but the body round \(closing.round)")
+            }
+            let summary = try await work.run { try aggregation.closeRound(run: run, closing) }
+            let accuracy = summary.evaluation.map { ", acc@1 " + String(format: "%.4f", $0.accuracyAt1) } ?? ""
+            logger.info("run \(run) round \(round) committed: \(summary.reported) reports\(summary.abandoned ? " (abandoned)" : "")\(accuracy)")
+            return try Reply.response(summary)
+        }
+    }
+
+    /// `GET /v1/status` and `GET /metrics`.
+    func addMonitoringRoutes(to router: Router<BasicRequestContext>) {
+        router.get("v1/status") { _, _ in
+            try Reply.response(try await work.run { aggregation.status() })
+        }
+        router.get("metrics") { _, _ in
+            let text = try await work.run { aggregation.prometheusMetrics() }
+            return Reply.response(bytes: Array(text.utf8), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+    }
+
+    /// The upload's extras from its header.
+    private static func extras(of request: Request) throws(ServerRejection) -> UploadExtras {
+        guard let header = request.headers[extrasHeader] else {
+            throw ServerRejection(400, .badRequest, "an update needs the \(HTTPTransport.extrasHeader) header (its UploadExtras as JSON)")
+        }
+        do {
+            return try JSONDecoder().decode(UploadExtras.self, from: Data(header.utf8))
+        } catch {
+            let detail = ServerRejection(mapping: error).message
+            throw ServerRejection(400, .badRequest, "the \(HTTPTransport.extrasHeader) header is not UploadExtras JSON: \(detail)")
+        }
+    }
+}

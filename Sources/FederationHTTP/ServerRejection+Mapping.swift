@@ -1,0 +1,66 @@
+import Aggregation
+public import Federation
+import KeyboardCorpus
+import LanguageModels
+import RunStore
+import UpdateCodec
+
+extension ServerRejection {
+    /// The refusal an error becomes on the wire: every failure of a request is answered with
+    /// one of these, so the client always gets a status, a stable reason and a sentence.
+    ///
+    /// - A ``ServerRejection`` stays as it is.
+    /// - A configuration the server cannot run (``FederationError``, a corpus, model, codec,
+    ///   or optimizer problem) is `400 bad-request`; a finished run asked to resume is
+    ///   `409 run-not-active`.
+    /// - A run the store does not have is `404 unknown-run`; a round the store already has or
+    ///   does not expect is `409 wrong-round`.
+    /// - Anything else (a damaged checkpoint, an unusable database, a bug) is
+    ///   `500 internal-error`: the request fails, the server stays up.
+    public init(mapping error: any Error) {
+        switch error {
+        case let rejection as ServerRejection:
+            self = rejection
+        case let error as FederationError:
+            switch error.code {
+            case .cannotResume: self.init(409, .runNotActive, error.message)
+            case .badCheckpoint: self.init(500, .internalError, error.message)
+            case .invalidConfiguration, .unusableCorpus, .protocolViolation, .transportFailure, .rejected:
+                self.init(400, .badRequest, error.message)
+            }
+        case let error as RunStoreError:
+            switch error.code {
+            case .noSuchRun: self.init(404, .unknownRun, error.message)
+            case .roundAlreadyCommitted, .outOfOrder: self.init(409, .wrongRound, error.message)
+            // The path is the server's own file: it stays out of the reply.
+            case .unusableDatabase: self.init(500, .internalError, "the run store failed: \(error.message)")
+            }
+        case let error as CorpusError:
+            self.init(400, .badRequest, "the run's corpus cannot be used: \(error.message)")
+        case let error as CodecSchemeError:
+            self.init(400, .badRequest, "the run's codec: \(error.description)")
+        case let error as AggregationError where error.code == .invalidOptimizer:
+            self.init(400, .badRequest, "the run's server optimizer: \(error.message)")
+        case let error as NeuralModelError where error.code == .invalidConfig:
+            self.init(400, .badRequest, "the run's model: \(error.message)")
+        case let error as DecodingError:
+            self.init(400, .badRequest, "the request body is not the expected JSON: \(Self.describe(error))")
+        default:
+            self.init(500, .internalError, "the server failed: \(error)")
+        }
+    }
+
+    /// A decoding error as one line naming the field, without the body's values.
+    private static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.isEmpty ? "the top level" : context.codingPath.map(\.stringValue).joined(separator: ".")
+        }
+        switch error {
+        case .typeMismatch(let type, let context): return "\(path(context)) is not a \(type)"
+        case .valueNotFound(let type, let context): return "\(path(context)) is missing a \(type)"
+        case .keyNotFound(let key, let context): return "\(path(context)) lacks the key \"\(key.stringValue)\""
+        case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Federation
+import FederationHTTP
+internal import Foundation
+import Logging
+import RunStore
+
+/// `kbd-sim server`: the aggregation server over HTTP, for `kbd-sim run --server`.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Serve federated runs over HTTP: the aggregation server that `kbd-sim run --server URL` talks to.",
+        discussion: """
+            The server holds each attached run's global model, receives the devices' updates, \
+            aggregates them when the fleet closes a round, evaluates on the corpus's evaluation \
+            users and commits each round to the SQLite store (--db) in one transaction. The \
+            routes, their errors and the idempotency rules are in docs/server.md.
+
+            The server loads each run's corpus itself, so corpus paths in a run's configuration \
+            are read on the server's machine. It prints "listening on http://HOST:PORT" to \
+            stderr once it accepts connections (--port 0 picks a free port) and logs one line per \
+            refused request. Ctrl-C or SIGTERM stops it gracefully: requests in progress finish, \
+            and the store keeps every committed round; a stopped run continues from its last \
+            committed round with `kbd-sim run --resume ID --db DB` on this machine (or a client \
+            calling POST /v1/runs/ID/resume).
+
+            Examples:
+              kbd-sim server --port 8080 --db runs.sqlite
+              kbd-sim run --server http://127.0.0.1:8080 --corpus synthetic --model lstm-tiny --vocab 200 --rounds 20
+            """
+    )
+
+    @Option(name: .long, help: "The address to listen on (0.0.0.0 for every interface).")
+    var host: String = "127.0.0.1"
+
+    @Option(name: .long, help: "The TCP port, 0…65535 (0: any free port).")
+    var port: Int = 8080
+
+    @Option(name: .long, help: "The SQLite run store (created if missing).")
+    var db: String = "runs.sqlite"
+
+    @Option(name: .long, help: "The largest update accepted, in MiB.")
+    var maxUpdateMib: Int = 64
+
+    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be in 0…65535 (got \(port))") }
+        guard !host.isEmpty else { throw ValidationError("--host must be an address such as 127.0.0.1") }
+        guard (1...4096).contains(maxUpdateMib) else { throw ValidationError("--max-update-mib must be in 1…4096 (got \(maxUpdateMib))") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \(logLevel))")
+        }
+        let files = FileManager.default
+        var isDirectory: ObjCBool = false
+        if files.fileExists(atPath: db, isDirectory: &isDirectory) {
+            guard !isDirectory.boolValue, files.isWritableFile(atPath: db) else {
+                throw ValidationError("--db \(db) is \(isDirectory.boolValue ? "a folder" : "not writable"); pass a SQLite file you can write")
+            }
+        } else {
+            let folder = URL(fileURLWithPath: db).deletingLastPathComponent().path
+            guard files.isWritableFile(atPath: folder) else {
+                throw ValidationError("--db \(db) cannot be created: its folder \(folder) does not exist or is not writable")
+            }
+        }
+    }
+
+    func run() async throws {
+        let store: RunStore
+        do {
+            store = try RunStore.open(path: db)
+        } catch let error as RunStoreError {
+            throw ValidationError("--db: \(error)")
+        }
+        var logger = Logger(label: "kbd-sim.server")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let (host, db) = (host, db)
+        let server = FederationHTTPServer(
+            aggregation: AggregationServer(store: store),
+            configuration: .init(host: host, port: port, maximumUpdateBytes: maxUpdateMib << 20),
+            logger: logger,
+            onListening: { port in status("listening on http://\(host):\(port) (store \(db); Ctrl-C to stop)") })
+        do {
+            try await server.runService()
+        } catch {
+            throw ServerCommandError(description: "the server on \(host):\(port) failed: \(error)")
+        }
+        status("server stopped; every committed round is in \(db)")
+    }
+}
+
+/// The server could not listen (address in use, not this machine's) or failed while serving
+/// (exit code 1, one line).
+struct ServerCommandError: Error, CustomStringConvertible {
+    var description: String
+}
