@@ -91,7 +91,7 @@ let package = Package(
         ),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
-        .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim"], swiftSettings: strictSettings),
+        .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim", "RunStore"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationHTTPTests",
             dependencies: [
