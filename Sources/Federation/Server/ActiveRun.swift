@@ -78,7 +78,9 @@ final class ActiveRun: @unchecked Sendable {
         let round = closing.round
         let evaluate = round == c.rounds || (c.evalEvery > 0 && round % c.evalEvery == 0)
         var evaluation: NextWordMetrics?
+        let evaluationStarted = Date()
         if evaluate { evaluation = try updated.evaluate(on: dataset.evalMessages, vocabulary: dataset.vocabulary) }
+        let evaluationSeconds = evaluate ? Date().timeIntervalSince(evaluationStarted) : 0
         let federated = c.federatedEval && open.federatedEvaluation.predictions > 0 ? open.federatedEvaluation : nil
         let sha = updated.sha256(vocabularyCount: dataset.vocabulary.count)
         let checkpointBytes = ServerCheckpoint.encode(updated, round: round, virtualTime: closing.nextRoundStart, vocabularyCount: dataset.vocabulary.count)
@@ -108,7 +110,7 @@ final class ActiveRun: @unchecked Sendable {
         if let e = evaluation { lastAccuracyAt1 = e.accuracyAt1 }
         return RoundSummary(
             round: round, reported: open.order.count, abandoned: abandoned, tokens: open.tokens, bytesUp: open.bytesUp,
-            bytesDown: closing.bytesDown, virtualEnd: closing.virtualEnd, serverSeconds: serverSeconds,
+            bytesDown: closing.bytesDown, virtualEnd: closing.virtualEnd, serverSeconds: serverSeconds, evaluationSeconds: evaluationSeconds,
             evaluation: evaluation, federatedEvaluation: federated, modelSHA256: sha, modelBytes: downloadBytes().count)
     }
 

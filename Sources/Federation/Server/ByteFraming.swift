@@ -15,9 +15,13 @@ struct ByteWriter {
     mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
 
     /// Appends float32 values in little-endian order (a memcpy on little-endian hosts).
-    mutating func floats(_ values: some Collection<Float>) {
+    mutating func floats(_ values: [Float]) {
+        #if _endian(little)
+        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        #else
         bytes.reserveCapacity(bytes.count + values.count * 4)
         for v in values { u32(v.bitPattern) }
+        #endif
     }
 
     /// Appends the CRC-32 of everything written so far.

@@ -131,6 +131,8 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     public var virtualEnd: Int
     /// Server-side seconds: aggregation, server step, evaluation, commit.
     public var serverSeconds: Double
+    /// Of which evaluation on the evaluation users.
+    public var evaluationSeconds: Double
     /// Evaluation on the evaluation users, if this round evaluated.
     public var evaluation: NextWordMetrics?
     /// Federated evaluation (devices' own metrics), if enabled.

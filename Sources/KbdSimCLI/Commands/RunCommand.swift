@@ -285,7 +285,7 @@ struct RunCommand: AsyncParsableCommand {
                     "dropped": p.outcome.dropped.count + p.failedDevices, "stragglers": p.outcome.stragglers.count,
                     "abandoned": p.summary.abandoned, "tokens": p.summary.tokens, "bytes up": p.summary.bytesUp,
                     "bytes down": p.summary.bytesDown, "virtual end": p.summary.virtualEnd,
-                    "train s": p.trainSeconds, "wall s": p.fleetSeconds + p.summary.serverSeconds, "model sha256": p.summary.modelSHA256,
+                    "train s": p.trainSeconds, "eval s": p.summary.evaluationSeconds, "wall s": p.fleetSeconds + p.summary.serverSeconds, "model sha256": p.summary.modelSHA256,
                 ]
                 if let e = p.summary.evaluation {
                     row["acc@1"] = e.accuracyAt1

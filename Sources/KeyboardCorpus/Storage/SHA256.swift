@@ -25,11 +25,31 @@ package struct SHA256 {
 
     /// Feeds more bytes.
     package mutating func update(_ bytes: some Sequence<UInt8>) {
+        // Contiguous input: whole 64-byte blocks are compressed straight from it.
+        let done: Void? = bytes.withContiguousStorageIfAvailable { input in
+            var i = 0
+            while i < input.count && !buffer.isEmpty {
+                buffer.append(input[i])
+                i += 1
+                if buffer.count == 64 {
+                    buffer.withUnsafeBytes { compress($0) }
+                    buffer.removeAll(keepingCapacity: true)
+                }
+            }
+            let raw = UnsafeRawBufferPointer(input)
+            while input.count - i >= 64 {
+                compress(UnsafeRawBufferPointer(rebasing: raw[i..<(i + 64)]))
+                i += 64
+            }
+            buffer.append(contentsOf: input[i...])
+            length &+= UInt64(input.count)
+        }
+        if done != nil { return }
         for b in bytes {
             buffer.append(b)
             length &+= 1
             if buffer.count == 64 {
-                compress()
+                buffer.withUnsafeBytes { compress($0) }
                 buffer.removeAll(keepingCapacity: true)
             }
         }
@@ -41,12 +61,12 @@ package struct SHA256 {
         buffer.append(0x80)
         if buffer.count > 56 {
             while buffer.count < 64 { buffer.append(0) }
-            compress()
+            buffer.withUnsafeBytes { compress($0) }
             buffer.removeAll(keepingCapacity: true)
         }
         while buffer.count < 56 { buffer.append(0) }
         for shift in stride(from: 56, through: 0, by: -8) { buffer.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        compress()
+        buffer.withUnsafeBytes { compress($0) }
         let words = [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7]
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
@@ -65,11 +85,15 @@ package struct SHA256 {
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 
-    private mutating func compress() {
-        var w = [UInt32](repeating: 0, count: 64)
+    /// Compresses one 64-byte block.
+    private mutating func compress(_ block: UnsafeRawBufferPointer) {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in compress(block, schedule: w) }
+    }
+
+    private mutating func compress(_ block: UnsafeRawBufferPointer, schedule w: UnsafeMutableBufferPointer<UInt32>) {
         for i in 0..<16 {
-            w[i] = UInt32(buffer[4 * i]) << 24 | UInt32(buffer[4 * i + 1]) << 16
-                | UInt32(buffer[4 * i + 2]) << 8 | UInt32(buffer[4 * i + 3])
+            w[i] = UInt32(block[4 * i]) << 24 | UInt32(block[4 * i + 1]) << 16
+                | UInt32(block[4 * i + 2]) << 8 | UInt32(block[4 * i + 3])
         }
         for i in 16..<64 {
             let s0 = Self.rotr(w[i - 15], 7) ^ Self.rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
