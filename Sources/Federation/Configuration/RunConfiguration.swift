@@ -1,5 +1,7 @@
+import Aggregation
 public import Foundation
 public import LanguageModels
+import UpdateCodec
 
 /// Everything that defines a federated run: stored as JSON with the run, so the run can be
 /// resumed or repeated exactly. Every field has the default `kbd-sim run` uses.
@@ -118,6 +120,12 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard (0...604_800).contains(roundInterval) else { throw bad("round-interval", "in 0…604800 seconds", roundInterval) }
         guard evalEvery >= 0 else { throw bad("eval-every", "0 or more", evalEvery) }
         guard checkpointEvery >= 0 else { throw bad("checkpoint-every", "0 or more", checkpointEvery) }
+        do { _ = try CodecScheme(parsing: codec) } catch {
+            throw FederationError(.invalidConfiguration, "--codec: \(error)")
+        }
+        do { _ = try ServerOptimizerKind(parsing: serverOptimizer) } catch {
+            throw FederationError(.invalidConfiguration, "--server-opt: \(error)")
+        }
         if case .ngram(let order) = model, !(1...5).contains(order) {
             throw bad("model", "kn1 … kn5 for Kneser-Ney", "kn\(order)")
         }

@@ -57,7 +57,6 @@ public final class AggregationServer: @unchecked Sendable {
     /// Records a new run and initialises its global model.
     public func createRun(_ configuration: RunConfiguration) throws -> RunAttachment {
         try configuration.validate()
-        _ = try CodecScheme(parsing: configuration.codec)  // the devices must be able to encode their updates
         let dataset = try loadDataset(configuration)
         let model = try GlobalModel.initial(configuration, vocabulary: dataset.vocabulary)
         let record = try store.createRun(RunRecord(

@@ -5,8 +5,6 @@ internal import Foundation
 import KeyboardCorpus
 import LanguageModels
 import RunStore
-import UpdateCodec
-import Aggregation
 import Fleet
 
 /// `kbd-sim run`: a federated training run, the product's main job.
@@ -169,12 +167,6 @@ struct RunCommand: AsyncParsableCommand {
         c.federatedEval = federatedEval
         c.checkpointEvery = checkpointEvery
         c.seed = seed
-        do {
-            _ = try ServerOptimizerKind(parsing: serverOpt)
-        } catch {
-            throw ValidationError("--server-opt: \(error)")
-        }
-        do { _ = try CodecScheme(parsing: codec) } catch { throw ValidationError("--codec: \(error)") }
         do { try c.validate() } catch { throw ValidationError(error.message) }
         return c
     }
