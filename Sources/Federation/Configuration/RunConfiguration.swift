@@ -84,6 +84,28 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// Seed of everything random: the fleet, selection, shuffles, dropout, stochastic rounding.
     public var seed: UInt64 = 1
 
+    /// Which upload size the fleet's virtual timing assumes.
+    public enum UploadTiming: String, Codable, Sendable, Equatable {
+        /// The codec's size (its bits per value over the model's values): a smaller update
+        /// uploads sooner, so fewer devices drop out or straggle and rounds end earlier — and
+        /// the next round selects at a different virtual time. What a real fleet sees.
+        case codecSize
+        /// The float32 size, whatever the codec: selection, dropouts, stragglers and every
+        /// virtual time are the same for every codec with the same seed, so codecs are
+        /// compared on identical cohorts (`kbd-sim bench quant`). Bytes on the wire are still
+        /// the codec's real bytes.
+        case float32Size
+    }
+
+    /// Which upload size the fleet's timing assumes; nil is ``UploadTiming/codecSize``.
+    ///
+    /// Optional so that configurations stored before this setting existed still decode (and
+    /// encode to the same JSON).
+    public var uploadTiming: UploadTiming?
+
+    /// ``uploadTiming`` with its default applied.
+    public var effectiveUploadTiming: UploadTiming { uploadTiming ?? .codecSize }
+
     public init() {}
 
     /// A short label for tables: `cifg-small`, `kn3`.

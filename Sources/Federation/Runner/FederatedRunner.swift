@@ -208,12 +208,14 @@ public final class FederatedRunner: @unchecked Sendable {
     }
 
     /// The update size the fleet's timing assumes before training (the real bytes are
-    /// recorded): the codec's bits per value over the model's values; n-gram updates are
-    /// small next to the model.
+    /// recorded): the codec's bits per value over the model's values, or the float32 size
+    /// for every codec with ``RunConfiguration/UploadTiming/float32Size``; n-gram updates
+    /// are small next to the model.
     private func estimatedUpdateBytes(_ c: RunConfiguration, scheme: CodecScheme, modelBytes: Int) -> Int {
-        switch c.model {
-        case .neural: modelBytes * scheme.quantization.bitsPerValue / 32
-        case .ngram: 64 * 1024
+        switch (c.model, c.effectiveUploadTiming) {
+        case (.neural, .codecSize): modelBytes * scheme.quantization.bitsPerValue / 32
+        case (.neural, .float32Size): modelBytes
+        case (.ngram, _): 64 * 1024
         }
     }
 }
