@@ -32,59 +32,7 @@ struct RunCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A corpus file or folder (NUS SMS zip/XML, .txt, .tsv, .jsonl), or synthetic[:SPEC].", valueName: "path"))
-    var corpus: String = "synthetic"
-
-    @Option(name: .long, help: "Force the corpus format instead of detecting it: \(CorpusFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var format: CorpusFormat?
-
-    @Option(name: .long, help: "Vocabulary size V: the V most frequent training tokens.")
-    var vocab: Int = 10_000
-
-    @Option(name: .long, help: ArgumentHelp("cifg-small, cifg-gboard, lstm-tiny, a model config file, or kn1…kn5 (federated n-gram counts).", valueName: "model"))
-    var model: String = "cifg-small"
-
-    @Option(name: .long, help: "Virtual phones in the fleet (default: 100000; for a file corpus, its number of training users).")
-    var devices: Int?
-
-    @Option(name: .long, help: "Reports wanted per round (K).")
-    var cohort: Int = 50
-
-    @Option(name: .long, help: "Rounds to run.")
-    var rounds: Int = 100
-
-    @Option(name: .long, help: "Devices selected per wanted report (1.3 = 130%).")
-    var overSelection: Double = 1.3
-
-    @Option(name: .long, help: "Reporting deadline in virtual seconds.")
-    var deadline: Int = 600
-
-    @Option(name: .long, help: "A round with fewer than this fraction of K reports is abandoned.")
-    var minReportFraction: Double = 0.8
-
-    @Option(name: .long, help: "Virtual seconds from one round's start to the next at the least (0: back to back); small fleets need spaced rounds to reach every time zone.")
-    var roundInterval: Int = 0
-
-    @Option(name: .long, help: "Days of recent text a device trains on (synthetic corpora).")
-    var trainingDays: Int = 7
-
-    @Option(name: .long, help: "Local epochs per round (E).")
-    var localEpochs: Int = 1
-
-    @Option(name: .long, help: "Local minibatch size in messages (B).")
-    var batch: Int = 16
-
-    @Option(name: .long, help: "On-device optimizer: sgd, or adam (its moments start afresh every round).")
-    var clientOpt: String = "sgd"
-
-    @Option(name: .long, help: "Client learning rate.")
-    var clientLr: Float = 0.5
-
-    @Option(name: .long, help: "Client global-norm gradient clip.")
-    var clientClip: Float = 5
-
-    @Option(name: .long, help: ArgumentHelp("Server optimizer: fedavg, fedavgm, fedadam, fedyogi, with :key=value options (e.g. fedadam:lr=0.01,tau=0.001).", valueName: "optimizer"))
-    var serverOpt: String = "fedavg"
+    @OptionGroup var options: FederatedRunOptions
 
     @Option(name: .long, help: ArgumentHelp("Update codec scheme, e.g. f32, q8s,z6, rot,q4s,z1 (kbd-sim codec bench --help).", valueName: "scheme"))
     var codec: String = "rot,q8s,z1"
@@ -92,20 +40,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Evaluate on the evaluation users every N rounds (0: only after the last round).")
     var evalEvery: Int = 10
 
-    @Flag(name: .long, help: "Devices also evaluate the downloaded model on their own text (federated evaluation).")
-    var federatedEval = false
-
-    @Option(name: .long, help: "Keep a checkpoint every N rounds besides the newest (0: only the newest).")
-    var checkpointEvery: Int = 0
-
-    @Flag(name: .long, inversion: .prefixedNo, help: "Start the output bias at a Zipf prior over vocabulary ranks.")
-    var zipfBias = true
-
     @Option(name: .long, help: "Seed of the fleet, selection, training and codec.")
     var seed: UInt64 = 1
-
-    @Option(name: .long, help: "The SQLite run store.")
-    var db: String = "runs.sqlite"
 
     @Option(name: .long, help: ArgumentHelp("Continue this run from its last committed round (its stored configuration is used).", valueName: "run-id"))
     var resume: Int64?
@@ -113,20 +49,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Run against a kbd-sim server over HTTP instead of in-process.", valueName: "url"))
     var server: String?
 
-    @Option(name: .long, help: "Worker threads for the devices' local training (default: all cores).")
-    var workers: Int?
-
     @Option(name: .long, help: ArgumentHelp("Write each round's cohort (messages, weights) as JSON for tools/bench_fedavg.py.", valueName: "file"))
     var exportWorkload: String?
-
-    @Flag(name: .long, help: "Read the corpus source again instead of the tokenized-corpus cache.")
-    var noCache = false
 
     @Flag(name: .long, help: "Print one JSON document instead of a table.")
     var json = false
 
+    private var db: String { options.db }
+
     func validate() throws {
-        if let workers, !(1...64).contains(workers) { throw ValidationError("--workers must be in 1…64 (got \(workers))") }
         if resume != nil, server == nil, !FileManager.default.fileExists(atPath: db) {
             throw ValidationError("--resume needs the store the run is in; \(db) does not exist (pass --db)")
         }
@@ -134,52 +65,13 @@ struct RunCommand: AsyncParsableCommand {
 
     /// The run configuration from the flags.
     func runConfiguration() throws -> RunConfiguration {
-        var c = RunConfiguration()
-        c.corpus = corpus
-        c.format = format?.rawValue
-        c.vocabularySize = vocab
-        c.modelName = model
-        if let order = Self.ngramOrder(model) {
-            c.model = .ngram(order: order)
-        } else {
-            var config = try resolveModelConfig(model)
-            config.vocabularySize = vocab + 4
-            do { try config.validate() } catch { throw ValidationError("--model \(model): \(error)") }
-            c.model = .neural(config)
-        }
-        c.zipfBias = zipfBias
-        c.devices = devices ?? 100_000
-        c.cohort = cohort
-        c.rounds = rounds
-        c.overSelection = overSelection
-        c.reportingDeadline = deadline
-        c.minimumReportFraction = minReportFraction
-        c.trainingDays = trainingDays
-        c.roundInterval = roundInterval
-        c.localEpochs = localEpochs
-        c.batchSize = batch
-        c.clientOptimizer = clientOpt
-        c.clientLearningRate = clientLr
-        c.clientClipNorm = clientClip
-        c.serverOptimizer = serverOpt
-        c.codec = codec
-        c.evalEvery = evalEvery
-        c.federatedEval = federatedEval
-        c.checkpointEvery = checkpointEvery
-        c.seed = seed
-        do { try c.validate() } catch { throw ValidationError(error.message) }
-        return c
-    }
-
-    static func ngramOrder(_ model: String) -> Int? {
-        guard model.hasPrefix("kn"), let n = Int(model.dropFirst(2)) else { return nil }
-        return n
+        try options.runConfiguration(codec: codec, evalEvery: evalEvery, seed: seed)
     }
 
     func run() async throws {
         var configuration: RunConfiguration?
         if resume == nil { configuration = try runConfiguration() }
-        let loader = CorpusLoader(usesCache: !noCache)
+        let loader = CorpusLoader(usesCache: !options.noCache)
 
         // The fleet's text (and, in-process, the server's evaluation side: loaded once).
         let datasetConfiguration: RunConfiguration
@@ -190,11 +82,10 @@ struct RunCommand: AsyncParsableCommand {
         }
         let t0 = now()
         let dataset = try FederatedDataset(configuration: datasetConfiguration, loader: loader)
-        if var c = configuration, devices == nil, let users = dataset.trainingUserCount {
-            c.devices = users  // one phone per training user of a file corpus
+        if var c = configuration {
+            try options.fitFleet(&c, to: dataset)  // one phone per training user of a file corpus
             configuration = c
         }
-        if let c = configuration { try checkCohortFits(c) }
         if !json { status("corpus ready in \(fixed(now() - t0, digits: 1)) s: \(grouped(dataset.evalMessages.count)) evaluation messages, V = \(grouped(dataset.vocabulary.count - 4))") }
 
         let transport: any ServerTransport
@@ -206,7 +97,7 @@ struct RunCommand: AsyncParsableCommand {
             transport = InProcessTransport(server: AggregationServer(store: store, loadDataset: { _ in shared }))
         }
         let runner = FederatedRunner(transport: transport, dataset: dataset)
-        if let workers { runner.workers = workers }
+        if let workers = options.workers { runner.workers = workers }
         let workload = exportWorkload.map { _ in WorkloadRecorder() }
         if let workload {
             runner.onCohort = { round, messages, weights in workload.record(round: round, messages: messages, weights: weights) }
@@ -235,13 +126,6 @@ struct RunCommand: AsyncParsableCommand {
         }
         let store = try RunStore.open(path: db)
         return try RunConfiguration.decode(json: try store.requireRun(id: id).config)
-    }
-
-    private func checkCohortFits(_ c: RunConfiguration) throws {
-        let selection = Int((Double(c.cohort) * c.overSelection).rounded(.up))
-        if selection > c.devices {
-            throw ValidationError("a cohort of \(c.cohort) with \(Int(c.overSelection * 100))% over-selection selects \(selection) devices, more than the fleet of \(c.devices); lower --cohort or raise --devices")
-        }
     }
 
     static func progressLine(_ p: RoundProgress) -> String {
@@ -342,33 +226,6 @@ final class RowCollector: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return rows
-    }
-}
-
-/// Turns the first Ctrl-C into a request to stop at the next safe point and the second into
-/// an immediate exit (the store is consistent either way: rounds commit atomically).
-final class InterruptHandler: @unchecked Sendable {
-    private let source: any DispatchSourceSignal
-    private var count = 0
-
-    init(onFirst: @escaping @Sendable () -> Void) {
-        signal(SIGINT, SIG_IGN)
-        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { [unowned self] in
-            count += 1
-            if count == 1 {
-                status("\ninterrupted: stopping before the next commit point; the store keeps every committed round (Ctrl-C again to quit now)")
-                onFirst()
-            } else {
-                exit(130)
-            }
-        }
-        source.resume()
-    }
-
-    func cancel() {
-        source.cancel()
-        signal(SIGINT, SIG_DFL)
     }
 }
 
