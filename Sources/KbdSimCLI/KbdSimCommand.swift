@@ -21,6 +21,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             FleetCommand.self,
             RunCommand.self,
             RunsCommand.self,
+            BenchCommand.self,
             ServerCommand.self,
         ]
     )
