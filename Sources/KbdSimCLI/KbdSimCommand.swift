@@ -21,6 +21,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             FleetCommand.self,
             RunCommand.self,
             RunsCommand.self,
+            ReportCommand.self,
             ServerCommand.self,
         ]
     )
