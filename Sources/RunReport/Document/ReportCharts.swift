@@ -32,6 +32,9 @@ struct ReportCharts {
 
     private func percent(_ fraction: Double) -> String { NumberText.fixed(fraction * 100, decimals: 2) + " %" }
 
+    /// Runs with the same fleet and seed select the same devices, so their lines coincide.
+    static let overlapNote = "Where runs have identical figures their lines coincide; earlier runs are drawn wider underneath."
+
     var all: [Chart] { [accuracyByRound, accuracyByUpload, participationByLocalHour, dropoutsByRound, cohortsByRound] }
 
     /// a. acc@1 (solid) and acc@3 (dashed) by round.
@@ -52,7 +55,7 @@ struct ReportCharts {
         chart.legend += [styleKey("solid: acc@1", .solid), styleKey("dashed: acc@3", .dashed)]
         return Chart(
             id: chart.id, heading: "a. Accuracy by round",
-            caption: "Server evaluation on the held-out evaluation users (nwp-v1, user split) after each evaluated round.",
+            caption: "Server evaluation on the held-out evaluation users (nwp-v1, user split) after each evaluated round. \(Self.overlapNote)",
             svg: chart.svg())
     }
 
@@ -122,7 +125,7 @@ struct ReportCharts {
                 "run \(run.id), round \(Int(x)): \(Int(y)) stragglers"
             })
             for round in run.abandonedRounds {
-                chart.markers.append(.init(x: Double(round), colour: colour(i), symbol: "✕", tooltip: "run \(run.id): round \(round) abandoned"))
+                chart.markers.append(.init(x: Double(round), row: i, colour: colour(i), symbol: "✕", tooltip: "run \(run.id): round \(round) abandoned"))
             }
             let abandoned = run.abandonedRounds.count
             chart.legend.append(runEntry(i, run, note: abandoned == 0 ? "no abandoned round" : "\(abandoned) abandoned round\(abandoned == 1 ? "" : "s")"))
@@ -130,9 +133,9 @@ struct ReportCharts {
         chart.legend += [
             styleKey("solid: dropped out (stopped being eligible before reporting)", .solid),
             styleKey("dashed: stragglers (reported after the deadline)", .dashed),
-            LegendEntry(label: "✕ along the top: an abandoned round (too few reports; the model did not change)", colour: Palette.ink, sample: .marker("✕")),
+            LegendEntry(label: "above the plot, one row per run: an abandoned round (too few reports; the model did not change)", colour: Palette.ink, sample: .marker("✕")),
         ]
-        return Chart(id: chart.id, heading: "d. Dropouts and stragglers by round", caption: "Selected devices that did not report in time.", svg: chart.svg())
+        return Chart(id: chart.id, heading: "d. Dropouts and stragglers by round", caption: "Selected devices that did not report in time. \(Self.overlapNote)", svg: chart.svg())
     }
 
     /// e. Cohort sizes by round: selected (solid), reported (dashed), surplus (dotted).
@@ -155,6 +158,6 @@ struct ReportCharts {
             styleKey("solid: selected (with over-selection)", .solid), styleKey("dashed: reported (aggregated)", .dashed),
             styleKey("dotted: surplus (finished after the cohort was full, discarded)", .dotted),
         ]
-        return Chart(id: chart.id, heading: "e. Cohort sizes by round", caption: "How many devices each round selected, aggregated and turned away.", svg: chart.svg())
+        return Chart(id: chart.id, heading: "e. Cohort sizes by round", caption: "How many devices each round selected, aggregated and turned away. \(Self.overlapNote)", svg: chart.svg())
     }
 }

@@ -10,13 +10,26 @@ struct ChartFrame {
 
     let width = 960.0
     let plotLeft = 80.0
-    let plotTop = 14.0
+    /// Top of the plot area, below the marker rows.
+    let plotTop: Double
     let plotRight = 936.0
     let plotHeight = 290.0
     let legendRowHeight = 20.0
     /// Longest legend label drawn in full; longer ones are shortened in the middle (the full
     /// text stays in a tooltip).
     let maximumLabelLength = 120
+
+    /// Height of one row of markers above the plot.
+    static let markerRowHeight = 16.0
+
+    /// A frame with `markerRows` rows above the plot for markers (e.g. abandoned rounds), so
+    /// markers never cover data.
+    init(markerRows: Int = 0) {
+        plotTop = 14 + Double(markerRows) * Self.markerRowHeight
+    }
+
+    /// The baseline of marker row `row` (0 is nearest the plot).
+    func markerBaseline(row: Int) -> Double { plotTop - 4 - Double(row) * Self.markerRowHeight }
 
     var plotWidth: Double { plotRight - plotLeft }
     var plotBottom: Double { plotTop + plotHeight }

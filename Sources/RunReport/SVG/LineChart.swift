@@ -14,9 +14,11 @@ struct LineChart {
         var pointLabel: (_ x: Double, _ y: Double) -> String
     }
 
-    /// A symbol drawn at `x` along the top of the plot (e.g. an abandoned round).
+    /// A symbol drawn at `x` above the plot (e.g. an abandoned round), in its own row so
+    /// the markers of different runs at the same x stay visible.
     struct Marker {
         var x: Double
+        var row: Int
         var colour: String
         var symbol: String
         var tooltip: String
@@ -38,7 +40,7 @@ struct LineChart {
 
     /// The chart as one `<svg>` element.
     func svg() -> String {
-        let frame = ChartFrame()
+        let frame = ChartFrame(markerRows: (markers.map(\.row).max() ?? -1) + 1)
         let xs = series.flatMap { $0.points.map(\.x) } + markers.map(\.x)
         let ys = series.flatMap { $0.points.map(\.y) }
         let xScale = NiceScale(minimum: 0, maximum: xs.max() ?? 1, targetTicks: 8, integral: xIntegral)
@@ -59,7 +61,7 @@ struct LineChart {
         }
         svg += "</g><g class=\"markers\" font-size=\"14\" font-weight=\"bold\" text-anchor=\"middle\">"
         for m in markers {
-            svg += "<text x=\"\(NumberText.coordinate(frame.x(m.x, xScale)))\" y=\"\(NumberText.coordinate(frame.plotTop + 12))\" fill=\"\(m.colour)\"><title>\(m.tooltip.escapedForMarkup)</title>\(m.symbol.escapedForMarkup)</text>"
+            svg += "<text x=\"\(NumberText.coordinate(frame.x(m.x, xScale)))\" y=\"\(NumberText.coordinate(frame.markerBaseline(row: m.row)))\" fill=\"\(m.colour)\"><title>\(m.tooltip.escapedForMarkup)</title>\(m.symbol.escapedForMarkup)</text>"
         }
         svg += "</g>"
         svg += frame.legend(legend)
