@@ -13,6 +13,11 @@ public struct ReportDocument: Sendable {
     /// The kbd-sim version that made it.
     public let toolVersion: String
 
+    /// A report on `runs` (at least one), read from the store at `storePath`.
+    ///
+    /// - Parameters:
+    ///   - generatedAt: the time printed in the header (UTC).
+    ///   - toolVersion: the kbd-sim version printed in the header.
     public init(runs: [ReportedRun], storePath: String, generatedAt: Date, toolVersion: String) {
         precondition(!runs.isEmpty, "a report needs at least one run")
         self.runs = runs
