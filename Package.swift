@@ -48,6 +48,8 @@ let package = Package(
             dependencies: ["FederatedCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strictSettings
         ),
+        // L2: HTML reports on stored runs (inline SVG charts).
+        .target(name: "RunReport", dependencies: ["RunStore"], swiftSettings: strictSettings),
         // L2: the fleet of virtual phones.
         .target(name: "Fleet", dependencies: ["FederatedCore", "KeyboardCorpus"], swiftSettings: kernelSettings),
         // L3: federated training: the aggregation server, its transports and the fleet runner.
@@ -77,7 +79,7 @@ let package = Package(
             name: "KbdSimCLI",
             dependencies: [
                 "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet", "Federation", "FederationHTTP",
-                "RunStore", "Aggregation",
+                "RunStore", "RunReport", "Aggregation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -90,8 +92,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
+        .testTarget(name: "RunReportTests", dependencies: ["RunReport", "RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
-        .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim", "RunStore"], swiftSettings: strictSettings),
+        .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim", "RunStore", "RunReport"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationHTTPTests",
             dependencies: [

@@ -70,6 +70,9 @@ public struct RoundOutcome: Sendable, Equatable {
     public var selected: [UInt32]
     /// Devices whose report the round used (at most `K`), in order of arrival.
     public var reported: [UInt32]
+    /// Virtual time (seconds since the epoch) each device of ``reported`` reported at, in
+    /// the same order.
+    public var reportTimes: [Double]
     /// Devices that stopped being eligible before finishing (unplugged, left Wi-Fi, screen on).
     public var dropped: [UInt32]
     /// Devices that would have finished after the reporting deadline.
@@ -165,13 +168,17 @@ public struct RoundSimulator: Sendable {
         finished.sort { $0.time < $1.time || ($0.time == $1.time && $0.device < $1.device) }
         var server = SimulatedRound(cohort: c.cohort, minimumReports: c.minimumReports, deadline: deadline)
         var reported: [UInt32] = []
+        var reportTimes: [Double] = []
         var surplus: [UInt32] = []
         var close = deadline
         for (finish, device) in finished {
             switch server.reportArrived(at: finish) {
-            case .accept: reported.append(device)
+            case .accept:
+                reported.append(device)
+                reportTimes.append(finish)
             case .acceptAndClose(let at):
                 reported.append(device)
+                reportTimes.append(finish)
                 close = at
             default: surplus.append(device)
             }
@@ -183,7 +190,7 @@ public struct RoundSimulator: Sendable {
         }
         let outcome = RoundOutcome(
             round: round, startTime: t, closeTime: close, endTime: close + c.serverGap,
-            probes: probes, selected: selected, reported: reported, dropped: dropped,
+            probes: probes, selected: selected, reported: reported, reportTimes: reportTimes, dropped: dropped,
             stragglers: stragglers, surplus: surplus, abandoned: abandoned
         )
         roundsRun += 1

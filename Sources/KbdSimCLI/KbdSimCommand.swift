@@ -22,6 +22,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             RunCommand.self,
             RunsCommand.self,
             BenchCommand.self,
+            ReportCommand.self,
             ServerCommand.self,
         ]
     )

@@ -75,6 +75,16 @@ enum RunStoreMigrations {
                 ALTER TABLE round ADD COLUMN modelSHA256 TEXT NOT NULL DEFAULT '';
                 """)
         }
+        // Per round, the reporting devices by local hour of day (0…23) at their report: a JSON
+        // array of 24 integers, NULL where not recorded (rounds committed before v3). A column
+        // rather than a child table: it is written by the round's own INSERT, so it is in the
+        // round's transaction by construction, and it is always read with its round.
+        migrator.registerMigration("v3-round-local-hours") { db in
+            try db.execute(sql: """
+                ALTER TABLE round ADD COLUMN reportingLocalHours TEXT
+                    CHECK (reportingLocalHours IS NULL OR json_array_length(reportingLocalHours) = 24);
+                """)
+        }
         return migrator
     }
 }

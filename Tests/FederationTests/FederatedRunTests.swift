@@ -66,7 +66,8 @@ struct FederatedRunTests {
     func resumeMatchesUninterrupted(kind: String) async throws {
         var c = kind == "neural" ? Fixtures.neuralConfiguration(rounds: 5) : Fixtures.ngramConfiguration(rounds: 5)
         c.serverOptimizer = "fedadam:lr=0.01"  // stateful: the moments must survive the restart too
-        let whole = try await run(c, server: try Fixtures.server())
+        let wholeServer = try Fixtures.server()
+        let whole = try await run(c, server: wholeServer)
 
         let path = NSTemporaryDirectory() + "kbd-sim-resume-\(UUID().uuidString).sqlite"
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
@@ -82,6 +83,14 @@ struct FederatedRunTests {
         #expect(try store.rounds(ofRun: id).map(\.number) == [1, 2, 3, 4, 5])
         #expect(resumed.rounds.last!.summary.modelSHA256 == whole.rounds.last!.summary.modelSHA256)
         #expect(resumed.rounds.last!.summary.evaluation == whole.rounds.last!.summary.evaluation)
+        // Every round stores its reporting devices by local hour, summing to its reports, and
+        // the resumed rounds record the same hours as the uninterrupted ones.
+        let stored = try store.rounds(ofRun: id)
+        for round in stored {
+            let hours = try #require(round.reportingLocalHours)
+            #expect(hours.count == 24 && hours.reduce(0, +) == round.reported)
+        }
+        #expect(try wholeServer.store.rounds(ofRun: whole.attachment.runID).map(\.reportingLocalHours) == stored.map(\.reportingLocalHours))
         // Only the newest checkpoint is kept.
         #expect(try store.latestCheckpoint(ofRun: id)?.round == 5)
     }

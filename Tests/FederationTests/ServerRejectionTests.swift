@@ -124,6 +124,33 @@ struct ServerRejectionTests {
         // An abandoned round is still committed: nothing is lost, the model did not move.
         #expect(try server.store.rounds(ofRun: id).map(\.abandoned) == [true])
     }
+
+    @Test("Local-hour counts travel with the closing: optional for older fleets, else 24 counts summing to the reports")
+    func localHourCounts() throws {
+        // An older fleet's closing (no local hours) still decodes, and a new one round-trips.
+        let old = #"{"round":1,"virtualStart":0,"virtualEnd":60,"nextRoundStart":60,"selected":3,"dropped":0,"stragglers":0,"surplus":0,"bytesDown":0,"wallSeconds":0,"trainSeconds":0}"#
+        #expect(try JSONDecoder().decode(RoundClosing.self, from: Data(old.utf8)).reportingLocalHours == nil)
+        let hours = [Int](repeating: 0, count: 23) + [1]
+        let closing = RoundClosing(round: 1, virtualStart: 0, virtualEnd: 60, selected: 3, dropped: 0, stragglers: 0, surplus: 0, bytesDown: 0, wallSeconds: 0, trainSeconds: 0, reportingLocalHours: hours)
+        #expect(try JSONDecoder().decode(RoundClosing.self, from: JSONEncoder().encode(closing)) == closing)
+
+        let (server, run, model) = try openRound()
+        let id = run.runID
+        _ = try server.upload(run: id, round: 1, device: 10, bytes: try update(model, run: id, device: 10), extras: .init(virtualTime: run.virtualTime + 10))
+        var bad = closing
+        bad.virtualStart = run.virtualTime
+        bad.virtualEnd = run.virtualTime + 60
+        bad.nextRoundStart = bad.virtualEnd
+        for wrong in [[1, 1] + [Int](repeating: 0, count: 22), [1], [-1, 2] + [Int](repeating: 0, count: 22)] {
+            bad.reportingLocalHours = wrong
+            expectRejection(400, .badRequest) { _ = try server.closeRound(run: id, bad) }
+        }
+        #expect(try server.store.rounds(ofRun: id).isEmpty)  // refused closings commit nothing
+        var good = bad
+        good.reportingLocalHours = hours
+        #expect(try server.closeRound(run: id, good).reported == 1)
+        #expect(try server.store.rounds(ofRun: id).map(\.reportingLocalHours) == [hours])
+    }
 }
 
 @Suite("n-gram update wire format")

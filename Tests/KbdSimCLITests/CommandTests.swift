@@ -7,7 +7,7 @@ struct CommandTests {
     @Test func helpHasExamplesForEveryCommand() throws {
         for command in [
             ["eval"], ["predict"], ["train"], ["corpus", "stats"], ["corpus", "oracle"], ["codec", "bench"],
-            ["fleet", "simulate"], ["fleet", "bench"],
+            ["fleet", "simulate"], ["fleet", "bench"], ["report"], ["runs", "list"],
         ] {
             let r = try KbdSimRunner.run(command + ["--help"])
             #expect(r.status == 0)

@@ -87,4 +87,34 @@ struct RunStoreTests {
         defer { try? FileManager.default.removeItem(atPath: junk) }
         #expect { _ = try RunStore.open(path: junk) } throws: { ($0 as? RunStoreError)?.code == .unusableDatabase }
     }
+
+    @Test("Migration v3 adds local hours to a v2 store, keeps its rounds, and stores 24 counts per new round")
+    func migrationV3KeepsV2Data() throws {
+        let queue = try DatabaseQueue()
+        try RunStoreMigrations.migrator.migrate(queue, upTo: "v2-round-tokens-timings-model-hash")
+        try queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO run (createdAt, status, corpus, model, codec, seed, config)
+                VALUES ('2026-01-01T00:00:00Z', 'finished', 'synthetic', 'kn3', 'f32', 1, '{}');
+                INSERT INTO round (runId, number, virtualStart, virtualEnd, selected, reported, dropped, stragglers, abandoned,
+                                   bytesDown, bytesUp, wallSeconds, surplus, tokens, modelSHA256)
+                VALUES (1, 1, 0, 60, 13, 10, 2, 1, 0, 1000, 250, 0.5, 0, 99, 'ab');
+                """)
+        }
+        let store = try RunStore(writer: queue)
+        #expect(try queue.read { try RunStoreMigrations.migrator.appliedIdentifiers($0) }.contains("v3-round-local-hours"))
+        let old = try store.rounds(ofRun: 1)
+        #expect(old.count == 1 && old[0].reported == 10 && old[0].tokens == 99 && old[0].modelSHA256 == "ab" && old[0].bytesUp == 250)
+        #expect(old[0].reportingLocalHours == nil)
+        #expect(try store.getRun(id: 1)?.status == .finished)
+
+        var next = round(1, 2)
+        next.reportingLocalHours = [Int](repeating: 0, count: 23) + [10]
+        try store.commit(.init(round: next))
+        #expect(try store.rounds(ofRun: 1).last?.reportingLocalHours == next.reportingLocalHours)
+        var bad = round(1, 3)
+        bad.reportingLocalHours = [4, 6]
+        #expect(throws: (any Error).self) { try store.commit(.init(round: bad)) }
+        #expect(try store.lastCommittedRound(ofRun: 1) == 2)
+    }
 }

@@ -148,13 +148,16 @@ public final class FederatedRunner: @unchecked Sendable {
             let trainSeconds = reports.reduce(0.0) { $0 + ((try? $1.get())?.trainSeconds ?? 0) } / Double(max(1, workers))
             if shouldStop { break }  // nothing of this round is committed; a resume redoes it
 
-            // Uploads, in virtual arrival order (the aggregation order).
+            // Uploads, in virtual arrival order (the aggregation order). Each accepted report
+            // is counted under its device's local hour at the time it reported.
             var failed = 0
-            for report in reports {
+            var localHours = [Int](repeating: 0, count: 24)
+            for (report, reportTime) in zip(reports, outcome.reportTimes) {
                 switch report {
                 case .success(let r):
                     let extras = UploadExtras(virtualTime: outcome.closeTime, evaluation: r.evaluation, textThroughDay: r.textThroughDay)
                     _ = try await transport.upload(run: attachment.runID, round: round, device: r.device, bytes: r.bytes, extras: extras)
+                    localHours[population.localHour(r.device, at: Int(reportTime.rounded(.down)))] += 1
                 case .failure:
                     failed += 1
                 }
@@ -168,7 +171,7 @@ public final class FederatedRunner: @unchecked Sendable {
                     round: round, virtualStart: outcome.startTime, virtualEnd: outcome.endTime, nextRoundStart: nextStart, selected: outcome.selected.count,
                     dropped: outcome.dropped.count + failed, stragglers: outcome.stragglers.count, surplus: outcome.surplus.count,
                     bytesDown: Int64(modelBytes) * Int64(outcome.reported.count + outcome.dropped.count + outcome.stragglers.count + outcome.surplus.count),
-                    wallSeconds: fleetSeconds, trainSeconds: trainSeconds))
+                    wallSeconds: fleetSeconds, trainSeconds: trainSeconds, reportingLocalHours: localHours))
             modelBytes = summary.modelBytes
             cumulativeUp += summary.bytesUp
             let p = RoundProgress(

@@ -70,6 +70,13 @@ final class ActiveRun: @unchecked Sendable {
     func close(_ closing: RoundClosing, store: RunStore) throws -> RoundSummary {
         let started = Date()
         let open = try requireOpen(round: closing.round)
+        if let hours = closing.reportingLocalHours {
+            guard hours.count == 24, hours.allSatisfy({ $0 >= 0 }), hours.reduce(0, +) == open.order.count else {
+                throw ServerRejection(
+                    400, .badRequest,
+                    "the local-hour counts of round \(closing.round) must be 24 non-negative counts summing to its \(open.order.count) accepted reports (got \(hours.count) summing to \(hours.reduce(0, +)))")
+            }
+        }
         let c = configuration
         let minimum = Int((Double(c.cohort) * c.minimumReportFraction).rounded(.up))
         let abandoned = open.order.count < minimum
@@ -95,7 +102,7 @@ final class ActiveRun: @unchecked Sendable {
             selected: closing.selected, reported: open.order.count, dropped: closing.dropped, stragglers: closing.stragglers,
             abandoned: abandoned, bytesDown: closing.bytesDown, bytesUp: open.bytesUp, wallSeconds: closing.wallSeconds + serverSeconds,
             surplus: closing.surplus, tokens: Int64(open.tokens), trainSeconds: closing.trainSeconds, serverSeconds: serverSeconds,
-            modelSHA256: sha)
+            modelSHA256: sha, reportingLocalHours: closing.reportingLocalHours)
         let checkpoint = CheckpointRecord(
             runId: id, round: round, format: ServerCheckpoint.format, sha256: hash.finalizeHex(),
             byteCount: Int64(checkpointBytes.count), data: Data(checkpointBytes), path: nil)

@@ -100,11 +100,16 @@ public struct RoundClosing: Codable, Sendable, Equatable {
     public var wallSeconds: Double
     /// Of which local training.
     public var trainSeconds: Double
+    /// Reporting devices by their local hour of day (index 0…23) at the virtual time they
+    /// reported: 24 counts summing to the round's accepted reports. Optional, so a fleet that
+    /// does not send it (an older client) still closes rounds; the round then stores none.
+    public var reportingLocalHours: [Int]?
 
     public init(
         round: Int, virtualStart: Int, virtualEnd: Int, nextRoundStart: Int? = nil, selected: Int, dropped: Int, stragglers: Int,
-        surplus: Int, bytesDown: Int64, wallSeconds: Double, trainSeconds: Double
+        surplus: Int, bytesDown: Int64, wallSeconds: Double, trainSeconds: Double, reportingLocalHours: [Int]? = nil
     ) {
+        self.reportingLocalHours = reportingLocalHours
         self.round = round
         self.virtualStart = virtualStart
         self.virtualEnd = virtualEnd

@@ -37,12 +37,18 @@ public struct RoundRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var serverSeconds: Double = 0
     /// SHA-256 of the global model after the round.
     public var modelSHA256: String = ""
+    /// Reporting devices by their local hour of day (index 0…23) when they reported: 24
+    /// counts summing to ``reported``. Nil for rounds committed before the store recorded it
+    /// (schema v3) or by a fleet that did not send it. Stored as a JSON array in a TEXT column.
+    public var reportingLocalHours: [Int]? = nil
 
     public init(
         runId: Int64, number: Int, virtualStart: Double, virtualEnd: Double, selected: Int, reported: Int,
         dropped: Int, stragglers: Int, abandoned: Bool, bytesDown: Int64, bytesUp: Int64, wallSeconds: Double,
-        surplus: Int = 0, tokens: Int64 = 0, trainSeconds: Double = 0, serverSeconds: Double = 0, modelSHA256: String = ""
+        surplus: Int = 0, tokens: Int64 = 0, trainSeconds: Double = 0, serverSeconds: Double = 0, modelSHA256: String = "",
+        reportingLocalHours: [Int]? = nil
     ) {
+        self.reportingLocalHours = reportingLocalHours
         self.surplus = surplus
         self.tokens = tokens
         self.trainSeconds = trainSeconds
