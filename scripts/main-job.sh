@@ -18,8 +18,8 @@ $bin run --corpus synthetic --model cifg-small --devices 1000000 --cohort 20 --r
   --client-lr 1 --batch 4 --server-opt fedadam:lr=0.01 --codec rot,q8s,z1 --db "$db"
 echo; echo "== the store"
 $bin runs list --db "$db"
-# The two runs just made are the store's last two.
-ids=$($bin runs list --db "$db" --json | grep '"run" :' | tail -2 | grep -o '[0-9]*' | tr '\n' ' ')
+# The two runs just made are the newest two (runs list shows the newest first).
+ids=$($bin runs list --db "$db" --json | grep '"run" :' | head -2 | grep -o '[0-9]*' | sort -n | tr '\n' ' ')
 echo; echo "== an HTML report of runs $ids(accuracy by round and by uploaded MB, participation by local hour, …)"
 # shellcheck disable=SC2086
 $bin report $ids --db "$db" --out out/report.html
