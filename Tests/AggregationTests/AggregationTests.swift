@@ -76,4 +76,29 @@ struct ServerOptimizerTests {
             #expect(try ServerOptimizerKind(parsing: parsed.description) == parsed)
         }
     }
+
+    @Test("halflife halves the server learning rate every R rounds, for every optimizer")
+    func learningRateSchedule() throws {
+        let (kind, schedule) = try ServerOptimizerKind.parseWithSchedule("fedadam:lr=0.02,halflife=100")
+        #expect(kind == .fedAdam(learningRate: 0.02, beta1: 0.9, beta2: 0.99, tau: 0.001))
+        #expect(schedule.scale(round: 1) == 1)
+        #expect(abs(schedule.scale(round: 101) - 0.5) < 1e-6)
+        #expect(abs(schedule.scale(round: 201) - 0.25) < 1e-6)
+        #expect(try ServerOptimizerKind.parseWithSchedule("fedadam").schedule.scale(round: 1000) == 1)
+        #expect(throws: (any Error).self) { try ServerOptimizerKind.parseWithSchedule("fedadam:halflife=-5") }
+
+        // A scaled step equals a step of the optimizer built with the scaled rate.
+        let delta: [Float] = [0.3, -0.2, 0.05]
+        for (text, scaledText) in [("fedavg:lr=1", "fedavg:lr=0.25"), ("fedavgm:lr=1", "fedavgm:lr=0.25"),
+                                   ("fedadam:lr=0.1", "fedadam:lr=0.025"), ("fedyogi:lr=0.1", "fedyogi:lr=0.025")] {
+            var scaled = try ServerOptimizerKind(parsing: text).makeOptimizer(parameterCount: 3)
+            var reference = try ServerOptimizerKind(parsing: scaledText).makeOptimizer(parameterCount: 3)
+            var (w1, w2): ([Float], [Float]) = ([1, 2, 3], [1, 2, 3])
+            for _ in 0..<3 {
+                scaled.step(weights: &w1, averageDelta: delta, learningRateScale: 0.25)
+                reference.step(weights: &w2, averageDelta: delta)
+            }
+            for i in 0..<3 { #expect(abs(w1[i] - w2[i]) < 1e-6, "\(text) parameter \(i)") }
+        }
+    }
 }

@@ -12,9 +12,9 @@ public struct FedAvg: ServerOptimizer {
         try checkState(vectors, count: 0, length: 0)
     }
 
-    public mutating func step(weights: inout [Float], averageDelta: [Float]) {
+    public mutating func step(weights: inout [Float], averageDelta: [Float], learningRateScale: Float) {
         precondition(weights.count == averageDelta.count, "delta and weights differ in size")
-        let lr = learningRate
+        let lr = learningRate * learningRateScale
         weights.withUnsafeMutableBufferPointer { w in
             averageDelta.withUnsafeBufferPointer { d in
                 for i in 0..<w.count { w[i] += lr * d[i] }
@@ -44,9 +44,9 @@ public struct FedAvgMomentum: ServerOptimizer {
         velocity = vectors[0]
     }
 
-    public mutating func step(weights: inout [Float], averageDelta: [Float]) {
+    public mutating func step(weights: inout [Float], averageDelta: [Float], learningRateScale: Float) {
         precondition(weights.count == averageDelta.count && velocity.count == weights.count, "sizes differ")
-        let (lr, beta) = (learningRate, momentum)
+        let (lr, beta) = (learningRate * learningRateScale, momentum)
         velocity.withUnsafeMutableBufferPointer { m in
             weights.withUnsafeMutableBufferPointer { w in
                 averageDelta.withUnsafeBufferPointer { d in
@@ -99,9 +99,9 @@ public struct AdaptiveServerOptimizer: ServerOptimizer {
         secondMoment = vectors[1]
     }
 
-    public mutating func step(weights: inout [Float], averageDelta: [Float]) {
+    public mutating func step(weights: inout [Float], averageDelta: [Float], learningRateScale: Float) {
         precondition(weights.count == averageDelta.count && firstMoment.count == weights.count, "sizes differ")
-        let (lr, b1, b2, t, yogi) = (learningRate, beta1, beta2, tau, rule == .yogi)
+        let (lr, b1, b2, t, yogi) = (learningRate * learningRateScale, beta1, beta2, tau, rule == .yogi)
         firstMoment.withUnsafeMutableBufferPointer { m in
             secondMoment.withUnsafeMutableBufferPointer { v in
                 weights.withUnsafeMutableBufferPointer { w in

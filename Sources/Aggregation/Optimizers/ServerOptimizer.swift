@@ -1,3 +1,5 @@
+import Foundation
+
 /// The server's step: turns the round's average client delta into new global weights.
 ///
 /// Client deltas are `local − global` (the direction the clients moved), so plain FedAvg
@@ -8,10 +10,11 @@ public protocol ServerOptimizer: Sendable {
     /// A short name for tables and run configs, e.g. `fedadam`.
     var name: String { get }
 
-    /// Applies one round's average delta to `weights`.
+    /// Applies one round's average delta to `weights`, with the learning rate multiplied by
+    /// `learningRateScale` (a ``ServerLearningRateSchedule``'s factor for the round).
     ///
     /// - Precondition: `averageDelta.count == weights.count`.
-    mutating func step(weights: inout [Float], averageDelta: [Float])
+    mutating func step(weights: inout [Float], averageDelta: [Float], learningRateScale: Float)
 
     /// The optimizer's state vectors (momentum, moments), for checkpoints; empty for FedAvg.
     var stateVectors: [[Float]] { get }
@@ -23,6 +26,11 @@ public protocol ServerOptimizer: Sendable {
 }
 
 extension ServerOptimizer {
+    /// Applies one round's average delta at the optimizer's own learning rate.
+    public mutating func step(weights: inout [Float], averageDelta: [Float]) {
+        step(weights: &weights, averageDelta: averageDelta, learningRateScale: 1)
+    }
+
     /// Checks saved state against the expected number and length of vectors.
     func checkState(_ vectors: [[Float]], count: Int, length: Int) throws(AggregationError) {
         guard vectors.count == count, vectors.allSatisfy({ $0.count == length }) else {
@@ -39,8 +47,15 @@ public enum ServerOptimizerKind: Sendable, Equatable, CustomStringConvertible {
     case fedYogi(learningRate: Float, beta1: Float, beta2: Float, tau: Float)
 
     /// Parses `fedavg`, `fedavgm`, `fedadam`, `fedyogi`, optionally with `:lr=…,momentum=…,
-    /// beta1=…,beta2=…,tau=…`.
+    /// beta1=…,beta2=…,tau=…,halflife=…`; the schedule (`halflife`) is
+    /// ``parseWithSchedule(_:)``'s to return.
     public init(parsing text: String) throws {
+        self = try Self.parseWithSchedule(text).kind
+    }
+
+    /// Parses the optimizer and its learning-rate schedule: `halflife=R` halves the server
+    /// learning rate every `R` rounds (default 0: constant).
+    public static func parseWithSchedule(_ text: String) throws -> (kind: ServerOptimizerKind, schedule: ServerLearningRateSchedule) {
         let parts = text.split(separator: ":", maxSplits: 1)
         let name = parts.first.map { $0.lowercased() } ?? ""
         var values: [String: Float] = [:]
@@ -60,17 +75,19 @@ public enum ServerOptimizerKind: Sendable, Equatable, CustomStringConvertible {
             }
             return v
         }
+        let schedule = ServerLearningRateSchedule(halfLife: Double(try take("halflife", 0, 0...1_000_000)))
+        let kind: ServerOptimizerKind
         switch name {
         case "fedavg":
-            self = .fedAvg(learningRate: try take("lr", 1, 1e-6...100))
+            kind = .fedAvg(learningRate: try take("lr", 1, 1e-6...100))
         case "fedavgm":
-            self = .fedAvgMomentum(learningRate: try take("lr", 1, 1e-6...100), momentum: try take("momentum", 0.9, 0...0.999))
+            kind = .fedAvgMomentum(learningRate: try take("lr", 1, 1e-6...100), momentum: try take("momentum", 0.9, 0...0.999))
         case "fedadam", "fedyogi":
             let lr = try take("lr", 0.01, 1e-6...100)
             let b1 = try take("beta1", 0.9, 0...0.9999)
             let b2 = try take("beta2", 0.99, 0...0.99999)
             let tau = try take("tau", 1e-3, 1e-9...1)
-            self = name == "fedadam"
+            kind = name == "fedadam"
                 ? .fedAdam(learningRate: lr, beta1: b1, beta2: b2, tau: tau)
                 : .fedYogi(learningRate: lr, beta1: b1, beta2: b2, tau: tau)
         default:
@@ -79,6 +96,7 @@ public enum ServerOptimizerKind: Sendable, Equatable, CustomStringConvertible {
         if let unknown = values.keys.sorted().first {
             throw AggregationError(.invalidOptimizer, "'\(unknown)' is not a parameter of \(name)")
         }
+        return (kind, schedule)
     }
 
     /// A fresh optimizer of this kind for `parameterCount` weights.
@@ -100,5 +118,23 @@ public enum ServerOptimizerKind: Sendable, Equatable, CustomStringConvertible {
         case .fedAdam(let lr, let b1, let b2, let tau): "fedadam:lr=\(lr),beta1=\(b1),beta2=\(b2),tau=\(tau)"
         case .fedYogi(let lr, let b1, let b2, let tau): "fedyogi:lr=\(lr),beta1=\(b1),beta2=\(b2),tau=\(tau)"
         }
+    }
+}
+
+/// How the server learning rate changes over a run: it halves every ``halfLife`` rounds
+/// (`lr · 0.5^((round − 1) / halfLife)`), or stays constant when ``halfLife`` is 0.
+///
+/// A decaying rate keeps a long run from undoing its progress once the same heavy devices
+/// are revisited with full-size adaptive steps (seen on NUS SMS with a constant FedAdam rate).
+public struct ServerLearningRateSchedule: Sendable, Equatable {
+    /// Rounds over which the learning rate halves; 0 keeps it constant.
+    public var halfLife: Double
+
+    public init(halfLife: Double = 0) { self.halfLife = halfLife }
+
+    /// The factor on the learning rate in `round` (1-based): 1 in round 1.
+    public func scale(round: Int) -> Float {
+        guard halfLife > 0 else { return 1 }
+        return Float(pow(0.5, Double(max(round, 1) - 1) / halfLife))
     }
 }

@@ -1,5 +1,5 @@
 import Aggregation
-public import Foundation
+import Foundation
 public import LanguageModels
 import UpdateCodec
 

@@ -266,7 +266,8 @@ final class OpenRound: @unchecked Sendable {
         case .neural(var n):
             guard let accumulator, accumulator.totalWeight > 0 else { return }
             let mean = Array(accumulator.weightedMean())
-            n.optimizer.step(weights: &n.weights, averageDelta: mean)
+            let schedule = try ServerOptimizerKind.parseWithSchedule(configuration.serverOptimizer).schedule
+            n.optimizer.step(weights: &n.weights, averageDelta: mean, learningRateScale: schedule.scale(round: opening.round))
             model = .neural(n)
         case .ngram(var g):
             // Pairwise merges keep the work O(total · log cohort).

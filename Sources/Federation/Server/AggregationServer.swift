@@ -1,5 +1,5 @@
 import Aggregation
-public import Foundation
+import Foundation
 import KeyboardCorpus
 import LanguageModels
 public import RunStore

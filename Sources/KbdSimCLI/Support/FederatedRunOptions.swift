@@ -61,7 +61,7 @@ struct FederatedRunOptions: ParsableArguments {
     @Option(name: .long, help: "Client global-norm gradient clip.")
     var clientClip: Float = 5
 
-    @Option(name: .long, help: ArgumentHelp("Server optimizer: fedavg, fedavgm, fedadam, fedyogi, with :key=value options (e.g. fedadam:lr=0.01,tau=0.001).", valueName: "optimizer"))
+    @Option(name: .long, help: ArgumentHelp("Server optimizer: fedavg, fedavgm, fedadam, fedyogi, with :key=value options (lr, momentum, beta1, beta2, tau, and halflife=R to halve the rate every R rounds; e.g. fedadam:lr=0.01,tau=0.001,halflife=150).", valueName: "optimizer"))
     var serverOpt: String = "fedavg"
 
     @Flag(name: .long, help: "Devices also evaluate the downloaded model on their own text (federated evaluation).")
