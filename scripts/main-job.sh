@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: federated training on the built-in synthetic corpus (no external data),
 # a million-phone fleet in virtual time, every round kept in a SQLite store (out/runs.sqlite).
-# Prints accuracy by round. About 5 minutes on 2 cores after the build; writes out/report.html.
+# Prints accuracy by round. About 3 minutes on 2 cores after the build; writes out/report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
