@@ -266,8 +266,7 @@ final class OpenRound: @unchecked Sendable {
         case .neural(var n):
             guard let accumulator, accumulator.totalWeight > 0 else { return }
             let mean = Array(accumulator.weightedMean())
-            let schedule = try ServerOptimizerKind.parseWithSchedule(configuration.serverOptimizer).schedule
-            n.optimizer.step(weights: &n.weights, averageDelta: mean, learningRateScale: schedule.scale(round: opening.round))
+            n.optimizer.step(weights: &n.weights, averageDelta: mean, learningRateScale: n.schedule.scale(round: opening.round))
             model = .neural(n)
         case .ngram(var g):
             // Pairwise merges keep the work O(total · log cohort).

@@ -16,6 +16,8 @@ enum GlobalModel {
         var model: LSTMLanguageModel
         var weights: [Float]
         var optimizer: any ServerOptimizer
+        /// The server learning rate's factor by round (`halflife=` in the optimizer string).
+        var schedule: ServerLearningRateSchedule
     }
 
     struct NGram {
@@ -31,9 +33,10 @@ enum GlobalModel {
         case .neural(let config):
             var model = try LSTMLanguageModel(config: config)
             if configuration.zipfBias { model.initializeOutputBiasFromRanks() }
-            let kind = try ServerOptimizerKind(parsing: configuration.serverOptimizer)
+            let (kind, schedule) = try ServerOptimizerKind.parseWithSchedule(configuration.serverOptimizer)
             let weights = Array(model.parameters)
-            return .neural(Neural(model: model, weights: weights, optimizer: kind.makeOptimizer(parameterCount: weights.count)))
+            return .neural(Neural(
+                model: model, weights: weights, optimizer: kind.makeOptimizer(parameterCount: weights.count), schedule: schedule))
         case .ngram(let order):
             return .ngram(NGram(order: order, counts: NGramCounts(order: order), contributedThroughDay: [:]))
         }

@@ -32,6 +32,18 @@ struct ReportCharts {
 
     private func percent(_ fraction: Double) -> String { NumberText.fixed(fraction * 100, decimals: 2) + " %" }
 
+    /// A run's acc@1 (solid) and acc@3 (dashed) lines, in percent, at the given x positions;
+    /// `where` names a point's x in its tooltip (e.g. `round 5`).
+    private func accuracySeries(
+        _ index: Int, _ run: ReportedRun, points: [(x: Double, e: EvaluationRecord)], where: @escaping (Double) -> String
+    ) -> [LineChart.Series] {
+        [("acc@1", LineDash.solid, \EvaluationRecord.acc1), ("acc@3", .dashed, \EvaluationRecord.acc3)].map { name, dash, metric in
+            LineChart.Series(colour: colour(index), dash: dash, width: lineWidth(index), points: points.map { ($0.x, $0.e[keyPath: metric] * 100) }) { x, y in
+                "run \(run.id), \(`where`(x)): \(name) \(NumberText.fixed(y, decimals: 2)) %"
+            }
+        }
+    }
+
     /// Runs with the same fleet and seed select the same devices, so their lines coincide.
     static let overlapNote = "Where runs have identical figures their lines coincide; earlier runs are drawn wider underneath."
 
@@ -44,12 +56,7 @@ struct ReportCharts {
             yTitle: "accuracy (% of predictions, nwp-v1)", xIntegral: true, emptyNote: "no evaluation recorded yet")
         for (i, run) in runs.enumerated() {
             let e = run.serverEvaluations
-            chart.series.append(.init(colour: colour(i), dash: .solid, width: lineWidth(i), points: e.map { (Double($0.round), $0.acc1 * 100) }) { x, y in
-                "run \(run.id), round \(Int(x)): acc@1 \(NumberText.fixed(y, decimals: 2)) %"
-            })
-            chart.series.append(.init(colour: colour(i), dash: .dashed, width: lineWidth(i), points: e.map { (Double($0.round), $0.acc3 * 100) }) { x, y in
-                "run \(run.id), round \(Int(x)): acc@3 \(NumberText.fixed(y, decimals: 2)) %"
-            })
+            chart.series += accuracySeries(i, run, points: e.map { (Double($0.round), $0) }) { "round \(Int($0))" }
             chart.legend.append(runEntry(i, run, note: e.isEmpty ? "no evaluation yet" : nil))
         }
         chart.legend += [styleKey("solid: acc@1", .solid), styleKey("dashed: acc@3", .dashed)]
@@ -68,12 +75,7 @@ struct ReportCharts {
         for (i, run) in runs.enumerated() {
             let megabytes = run.cumulativeMegabytesUp
             let e = run.serverEvaluations.compactMap { e in megabytes[e.round].map { (mb: $0, e: e) } }
-            chart.series.append(.init(colour: colour(i), dash: .solid, width: lineWidth(i), points: e.map { ($0.mb, $0.e.acc1 * 100) }) { x, y in
-                "run \(run.id), \(NumberText.fixed(x, decimals: 3)) MB: acc@1 \(NumberText.fixed(y, decimals: 2)) %"
-            })
-            chart.series.append(.init(colour: colour(i), dash: .dashed, width: lineWidth(i), points: e.map { ($0.mb, $0.e.acc3 * 100) }) { x, y in
-                "run \(run.id), \(NumberText.fixed(x, decimals: 3)) MB: acc@3 \(NumberText.fixed(y, decimals: 2)) %"
-            })
+            chart.series += accuracySeries(i, run, points: e.map { ($0.mb, $0.e) }) { "\(NumberText.fixed($0, decimals: 3)) MB" }
             chart.legend.append(runEntry(i, run, note: e.isEmpty ? "no evaluation yet" : "\(NumberText.fixed(Double(run.bytesUp) / 1e6, decimals: 3)) MB up in all"))
         }
         chart.legend += [styleKey("solid: acc@1", .solid), styleKey("dashed: acc@3", .dashed)]
