@@ -103,6 +103,66 @@ struct FederatedRunTests {
         #expect(throws: RunStoreError.self) { try server.resumeRun(id: 99) }
     }
 
+    @Test("A device's per-round sample: at most the limit, a subset in corpus order, keyed by its seed")
+    func messageSample() {
+        let messages: [[Int32]] = (0..<50).map { [Int32($0), Int32($0)] }
+        #expect(FederatedRunner.sample(messages, atMost: nil, seed: 1) == messages)
+        #expect(FederatedRunner.sample(messages, atMost: 50, seed: 1) == messages)
+        let a = FederatedRunner.sample(messages, atMost: 8, seed: 1)
+        #expect(a.count == 8)
+        #expect(Set(a.map { $0[0] }).count == 8)
+        #expect(a.map { $0[0] } == a.map { $0[0] }.sorted())
+        #expect(FederatedRunner.sample(messages, atMost: 8, seed: 1) == a)
+        #expect(FederatedRunner.sample(messages, atMost: 8, seed: 2) != a)
+        // Every message is drawn sometimes: the sample is not a fixed window.
+        var seen = Set<Int32>()
+        for seed in 0..<200 { seen.formUnion(FederatedRunner.sample(messages, atMost: 8, seed: UInt64(seed)).map { $0[0] }) }
+        #expect(seen.count == 50)
+    }
+
+    @Test("--max-device-messages caps what each device trains on, a fresh sample each round; n-gram devices still count everything")
+    func deviceMessageCap() async throws {
+        var c = Fixtures.neuralConfiguration(rounds: 3)
+        c.maxDeviceMessages = 2
+        let server = try Fixtures.server()
+        let runner = FederatedRunner(transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
+        let recorder = SizeRecorder()
+        runner.onCohort = { _, messages, _ in recorder.add(messages.map(\.count)) }
+        let capped = try await runner.run(configuration: c)
+        let sizes = recorder.sizes
+        #expect(!sizes.isEmpty && sizes.allSatisfy { $0 <= 2 })
+        #expect(sizes.contains(2))
+        // The same run without a cap trains on more text and ends elsewhere.
+        var uncapped = c
+        uncapped.maxDeviceMessages = nil
+        let full = try await run(uncapped, server: try Fixtures.server())
+        let tokens = { (o: FederatedRunner.Outcome) in o.rounds.reduce(0) { $0 + $1.summary.tokens } }
+        #expect(tokens(capped) < tokens(full))
+        #expect(capped.rounds.last!.summary.modelSHA256 != full.rounds.last!.summary.modelSHA256)
+        // Reproducible with the cap.
+        let again = try await run(c, server: try Fixtures.server())
+        #expect(again.rounds.last!.summary.modelSHA256 == capped.rounds.last!.summary.modelSHA256)
+        // n-gram devices are not capped (counting is cheap): same model as without the cap.
+        var ngram = Fixtures.ngramConfiguration(rounds: 2)
+        let plain = try await run(ngram, server: try Fixtures.server())
+        ngram.maxDeviceMessages = 1
+        let cappedNgram = try await run(ngram, server: try Fixtures.server())
+        #expect(plain.rounds.last!.summary.modelSHA256 == cappedNgram.rounds.last!.summary.modelSHA256)
+    }
+
+    @Test("Client dropout reaches the device's training plan and changes the model; it stays reproducible")
+    func clientDropout() async throws {
+        var c = Fixtures.neuralConfiguration(rounds: 2)
+        let plain = try await run(c, server: try Fixtures.server())
+        c.clientDropout = 0.3
+        let server = try Fixtures.server()
+        let withDropout = try await run(c, server: server)
+        #expect(withDropout.rounds.last!.summary.modelSHA256 != plain.rounds.last!.summary.modelSHA256)
+        let again = try await run(c, server: try Fixtures.server())
+        #expect(again.rounds.last!.summary.modelSHA256 == withDropout.rounds.last!.summary.modelSHA256)
+        #expect(withDropout.rounds.allSatisfy { $0.summary.evaluation.map { $0.perplexity.isFinite } ?? true })
+    }
+
     @Test("Federated n-gram counts equal the counts of the participants' text")
     func ngramCountsAreExact() async throws {
         let c = Fixtures.ngramConfiguration(rounds: 3)
@@ -124,4 +184,12 @@ struct FederatedRunTests {
         let global = GlobalModel.ngram(.init(order: 3, counts: expected, contributedThroughDay: [:]))
         #expect(global.sha256(vocabularyCount: dataset.vocabulary.count) == outcome.rounds.last!.summary.modelSHA256)
     }
+}
+
+/// Collects the per-device message counts a runner's cohort hook reports.
+private final class SizeRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Int] = []
+    func add(_ more: [Int]) { lock.withLock { values += more } }
+    var sizes: [Int] { lock.withLock { values } }
 }

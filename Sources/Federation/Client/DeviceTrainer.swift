@@ -84,7 +84,7 @@ final class CohortTrainer: @unchecked Sendable {
             }
             let options = TrainingOptions(
                 batchSize: plan.batchSize, learningRate: plan.learningRate, optimizer: plan.optimizer == "adam" ? .adam(clipNorm: plan.clipNorm) : .sgd(clipNorm: plan.clipNorm),
-                seed: runSeed, threads: 1, maxMessageLength: plan.maxMessageLength)
+                seed: runSeed, threads: 1, maxMessageLength: plan.maxMessageLength, dropout: plan.dropout ?? 0)
             let trainer = trainers[worker] ?? LSTMTrainer(model: global, options: options)
             trainers[worker] = trainer
             let seed = derivedSeed(runSeed, 0x10CA1, UInt64(plan.round), UInt64(job.device))

@@ -67,6 +67,15 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var clientClipNorm: Float = 5
     /// Longest message trained on, in words.
     public var maxMessageLength: Int = 64
+    /// At most this many of its messages a device trains on in a round: a fresh random
+    /// sample each round (production keyboards cap a client's examples per round so that
+    /// heavy typists finish before the deadline). nil: all of them.
+    ///
+    /// Optional so that configurations stored before this setting existed still decode.
+    public var maxDeviceMessages: Int?
+    /// Inverted-dropout rate on embeddings and softmax inputs during local training, in
+    /// `0..<1` (nil: none). Optional so that older stored configurations still decode.
+    public var clientDropout: Float?
 
     // Server.
     /// The server optimizer, e.g. `fedavg`, `fedadam:lr=0.01` (``ServerOptimizerKind``).
@@ -108,6 +117,13 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// ``maxDeviceMessages`` where it applies: neural models. An n-gram device uploads the
+    /// counts of all the text it has not contributed before (counting is cheap).
+    var neuralMessageLimit: Int? {
+        if case .neural = model { return maxDeviceMessages }
+        return nil
+    }
+
     /// A short label for tables: `cifg-small`, `kn3`.
     public var modelLabel: String {
         switch model {
@@ -139,6 +155,12 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard ["sgd", "adam"].contains(clientOptimizer) else { throw bad("client-opt", "sgd or adam", clientOptimizer) }
         guard clientClipNorm.isFinite, clientClipNorm > 0 else { throw bad("client-clip", "positive", clientClipNorm) }
         guard (1...10_000).contains(maxMessageLength) else { throw bad("max-length", "in 1…10000", maxMessageLength) }
+        if let clientDropout, !(clientDropout >= 0 && clientDropout < 1) {
+            throw bad("client-dropout", "in 0…0.99", clientDropout)
+        }
+        if let maxDeviceMessages, !(1...1_000_000).contains(maxDeviceMessages) {
+            throw bad("max-device-messages", "in 1…1000000", maxDeviceMessages)
+        }
         guard (0...604_800).contains(roundInterval) else { throw bad("round-interval", "in 0…604800 seconds", roundInterval) }
         guard evalEvery >= 0 else { throw bad("eval-every", "0 or more", evalEvery) }
         guard checkpointEvery >= 0 else { throw bad("checkpoint-every", "0 or more", checkpointEvery) }

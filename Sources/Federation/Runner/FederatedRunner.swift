@@ -1,4 +1,5 @@
 import Dispatch
+import FederatedCore
 public import Fleet
 import Foundation
 import KeyboardCorpus
@@ -108,7 +109,9 @@ public final class FederatedRunner: @unchecked Sendable {
             var text: [Int: [[Int32]]] = [:]
             func messages(_ device: Int) -> [[Int32]] {
                 if let m = text[device] { return m }
-                let m = dataset.trainingMessages(of: device, at: start, population: population)
+                let m = Self.sample(
+                    dataset.trainingMessages(of: device, at: start, population: population),
+                    atMost: c.neuralMessageLimit, seed: derivedSeed(c.seed, 0x5A3B1E, UInt64(round), UInt64(device)))
                 text[device] = m
                 return m
             }
@@ -187,6 +190,19 @@ public final class FederatedRunner: @unchecked Sendable {
             try await transport.finishRun(attachment.runID, finished: finished)
         }
         return Outcome(attachment: attachment, rounds: progress, finished: finished)
+    }
+
+    /// At most `limit` of `messages`, drawn without replacement by `seed` and kept in their
+    /// original order; all of them if there are no more than `limit` (or no limit).
+    static func sample(_ messages: [[Int32]], atMost limit: Int?, seed: UInt64) -> [[Int32]] {
+        guard let limit, messages.count > limit else { return messages }
+        var rng = SplitMix64(seed: seed)
+        var order = Array(0..<messages.count)
+        for i in 0..<limit {
+            let j = i + Int(rng.next() % UInt64(messages.count - i))
+            order.swapAt(i, j)
+        }
+        return order[..<limit].sorted().map { messages[$0] }
     }
 
     /// The fleet of a run: the default daily habits, with the run's size, seed and text window.

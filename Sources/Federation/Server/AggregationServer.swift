@@ -147,7 +147,7 @@ public final class AggregationServer: @unchecked Sendable {
             return TrainingPlan(
                 runID: id, round: round, modelVersion: run.version, modelBytes: run.downloadBytes().count, codec: c.codec,
                 localEpochs: c.localEpochs, batchSize: c.batchSize, optimizer: c.clientOptimizer, learningRate: c.clientLearningRate, clipNorm: c.clientClipNorm,
-                maxMessageLength: c.maxMessageLength, deadline: open.opening.deadline, federatedEval: c.federatedEval,
+                maxMessageLength: c.maxMessageLength, dropout: c.clientDropout, deadline: open.opening.deadline, federatedEval: c.federatedEval,
                 contributedThroughDay: contributed)
         }
     }

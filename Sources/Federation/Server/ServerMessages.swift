@@ -51,6 +51,8 @@ public struct TrainingPlan: Codable, Sendable, Equatable {
     public var learningRate: Float
     public var clipNorm: Float
     public var maxMessageLength: Int
+    /// Inverted-dropout rate during local training (nil or 0: none).
+    public var dropout: Float?
     /// Virtual time after which the report is refused.
     public var deadline: Int
     /// Whether the device should also evaluate the downloaded model on its own text.

@@ -61,6 +61,12 @@ struct FederatedRunOptions: ParsableArguments {
     @Option(name: .long, help: "Client global-norm gradient clip.")
     var clientClip: Float = 5
 
+    @Option(name: .long, help: "A device trains on at most N of its messages per round, a fresh random sample each round (default: all), so heavy typists finish before the deadline.")
+    var maxDeviceMessages: Int?
+
+    @Option(name: .long, help: "Dropout rate during on-device training, in 0…0.99 (default: none).")
+    var clientDropout: Float?
+
     @Option(name: .long, help: ArgumentHelp("Server optimizer: fedavg, fedavgm, fedadam, fedyogi, with :key=value options (lr, momentum, beta1, beta2, tau, and halflife=R to halve the rate every R rounds; e.g. fedadam:lr=0.01,tau=0.001,halflife=150).", valueName: "optimizer"))
     var serverOpt: String = "fedavg"
 
@@ -116,6 +122,8 @@ struct FederatedRunOptions: ParsableArguments {
         c.clientOptimizer = clientOpt
         c.clientLearningRate = clientLr
         c.clientClipNorm = clientClip
+        c.maxDeviceMessages = maxDeviceMessages
+        c.clientDropout = clientDropout
         c.serverOptimizer = serverOpt
         c.codec = codec
         c.evalEvery = evalEvery
