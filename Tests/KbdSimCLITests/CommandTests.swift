@@ -148,6 +148,38 @@ struct NeuralFleetAndSyntheticCommandTests {
         #expect(mismatch.status != 0 && mismatch.stderr.contains("vocabulary"), "\(mismatch.stderr)")
     }
 
+    @Test("train --participants-of trains on exactly the users whose phones reported; another corpus, vocabulary, run or store is refused")
+    func trainOnParticipants() throws {
+        let folder = ScratchFolder()
+        let corpus = folder.smallCorpus()
+        let db = folder.path + "/runs.sqlite"
+        let run = try KbdSimRunner.run([
+            "run", "--corpus", corpus, "--vocab", "40", "--model", "kn3", "--cohort", "2", "--rounds", "6",
+            "--round-interval", "3600", "--min-report-fraction", "0.5", "--db", db, "--json",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let base = ["train", "--model", "lstm-tiny", "--corpus", corpus, "--epochs", "1", "--batch", "8", "--threads", "1", "--out", folder.path + "/p.kbdlm"]
+        let train = try KbdSimRunner.run(base + ["--vocab", "40", "--participants-of", "1", "--db", db, "--json"])
+        #expect(train.status == 0, "\(train.stderr)")
+        // 9 training users of 30 messages each: the kept messages are 30 per reached user.
+        let line = try #require(train.stderr.split(separator: "\n").first { $0.hasPrefix("run 1:") })
+        let numbers = line.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        #expect(numbers.count == 5, "\(line)")
+        let (reached, users, kept, all) = (numbers[1], numbers[2], numbers[3], numbers[4])
+        #expect(users == 9 && all == 270)
+        #expect(reached >= 1 && reached <= users && kept == 30 * reached, "\(line)")
+        for (extra, expected) in [
+            (["--vocab", "30", "--participants-of", "1", "--db", db], "--vocab 40"),
+            (["--vocab", "40", "--participants-of", "9", "--db", db], "9"),
+            (["--vocab", "40", "--participants-of", "1", "--db", folder.path + "/none.sqlite"], "no run store"),
+        ] {
+            let r = try KbdSimRunner.run(base + extra)
+            #expect(r.status != 0, "\(extra)")
+            #expect(r.stderr.contains(expected), "\(extra): \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/none.sqlite"))
+    }
+
     @Test func trainRejectsImpossibleSettings() throws {
         let folder = ScratchFolder()
         let corpus = folder.smallCorpus()

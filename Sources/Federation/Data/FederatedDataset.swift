@@ -59,7 +59,7 @@ public struct FederatedDataset: Sendable {
             for (position, m) in split.split.trainMessages.enumerated() {
                 byUser[Int(corpus.messageUsers[m]), default: []].append(split.trainMessages[position])
             }
-            let users = byUser.keys.sorted().map { byUser[$0]! }
+            let users = Self.trainingUsers(of: split, in: corpus).map { byUser[$0]! }
             guard !users.isEmpty else {
                 throw FederationError(.unusableCorpus, "\(configuration.corpus): no training user has a message, so no device has text to train on")
             }
@@ -67,6 +67,12 @@ public struct FederatedDataset: Sendable {
             evalMessages = split.evalMessages
             source = .file(users: users)
         }
+    }
+
+    /// The corpus users (indices) of a file corpus's training side, ascending: device `d` of a
+    /// federated run on it holds the text of user `trainingUsers[d mod count]`.
+    public static func trainingUsers(of split: EncodedSplit, in corpus: TokenizedCorpus) -> [Int] {
+        Set(split.split.trainMessages.map { Int(corpus.messageUsers[$0]) }).sorted()
     }
 
     /// Training users of a file corpus (nil for synthetic corpora, whose users are unbounded).

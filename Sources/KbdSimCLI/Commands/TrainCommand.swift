@@ -1,7 +1,9 @@
 import ArgumentParser
+import Federation
 internal import Foundation
 import KeyboardCorpus
 import LanguageModels
+import RunStore
 
 /// `kbd-sim train`: the centralized baseline that federated training is compared against.
 struct TrainCommand: ParsableCommand {
@@ -17,6 +19,11 @@ struct TrainCommand: ParsableCommand {
             Example:
               kbd-sim train --model cifg-small --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip --epochs 6 --out cifg-small.kbdlm
               kbd-sim eval --model cifg-small.kbdlm --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip
+
+            With --participants-of RUN_ID it trains only on the text of the training users whose \
+            phones reported in that federated run (file corpora): the centralized ceiling of \
+            what the run's fleet could offer, next to what federated training made of it.
+              kbd-sim train --model cifg-small --corpus $NUS --participants-of 3 --db runs.sqlite --out reached.kbdlm
             """
     )
 
@@ -69,6 +76,12 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Also export the weights as safetensors.", valueName: "file"))
     var safetensors: String?
 
+    @Option(name: .long, help: ArgumentHelp("Train only on the training users whose phones reported in this federated run of --db (same corpus and --vocab, user split).", valueName: "run-id"))
+    var participantsOf: Int64?
+
+    @Option(name: .long, help: "The SQLite run store --participants-of reads.")
+    var db: String = "runs.sqlite"
+
     @Flag(name: .long, help: "Print one JSON document instead of a table.")
     var json = false
 
@@ -94,6 +107,7 @@ struct TrainCommand: ParsableCommand {
         var config = try resolveModelConfig(model)
         let loaded = try corpus.load()
         let data = try splitOptions.encode(loaded)
+        let trainMessages = try participantsOf.map { try participantMessages(run: $0, corpus: loaded, data: data) } ?? data.trainMessages
         config.vocabularySize = data.vocabulary.count
         config.seed = seed
         var network: LSTMLanguageModel
@@ -108,14 +122,14 @@ struct TrainCommand: ParsableCommand {
             network = start.model
         } else {
             network = try LSTMLanguageModel(config: config)
-            if unigramBias { network.initializeOutputBiasFromUnigram(of: data.trainMessages) }
+            if unigramBias { network.initializeOutputBiasFromUnigram(of: trainMessages) }
         }
         let options = TrainingOptions(
             batchSize: batch, learningRate: lr,
             optimizer: optimizer == "adam" ? .adam(clipNorm: clip) : .sgd(clipNorm: clip),
             seed: seed, threads: threads, maxMessageLength: maxLength, dropout: dropout, learningRateDecay: lrDecay)
         let trainer = LSTMTrainer(model: network, options: options)
-        status("training \(config.name) (\(network.layout.parameterCount) parameters, V = \(data.vocabulary.words.count)) on \(data.trainMessages.count) messages, \(epochs) epochs")
+        status("training \(config.name) (\(network.layout.parameterCount) parameters, V = \(data.vocabulary.words.count)) on \(trainMessages.count) messages, \(epochs) epochs")
 
         var table = SummaryTable(columns: ["epoch", "train loss", "acc@1", "acc@3", "acc@1-iv", "ppl", "seconds", "tokens/s"])
         var rows: [[String: Any]] = []
@@ -123,7 +137,7 @@ struct TrainCommand: ParsableCommand {
         for epoch in 0..<epochs {
             let start = now()
             var epochTokens = 0
-            let loss = trainer.trainEpoch(data.trainMessages, epoch: epoch) { p in
+            let loss = trainer.trainEpoch(trainMessages, epoch: epoch) { p in
                 epochTokens = p.tokensDone
                 let rate = Double(p.tokensDone) / max(now() - start, 1e-9)
                 progress.update(
@@ -156,5 +170,28 @@ struct TrainCommand: ParsableCommand {
             print(table.render())
             print("\n\(config.name), \(network.layout.parameterCount) parameters, \(split.rawValue) split, V = \(vocab), \(grouped(data.evalTokenCount)) predictions; model written to \(out)")
         }
+    }
+
+    /// The training messages of the users whose phones reported in federated run `id`.
+    private func participantMessages(run id: Int64, corpus loaded: TokenizedCorpus, data: EncodedSplit) throws -> [[Int32]] {
+        guard FileManager.default.fileExists(atPath: db) else {
+            throw ValidationError("--participants-of: no run store at \(db); pass --db with the file kbd-sim run wrote")
+        }
+        let store = try RunStore.open(path: db)
+        let run = try RunConfiguration.decode(json: try store.requireRun(id: id).config)
+        guard splitOptions.split == .users, run.vocabularySize == splitOptions.vocab,
+            URL(fileURLWithPath: run.corpus).standardizedFileURL.path == URL(fileURLWithPath: corpus.corpus).standardizedFileURL.path
+        else {
+            throw ValidationError(
+                "--participants-of \(id): run \(id) trained on \(run.corpus) with --vocab \(run.vocabularySize) and the user split; pass the same --corpus and --vocab (and --split users)")
+        }
+        let users = FederatedDataset.trainingUsers(of: data, in: loaded)
+        let devices = try store.participation(ofRun: id).keys
+        guard !devices.isEmpty else { throw ValidationError("--participants-of \(id): no phone has reported in run \(id) yet") }
+        var reached = [Bool](repeating: false, count: loaded.userCount)
+        for d in devices { reached[users[Int(d) % users.count]] = true }
+        let kept = zip(data.split.trainMessages, data.trainMessages).filter { reached[Int(loaded.messageUsers[$0.0])] }.map(\.1)
+        status("run \(id): \(Set(devices.map { users[Int($0) % users.count] }).count) of \(users.count) training users reported; \(kept.count) of \(data.trainMessages.count) training messages")
+        return kept
     }
 }
