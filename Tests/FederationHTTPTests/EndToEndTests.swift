@@ -7,7 +7,13 @@ import Testing
 struct EndToEndTests {
     @Test("A run over HTTP commits the same rounds, model and metrics as the same run in-process")
     func httpRunMatchesInProcessRun() async throws {
-        let configuration = tinyRunConfiguration()
+        // The plan's dropout and the per-round message sample must cross HTTP too.
+        let configuration = {
+            var c = tinyRunConfiguration()
+            c.clientDropout = 0.2
+            c.maxDeviceMessages = 8
+            return c
+        }()
         let dataset = try FederatedDataset(configuration: configuration)
 
         let local = AggregationServer(store: try RunStore.inMemory(), loadDataset: { _ in dataset })
