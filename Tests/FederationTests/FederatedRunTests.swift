@@ -163,6 +163,56 @@ struct FederatedRunTests {
         #expect(withDropout.rounds.allSatisfy { $0.summary.evaluation.map { $0.perplexity.isFinite } ?? true })
     }
 
+    @Test("A heavy typist straggles when it must train an LSTM on all its text, but reports its n-gram counts (counting is cheap)")
+    func heavyTypist() async throws {
+        // Twelve users in a folder corpus (one file each); u01 (a training user) typed 3,000
+        // messages, 30,000 tokens: more than 600 s of LSTM training on the fastest phone.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kbd-sim-heavy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let phrases = ["see you at the station", "are you coming home tonight", "call me when you get there later"]
+        for user in 0..<12 {
+            let count = user == 1 ? 3_000 : 6
+            let text = (0..<count).map { phrases[($0 + user) % phrases.count] }.joined(separator: "\n")
+            try Data(text.utf8).write(to: folder.appendingPathComponent(String(format: "u%02d.txt", user)))
+        }
+        var neural = Fixtures.neuralConfiguration(rounds: 30)
+        neural.corpus = folder.path
+        neural.vocabularySize = 12
+        neural.devices = 9
+        neural.cohort = 2
+        neural.roundInterval = 3600
+        neural.evalEvery = 0
+        neural.minimumReportFraction = 0.5
+        var ngram = neural
+        ngram.modelName = "kn3"
+        ngram.model = .ngram(order: 3)
+        let dataset = try FederatedDataset(configuration: neural)
+        let heavy = try #require((0..<9).first { dataset.trainingMessages(of: $0, at: 0, population: try FederatedRunner.population(for: neural)).count == 3_000 })
+        func reports(_ c: RunConfiguration) async throws -> (reported: Int, selected: Int, nobodyEligible: Int) {
+            let outcome = try await run(c, server: try Fixtures.server())
+            #expect(outcome.finished)
+            let rounds = outcome.rounds.map(\.outcome)
+            // Hours when none of the 9 phones is eligible: the round selects nobody, is
+            // committed as abandoned, and the run goes on.
+            let empty = outcome.rounds.filter { $0.outcome.selected.isEmpty }
+            #expect(empty.allSatisfy { $0.summary.abandoned && $0.summary.reported == 0 })
+            return (
+                rounds.filter { $0.reported.contains(UInt32(heavy)) }.count, rounds.filter { $0.selected.contains(UInt32(heavy)) }.count,
+                empty.count
+            )
+        }
+        let n = try await reports(ngram)
+        #expect(n.reported >= 1, "the heavy phone reported its counts")
+        #expect(n.nobodyEligible >= 1)
+        let l = try await reports(neural)
+        #expect(l.selected >= 1 && l.reported == 0, "selected \(l.selected) times, never in time")
+        // With a per-round sample of 64 messages it trains in time.
+        var capped = neural
+        capped.maxDeviceMessages = 64
+        #expect(try await reports(capped).reported >= 1)
+    }
+
     @Test("Federated n-gram counts equal the counts of the participants' text")
     func ngramCountsAreExact() async throws {
         let c = Fixtures.ngramConfiguration(rounds: 3)

@@ -119,6 +119,11 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     /// ``maxDeviceMessages`` where it applies: neural models. An n-gram device uploads the
     /// counts of all the text it has not contributed before (counting is cheap).
+    var isNeural: Bool {
+        if case .neural = model { return true }
+        return false
+    }
+
     var neuralMessageLimit: Int? {
         if case .neural = model { return maxDeviceMessages }
         return nil

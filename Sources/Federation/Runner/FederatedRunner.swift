@@ -117,7 +117,10 @@ public final class FederatedRunner: @unchecked Sendable {
             }
             let outcome = simulator.runRound(
                 at: start, updateBytes: estimatedUpdateBytes(c, scheme: scheme, modelBytes: modelBytes), modelBytes: modelBytes,
-                trainingTokens: { device in Double(messages(device).reduce(0) { $0 + $1.count + 1 }) })
+                trainingTokens: { device in
+                    let tokens = Double(messages(device).reduce(0) { $0 + $1.count + 1 })
+                    return c.isNeural ? tokens : tokens * Self.countingCostPerTrainingToken
+                })
             try await transport.openRound(
                 run: attachment.runID,
                 RoundOpening(round: round, selected: outcome.selected, virtualStart: start, deadline: start + c.reportingDeadline))
@@ -191,6 +194,12 @@ public final class FederatedRunner: @unchecked Sendable {
         }
         return Outcome(attachment: attachment, rounds: progress, finished: finished)
     }
+
+    /// What counting a token's n-grams costs a phone, as a fraction of a training step on it:
+    /// a few hash-table updates against the forward and backward pass of a million-parameter
+    /// LSTM (about 10⁷ floating-point operations per token). An n-gram device's round is
+    /// therefore almost all download and upload, and a heavy typist is not a straggler.
+    static let countingCostPerTrainingToken = 0.001
 
     /// At most `limit` of `messages`, drawn without replacement by `seed` and kept in their
     /// original order; all of them if there are no more than `limit` (or no limit).

@@ -79,7 +79,8 @@ final class ActiveRun: @unchecked Sendable {
         }
         let c = configuration
         let minimum = Int((Double(c.cohort) * c.minimumReportFraction).rounded(.up))
-        let abandoned = open.order.count < minimum
+        // A round nobody reported to is abandoned even when the minimum fraction is 0.
+        let abandoned = open.order.isEmpty || open.order.count < minimum
         var updated = model
         if !abandoned { try open.apply(to: &updated, configuration: c) }
         let round = closing.round

@@ -123,8 +123,10 @@ public final class AggregationServer: @unchecked Sendable {
             guard opening.round == run.version + 1 else {
                 throw ServerRejection(409, .wrongRound, "the next round of run \(id) is \(run.version + 1), not \(opening.round)")
             }
-            guard opening.deadline >= opening.virtualStart, !opening.selected.isEmpty else {
-                throw ServerRejection(400, .badRequest, "a round needs selected devices and a deadline after its start")
+            // A round may select nobody (no phone of a small fleet is eligible at that hour): it
+            // opens, takes no uploads and is abandoned at its close, so the run goes on.
+            guard opening.deadline >= opening.virtualStart else {
+                throw ServerRejection(400, .badRequest, "a round needs a deadline after its start")
             }
             guard opening.selected.allSatisfy({ Int($0) < run.configuration.devices }) else {
                 throw ServerRejection(400, .badRequest, "selected device ids must be below the fleet size \(run.configuration.devices)")
