@@ -150,6 +150,20 @@ struct FederatedRunTests {
         #expect(plain.rounds.last!.summary.modelSHA256 == cappedNgram.rounds.last!.summary.modelSHA256)
     }
 
+    @Test("--home-wifi-fraction shapes the run's fleet: at 0 no phone ever trains, at 1 every phone can")
+    func homeWiFi() async throws {
+        var c = Fixtures.neuralConfiguration(rounds: 2)
+        let arrivals = { (c: RunConfiguration) in try FederatedRunner.population(for: c).habits.map { ($0 >> 24) & 0xFF } }
+        // Arrival hour 255 marks a phone without home Wi-Fi.
+        #expect(try arrivals(c).contains(255))
+        c.homeWiFiFraction = 1
+        #expect(try !arrivals(c).contains(255))
+        c.homeWiFiFraction = 0
+        #expect(try arrivals(c).allSatisfy { $0 == 255 })
+        let outcome = try await run(c, server: try Fixtures.server())
+        #expect(outcome.rounds.allSatisfy { $0.outcome.selected.isEmpty && $0.summary.abandoned })
+    }
+
     @Test("Client dropout reaches the device's training plan and changes the model; it stays reproducible")
     func clientDropout() async throws {
         var c = Fixtures.neuralConfiguration(rounds: 2)

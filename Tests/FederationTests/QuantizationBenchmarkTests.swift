@@ -95,7 +95,7 @@ struct QuantizationBenchmarkTests {
         let c = Fixtures.neuralConfiguration()
         let json = c.encodedJSON()
         #expect(!json.contains("uploadTiming"))
-        #expect(!json.contains("maxDeviceMessages") && !json.contains("clientDropout"))
+        #expect(!json.contains("maxDeviceMessages") && !json.contains("clientDropout") && !json.contains("homeWiFiFraction"))
         #expect(try RunConfiguration.decode(json: json) == c)
         var fixed = c
         fixed.uploadTiming = .float32Size

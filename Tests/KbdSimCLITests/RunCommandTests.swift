@@ -105,7 +105,7 @@ struct RunCommandTests {
             (["--client-lr", "-1"], "--client-lr"), (["--model", "kn9"], "--model"), (["--devices", "10", "--cohort", "50"], "fleet"),
             (["--client-opt", "rmsprop"], "--client-opt"), (["--rounds", "0"], "--rounds"),
             (["--max-device-messages", "0"], "--max-device-messages"), (["--client-dropout", "1"], "--client-dropout"),
-            (["--client-dropout", "nan"], "--client-dropout"),
+            (["--client-dropout", "nan"], "--client-dropout"), (["--home-wifi-fraction", "1.5"], "--home-wifi-fraction"),
         ] {
             let r = try KbdSimRunner.run(["run", "--corpus", "synthetic:" + Self.tinySpec, "--vocab", "12", "--model", "kn3", "--db", db] + extra)
             #expect(r.status == 64, "\(extra): \(r.stderr)")

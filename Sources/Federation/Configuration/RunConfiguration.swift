@@ -47,6 +47,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// Days of recent text a device trains on (synthetic corpora; file corpora use all of a
     /// user's training text).
     public var trainingDays: Int = 7
+    /// Fraction of phones with home Wi-Fi (the others are never on unmetered Wi-Fi, so never
+    /// train); nil: the fleet default (``PopulationConfiguration/homeWiFiFraction``, 0.8).
+    /// Optional so that older stored configurations still decode.
+    public var homeWiFiFraction: Double?
     /// Virtual seconds from one round's start to the next at the least (0: back to back).
     /// Small fleets need spaced rounds to reach devices in every time zone.
     public var roundInterval: Int = 0
@@ -117,17 +121,15 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// ``maxDeviceMessages`` where it applies: neural models. An n-gram device uploads the
-    /// counts of all the text it has not contributed before (counting is cheap).
+    /// Whether the model trains by weight deltas (not n-gram counts).
     var isNeural: Bool {
         if case .neural = model { return true }
         return false
     }
 
-    var neuralMessageLimit: Int? {
-        if case .neural = model { return maxDeviceMessages }
-        return nil
-    }
+    /// ``maxDeviceMessages`` where it applies: neural models. An n-gram device uploads the
+    /// counts of all the text it has not contributed before (counting is cheap).
+    var neuralMessageLimit: Int? { isNeural ? maxDeviceMessages : nil }
 
     /// A short label for tables: `cifg-small`, `kn3`.
     public var modelLabel: String {
@@ -151,6 +153,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard (1...10).contains(overSelection) else { throw bad("over-selection", "in 1…10", overSelection) }
         guard (1...86_400).contains(reportingDeadline) else { throw bad("deadline", "in 1…86400 seconds", reportingDeadline) }
         guard (0...1).contains(minimumReportFraction) else { throw bad("min-report-fraction", "in 0…1", minimumReportFraction) }
+        if let homeWiFiFraction, !(0...1).contains(homeWiFiFraction) {
+            throw bad("home-wifi-fraction", "in 0…1", homeWiFiFraction)
+        }
         guard (1...365).contains(trainingDays) else { throw bad("training-days", "in 1…365", trainingDays) }
         guard (1...100).contains(localEpochs) else { throw bad("local-epochs", "in 1…100", localEpochs) }
         guard (1...4096).contains(batchSize) else { throw bad("batch", "in 1…4096", batchSize) }
@@ -161,7 +166,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard clientClipNorm.isFinite, clientClipNorm > 0 else { throw bad("client-clip", "positive", clientClipNorm) }
         guard (1...10_000).contains(maxMessageLength) else { throw bad("max-length", "in 1…10000", maxMessageLength) }
         if let clientDropout, !(clientDropout >= 0 && clientDropout < 1) {
-            throw bad("client-dropout", "in 0…0.99", clientDropout)
+            throw bad("client-dropout", "at least 0 and below 1", clientDropout)
         }
         if let maxDeviceMessages, !(1...1_000_000).contains(maxDeviceMessages) {
             throw bad("max-device-messages", "in 1…1000000", maxDeviceMessages)

@@ -220,6 +220,7 @@ public final class FederatedRunner: @unchecked Sendable {
         populationConfig.devices = c.devices
         populationConfig.seed = c.seed
         populationConfig.trainingDays = c.trainingDays
+        if let wifi = c.homeWiFiFraction { populationConfig.homeWiFiFraction = wifi }
         return try DevicePopulation(populationConfig)
     }
 

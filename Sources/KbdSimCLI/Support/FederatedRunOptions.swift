@@ -43,6 +43,9 @@ struct FederatedRunOptions: ParsableArguments {
     @Option(name: .long, help: "Virtual seconds from one round's start to the next at the least (0: back to back); small fleets need spaced rounds to reach every time zone.")
     var roundInterval: Int = 0
 
+    @Option(name: .long, help: "Fraction of phones with home Wi-Fi; the others never train (default: the fleet's 0.8).")
+    var homeWifiFraction: Double?
+
     @Option(name: .long, help: "Days of recent text a device trains on (synthetic corpora).")
     var trainingDays: Int = 7
 
@@ -64,7 +67,7 @@ struct FederatedRunOptions: ParsableArguments {
     @Option(name: .long, help: "A device trains on at most N of its messages per round, a fresh random sample each round (default: all), so heavy typists finish before the deadline.")
     var maxDeviceMessages: Int?
 
-    @Option(name: .long, help: "Dropout rate during on-device training, in 0…0.99 (default: none).")
+    @Option(name: .long, help: "Dropout rate during on-device training, at least 0 and below 1 (default: none).")
     var clientDropout: Float?
 
     @Option(name: .long, help: ArgumentHelp("Server optimizer: fedavg, fedavgm, fedadam, fedyogi, with :key=value options (lr, momentum, beta1, beta2, tau, and halflife=R to halve the rate every R rounds; e.g. fedadam:lr=0.01,tau=0.001,halflife=150).", valueName: "optimizer"))
@@ -116,6 +119,7 @@ struct FederatedRunOptions: ParsableArguments {
         c.reportingDeadline = deadline
         c.minimumReportFraction = minReportFraction
         c.trainingDays = trainingDays
+        c.homeWiFiFraction = homeWifiFraction
         c.roundInterval = roundInterval
         c.localEpochs = localEpochs
         c.batchSize = batch
