@@ -178,6 +178,17 @@ struct NeuralFleetAndSyntheticCommandTests {
             #expect(r.stderr.contains(expected), "\(extra): \(r.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: folder.path + "/none.sqlite"))
+        // A synthetic run has no fixed text per phone to train on centrally.
+        let synthetic = try KbdSimRunner.run([
+            "run", "--corpus", "synthetic:" + RunCommandTests.tinySpec, "--vocab", "12", "--model", "kn3", "--devices", "3000",
+            "--cohort", "8", "--rounds", "1", "--db", folder.path + "/syn.sqlite",
+        ])
+        #expect(synthetic.status == 0, "\(synthetic.stderr)")
+        let refused = try KbdSimRunner.run([
+            "train", "--model", "lstm-tiny", "--corpus", "synthetic:" + RunCommandTests.tinySpec, "--vocab", "12", "--epochs", "1",
+            "--participants-of", "1", "--db", folder.path + "/syn.sqlite", "--out", folder.path + "/s.kbdlm",
+        ])
+        #expect(refused.status != 0 && refused.stderr.contains("file corpora"), "\(refused.stderr)")
     }
 
     @Test func trainRejectsImpossibleSettings() throws {

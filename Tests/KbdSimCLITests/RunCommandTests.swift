@@ -5,7 +5,7 @@ import Testing
 /// `kbd-sim run` and `kbd-sim runs` as a user runs them, including a crash.
 @Suite("kbd-sim run")
 struct RunCommandTests {
-    private static var tinySpec: String {
+    static var tinySpec: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("corpora/synthetic-tiny.json").path
     }

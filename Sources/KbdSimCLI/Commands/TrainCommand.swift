@@ -179,6 +179,10 @@ struct TrainCommand: ParsableCommand {
         }
         let store = try RunStore.open(path: db)
         let run = try RunConfiguration.decode(json: try store.requireRun(id: id).config)
+        guard try SyntheticSpec.resolve(corpusArgument: run.corpus) == nil else {
+            throw ValidationError(
+                "--participants-of \(id): run \(id) is on the synthetic corpus \(run.corpus), whose phones type endless generated text; it works for file corpora (NUS SMS, text, …)")
+        }
         guard splitOptions.split == .users, run.vocabularySize == splitOptions.vocab,
             URL(fileURLWithPath: run.corpus).standardizedFileURL.path == URL(fileURLWithPath: corpus.corpus).standardizedFileURL.path
         else {
