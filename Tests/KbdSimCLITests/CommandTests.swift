@@ -168,6 +168,10 @@ struct NeuralFleetAndSyntheticCommandTests {
         let (reached, users, kept, all) = (numbers[1], numbers[2], numbers[3], numbers[4])
         #expect(users == 9 && all == 270)
         #expect(reached >= 1 && reached <= users && kept == 30 * reached, "\(line)")
+        // kbd-sim run's own summary reports the same coverage.
+        let summary = try #require(run.json()["summary"] as? [String: Any])
+        #expect(summary["reporting users"] as? Int == reached && summary["training users"] as? Int == users)
+        #expect(summary["their messages"] as? Int == kept && summary["training messages"] as? Int == all)
         for (extra, expected) in [
             (["--vocab", "30", "--participants-of", "1", "--db", db], "--vocab 40"),
             (["--vocab", "40", "--participants-of", "9", "--db", db], "9"),
@@ -184,6 +188,7 @@ struct NeuralFleetAndSyntheticCommandTests {
             "--cohort", "8", "--rounds", "1", "--db", folder.path + "/syn.sqlite",
         ])
         #expect(synthetic.status == 0, "\(synthetic.stderr)")
+        #expect(!synthetic.stdout.contains("phones that reported"))
         let refused = try KbdSimRunner.run([
             "train", "--model", "lstm-tiny", "--corpus", "synthetic:" + RunCommandTests.tinySpec, "--vocab", "12", "--epochs", "1",
             "--participants-of", "1", "--db", folder.path + "/syn.sqlite", "--out", folder.path + "/s.kbdlm",

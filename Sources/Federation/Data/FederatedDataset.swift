@@ -75,6 +75,24 @@ public struct FederatedDataset: Sendable {
         Set(split.split.trainMessages.map { Int(corpus.messageUsers[$0]) }).sorted()
     }
 
+    /// How much of a file corpus's training text the phones `devices` hold: distinct users
+    /// and their messages, against all training users and messages (nil for synthetic
+    /// corpora, whose phones type endless text).
+    public func coverage(ofDevices devices: some Sequence<Int>) -> TextCoverage? {
+        guard case .file(let users) = source else { return nil }
+        var reached = [Bool](repeating: false, count: users.count)
+        for d in devices where d >= 0 { reached[d % users.count] = true }
+        var coverage = TextCoverage(users: 0, trainingUsers: users.count, messages: 0, trainingMessages: 0)
+        for (u, messages) in users.enumerated() {
+            coverage.trainingMessages += messages.count
+            if reached[u] {
+                coverage.users += 1
+                coverage.messages += messages.count
+            }
+        }
+        return coverage
+    }
+
     /// Training users of a file corpus (nil for synthetic corpora, whose users are unbounded).
     public var trainingUserCount: Int? {
         if case .file(let users) = source { return users.count }
@@ -114,4 +132,17 @@ public struct FederatedDataset: Sendable {
     public func currentDay(of device: Int, at time: Int, population: DevicePopulation) -> Int {
         population.localDay(device, at: time) - 1
     }
+}
+
+/// The share of a file corpus's training text that some phones hold.
+public struct TextCoverage: Sendable, Equatable {
+    /// Distinct training users among the phones.
+    public var users: Int
+    public var trainingUsers: Int
+    /// Their training messages.
+    public var messages: Int
+    public var trainingMessages: Int
+
+    /// `messages / trainingMessages`.
+    public var messageShare: Double { trainingMessages > 0 ? Double(messages) / Double(trainingMessages) : 0 }
 }

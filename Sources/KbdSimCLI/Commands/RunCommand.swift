@@ -120,7 +120,13 @@ struct RunCommand: AsyncParsableCommand {
         if let workload, let path = exportWorkload {
             try workload.write(to: path, configuration: outcome.attachment.configuration)
         }
-        try report(outcome, rounds: rows.all)
+        // Which phones ever reported: the whole run's participation in-process (a resumed
+        // run included), this invocation's rounds over HTTP.
+        var reporters = Set(rows.all.flatMap { $0.outcome.reported.map(Int.init) })
+        if server == nil, let store = try? RunStore.open(path: db), let all = try? store.participation(ofRun: outcome.attachment.runID) {
+            reporters.formUnion(all.keys.map { Int($0) })
+        }
+        try report(outcome, rounds: rows.all, coverage: dataset.coverage(ofDevices: reporters))
     }
 
     private func storedConfiguration(run id: Int64) throws -> RunConfiguration {
@@ -149,7 +155,7 @@ struct RunCommand: AsyncParsableCommand {
         return f.string(from: date) + " UTC"
     }
 
-    private func report(_ outcome: FederatedRunner.Outcome, rounds: [RoundProgress]) throws {
+    private func report(_ outcome: FederatedRunner.Outcome, rounds: [RoundProgress], coverage: TextCoverage?) throws {
         let c = outcome.attachment.configuration
         let evaluated = rounds.filter { $0.summary.evaluation != nil }
         let last = evaluated.last?.summary.evaluation
@@ -191,6 +197,12 @@ struct RunCommand: AsyncParsableCommand {
                 if last.perplexity.isFinite { summary["ppl"] = last.perplexity }
             }
             if let sha = rounds.last?.summary.modelSHA256 { summary["model sha256"] = sha }
+            if let coverage {
+                summary["reporting users"] = coverage.users
+                summary["training users"] = coverage.trainingUsers
+                summary["their messages"] = coverage.messages
+                summary["training messages"] = coverage.trainingMessages
+            }
             printJSON(["run": outcome.attachment.runID, "rounds": perRound, "summary": summary])
             return
         }
@@ -211,6 +223,11 @@ struct RunCommand: AsyncParsableCommand {
             run \(outcome.attachment.runID) \(state): \(c.modelLabel) on \(c.corpus), \(rounds.count) rounds here, \(grouped(reported)) reports, \
             \(fixed(Double(bytesUp) / 1e6, digits: 1)) MB up, \(fixed(Double(bytesDown) / 1e6, digits: 1)) MB down, \(fixed(wall, digits: 1)) s wall
             """)
+        if let coverage {
+            print(
+                "phones that reported: \(coverage.users) of \(coverage.trainingUsers) training users, holding \(grouped(coverage.messages)) of "
+                    + "\(grouped(coverage.trainingMessages)) training messages (\(fixed(100 * coverage.messageShare, digits: 0))%)")
+        }
     }
 }
 
