@@ -94,6 +94,9 @@ struct TrainCommand: ParsableCommand {
         guard dropout >= 0 && dropout < 0.9 else { throw ValidationError("--dropout must be in 0…0.9 (got \(dropout))") }
         guard maxLength >= 0 else { throw ValidationError("--max-length must not be negative") }
         guard threads == 1 || threads == 2 else { throw ValidationError("--threads must be 1 or 2 (got \(threads))") }
+        if participantsOf != nil, !FileManager.default.fileExists(atPath: db) {
+            throw ValidationError("--participants-of: no run store at \(db); pass --db with the file kbd-sim run wrote")
+        }
         guard optimizer == "adam" || optimizer == "sgd" else { throw ValidationError("--optimizer must be adam or sgd (got \(optimizer))") }
         do {
             try resolveModelConfig(model).validate()
@@ -174,9 +177,6 @@ struct TrainCommand: ParsableCommand {
 
     /// The training messages of the users whose phones reported in federated run `id`.
     private func participantMessages(run id: Int64, corpus loaded: TokenizedCorpus, data: EncodedSplit) throws -> [[Int32]] {
-        guard FileManager.default.fileExists(atPath: db) else {
-            throw ValidationError("--participants-of: no run store at \(db); pass --db with the file kbd-sim run wrote")
-        }
         let store = try RunStore.open(path: db)
         let run = try RunConfiguration.decode(json: try store.requireRun(id: id).config)
         guard try SyntheticSpec.resolve(corpusArgument: run.corpus) == nil else {
