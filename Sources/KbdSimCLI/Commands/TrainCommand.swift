@@ -192,10 +192,11 @@ struct TrainCommand: ParsableCommand {
         let users = FederatedDataset.trainingUsers(of: data, in: loaded)
         let devices = try store.participation(ofRun: id).keys
         guard !devices.isEmpty else { throw ValidationError("--participants-of \(id): no phone has reported in run \(id) yet") }
+        let reachedUsers = Set(devices.map { users[Int($0) % users.count] })
         var reached = [Bool](repeating: false, count: loaded.userCount)
-        for d in devices { reached[users[Int(d) % users.count]] = true }
+        for u in reachedUsers { reached[u] = true }
         let kept = zip(data.split.trainMessages, data.trainMessages).filter { reached[Int(loaded.messageUsers[$0.0])] }.map(\.1)
-        status("run \(id): \(Set(devices.map { users[Int($0) % users.count] }).count) of \(users.count) training users reported; \(kept.count) of \(data.trainMessages.count) training messages")
+        status("run \(id): \(reachedUsers.count) of \(users.count) training users reported; \(kept.count) of \(data.trainMessages.count) training messages")
         return kept
     }
 }
