@@ -179,30 +179,17 @@ struct FederatedRunTests {
 
     @Test("A heavy typist straggles when it must train an LSTM on all its text, but reports its n-gram counts (counting is cheap)")
     func heavyTypist() async throws {
-        // Twelve users in a folder corpus (one file each); u01 (a training user) typed 3,000
-        // messages, 30,000 tokens: more than 600 s of LSTM training on the fastest phone.
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kbd-sim-heavy-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        // u01 (a training user) typed 3,000 messages, 30,000 tokens: more than 600 s of LSTM
+        // training on the fastest phone.
+        let folder = try Self.typistsFolder(heavyMessages: 3_000)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let phrases = ["see you at the station", "are you coming home tonight", "call me when you get there later"]
-        for user in 0..<12 {
-            let count = user == 1 ? 3_000 : 6
-            let text = (0..<count).map { phrases[($0 + user) % phrases.count] }.joined(separator: "\n")
-            try Data(text.utf8).write(to: folder.appendingPathComponent(String(format: "u%02d.txt", user)))
-        }
-        var neural = Fixtures.neuralConfiguration(rounds: 30)
-        neural.corpus = folder.path
-        neural.vocabularySize = 12
-        neural.devices = 9
+        var neural = Self.typistsConfiguration(folder: folder, rounds: 30)
         neural.cohort = 2
-        neural.roundInterval = 3600
-        neural.evalEvery = 0
         neural.minimumReportFraction = 0.5
         var ngram = neural
         ngram.modelName = "kn3"
         ngram.model = .ngram(order: 3)
-        let dataset = try FederatedDataset(configuration: neural)
-        let heavy = try #require((0..<9).first { dataset.trainingMessages(of: $0, at: 0, population: try FederatedRunner.population(for: neural)).count == 3_000 })
+        let heavy = try Self.heavyDevice(neural, messages: 3_000)
         func reports(_ c: RunConfiguration) async throws -> (reported: Int, selected: Int, nobodyEligible: Int) {
             let outcome = try await run(c, server: try Fixtures.server())
             #expect(outcome.finished)
@@ -225,6 +212,73 @@ struct FederatedRunTests {
         var capped = neural
         capped.maxDeviceMessages = 64
         #expect(try await reports(capped).reported >= 1)
+    }
+
+    @Test("Over-selection discards the heavy typist, who finishes last; selecting exactly K keeps every report it sends")
+    func overSelectionBias() async throws {
+        let folder = try Self.typistsFolder(users: 40, heavyMessages: 400)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var c = Self.typistsConfiguration(folder: folder, rounds: 48)
+        c.devices = 24
+        c.cohort = 3
+        c.minimumReportFraction = 0.3
+        c.maxDeviceMessages = 64
+        c.reportingDeadline = 3600
+        let heavy = UInt32(try Self.heavyDevice(c, messages: 400))
+        func fate(_ c: RunConfiguration) async throws -> (selected: Int, reported: Int, dropped: Int, surplus: Int, allSurplus: Int) {
+            let outcome = try await run(c, server: try Fixtures.server())
+            #expect(outcome.finished)
+            let rounds = outcome.rounds.map(\.outcome)
+            let count = { (pick: (RoundOutcome) -> [UInt32]) in rounds.filter { pick($0).contains(heavy) }.count }
+            return (
+                count(\.selected), count(\.reported), count(\.dropped), count(\.surplus),
+                rounds.reduce(0) { $0 + $1.surplus.count }
+            )
+        }
+        c.overSelection = 1
+        let patient = try await fate(c)
+        #expect(patient.allSurplus == 0)
+        #expect(patient.selected >= 2)
+        #expect(patient.reported == patient.selected - patient.dropped, "no straggling within an hour, nothing discarded")
+        c.overSelection = 2
+        let eager = try await fate(c)
+        #expect(eager.surplus >= 1, "the heavy phone finished after K lighter ones and was discarded")
+        #expect(
+            Double(eager.reported) / Double(max(eager.selected, 1)) < Double(patient.reported) / Double(patient.selected),
+            "heavy phone: \(eager.reported) of \(eager.selected) selections reported with over-selection, \(patient.reported) of \(patient.selected) without"
+        )
+    }
+
+    /// A folder corpus of `users` users (one file each) who typed 6 messages, except u01, a
+    /// training user, who typed `heavyMessages`.
+    private static func typistsFolder(users: Int = 12, heavyMessages: Int) throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kbd-sim-typists-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let phrases = ["see you at the station", "are you coming home tonight", "call me when you get there later"]
+        for user in 0..<users {
+            let count = user == 1 ? heavyMessages : 6
+            let text = (0..<count).map { phrases[($0 + user) % phrases.count] }.joined(separator: "\n")
+            try Data(text.utf8).write(to: folder.appendingPathComponent(String(format: "u%02d.txt", user)))
+        }
+        return folder
+    }
+
+    /// A neural run over ``typistsFolder(users:heavyMessages:)``: 9 phones, hourly rounds.
+    private static func typistsConfiguration(folder: URL, rounds: Int) -> RunConfiguration {
+        var c = Fixtures.neuralConfiguration(rounds: rounds)
+        c.corpus = folder.path
+        c.vocabularySize = 12
+        c.devices = 9
+        c.roundInterval = 3600
+        c.evalEvery = 0
+        return c
+    }
+
+    /// The phone of the user who typed `messages` messages.
+    private static func heavyDevice(_ c: RunConfiguration, messages: Int) throws -> Int {
+        let dataset = try FederatedDataset(configuration: c)
+        let population = try FederatedRunner.population(for: c)
+        return try #require((0..<c.devices).first { dataset.trainingMessages(of: $0, at: 0, population: population).count == messages })
     }
 
     @Test("Federated n-gram counts equal the counts of the participants' text")
