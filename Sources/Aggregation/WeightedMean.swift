@@ -26,7 +26,8 @@ public struct WeightedMean: Sendable {
     /// - Precondition: `delta.count == parameterCount`, `weight` finite and positive. The
     ///   codec's decoder rejects wrong lengths and non-finite values before they get here.
     public mutating func add(_ delta: UnsafeBufferPointer<Float>, weight: Double) {
-        precondition(delta.count == weightedSum.count, "delta has \(delta.count) parameters, the sum \(weightedSum.count)")
+        precondition(
+            delta.count == weightedSum.count, "delta has \(delta.count) parameters, the sum \(weightedSum.count)")
         precondition(weight.isFinite && weight > 0, "an update's weight must be finite and positive")
         weightedSum.withUnsafeMutableBufferPointer { sum in
             for i in 0..<sum.count { sum[i] += weight * Double(delta[i]) }

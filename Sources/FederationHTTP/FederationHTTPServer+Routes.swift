@@ -20,7 +20,9 @@ extension FederationHTTPServer {
         runs.post { request, _ in
             let requested = try await request.decodeJSON(RunConfiguration.self, limit: configuration.maximumJSONBytes)
             let attachment = try await work.run { try aggregation.createRun(requested) }
-            logger.info("run \(attachment.runID) created: \(requested.modelLabel), \(requested.rounds) rounds of \(requested.cohort) over \(requested.devices) devices")
+            logger.info(
+                "run \(attachment.runID) created: \(requested.modelLabel), \(requested.rounds) rounds of \(requested.cohort) over \(requested.devices) devices"
+            )
             return try Reply.response(attachment, status: .created)
         }
         runs.post(":run/resume") { _, context in
@@ -69,7 +71,8 @@ extension FederationHTTPServer {
                 round = try context.parameters.requireInteger("round")
                 device = try context.parameters.requireInteger("device")
                 extras = try Self.extras(of: request)
-                let body = try await request.readBody(upTo: configuration.maximumUpdateBytes, oversizedReason: .oversizedUpdate)
+                let body = try await request.readBody(
+                    upTo: configuration.maximumUpdateBytes, oversizedReason: .oversizedUpdate)
                 bytes = Array(body.readableBytesView)
             } catch {
                 // Refused before the aggregation server saw it: counted here, so the metrics
@@ -88,11 +91,14 @@ extension FederationHTTPServer {
             let round = try context.parameters.requireInteger("round", as: Int.self)
             let closing = try await request.decodeJSON(RoundClosing.self, limit: configuration.maximumJSONBytes)
             guard closing.round == round else {
-                throw ServerRejection(400, .badRequest, "the path closes round \(round) but the body round \(closing.round)")
+                throw ServerRejection(
+                    400, .badRequest, "the path closes round \(round) but the body round \(closing.round)")
             }
             let summary = try await work.run { try aggregation.closeRound(run: run, closing) }
             let accuracy = summary.evaluation.map { ", acc@1 " + String(format: "%.4f", $0.accuracyAt1) } ?? ""
-            logger.info("run \(run) round \(round) committed: \(summary.reported) reports\(summary.abandoned ? " (abandoned)" : "")\(accuracy)")
+            logger.info(
+                "run \(run) round \(round) committed: \(summary.reported) reports\(summary.abandoned ? " (abandoned)" : "")\(accuracy)"
+            )
             return try Reply.response(summary)
         }
     }
@@ -111,13 +117,15 @@ extension FederationHTTPServer {
     /// The upload's extras from its header.
     private static func extras(of request: Request) throws(ServerRejection) -> UploadExtras {
         guard let header = request.headers[extrasHeader] else {
-            throw ServerRejection(400, .badRequest, "an update needs the \(HTTPTransport.extrasHeader) header (its UploadExtras as JSON)")
+            throw ServerRejection(
+                400, .badRequest, "an update needs the \(HTTPTransport.extrasHeader) header (its UploadExtras as JSON)")
         }
         do {
             return try JSONDecoder().decode(UploadExtras.self, from: Data(header.utf8))
         } catch {
             let detail = ServerRejection(mapping: error).message
-            throw ServerRejection(400, .badRequest, "the \(HTTPTransport.extrasHeader) header is not UploadExtras JSON: \(detail)")
+            throw ServerRejection(
+                400, .badRequest, "the \(HTTPTransport.extrasHeader) header is not UploadExtras JSON: \(detail)")
         }
     }
 }

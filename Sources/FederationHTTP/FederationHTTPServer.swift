@@ -32,7 +32,10 @@ public struct FederationHTTPServer: Service {
         public var maximumJSONBytes: Int
 
         /// Creates a configuration; the defaults serve this machine on port 8080.
-        public init(host: String = "127.0.0.1", port: Int = 8080, maximumUpdateBytes: Int = 64 << 20, maximumJSONBytes: Int = 16 << 20) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, maximumUpdateBytes: Int = 64 << 20,
+            maximumJSONBytes: Int = 16 << 20
+        ) {
             self.host = host
             self.port = port
             self.maximumUpdateBytes = maximumUpdateBytes
@@ -57,11 +60,13 @@ public struct FederationHTTPServer: Service {
     /// - Precondition: `configuration.port` is in 0…65535 and the body limits are positive
     ///   (the command line validates its flags before).
     public init(
-        aggregation: AggregationServer, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "kbd-sim.server"),
+        aggregation: AggregationServer, configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "kbd-sim.server"),
         onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) {
         precondition((0...65_535).contains(configuration.port), "port \(configuration.port) is outside 0…65535")
-        precondition(configuration.maximumUpdateBytes > 0 && configuration.maximumJSONBytes > 0, "body limits must be positive")
+        precondition(
+            configuration.maximumUpdateBytes > 0 && configuration.maximumJSONBytes > 0, "body limits must be positive")
         self.aggregation = aggregation
         self.configuration = configuration
         self.logger = logger
@@ -79,7 +84,8 @@ public struct FederationHTTPServer: Service {
         let onListening = onListening
         let application = Application(
             router: buildRouter(),
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "kbd-sim"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "kbd-sim"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         try await application.run()
@@ -88,7 +94,8 @@ public struct FederationHTTPServer: Service {
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully (``run()``): what
     /// `kbd-sim server` does.
     public func runService() async throws {
-        let group = ServiceGroup(services: [self], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        let group = ServiceGroup(
+            services: [self], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         try await group.run()
     }
 

@@ -11,14 +11,18 @@ import Logging
 struct RejectionMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch {
             let rejection: ServerRejection
             if let error = error as? HTTPError, error.status == .notFound {
                 // The router's answer to a path or method it has no route for.
-                rejection = ServerRejection(404, .badRequest, "there is no route \(request.method) \(request.uri.path) (docs/server.md lists them)")
+                rejection = ServerRejection(
+                    404, .badRequest,
+                    "there is no route \(request.method) \(request.uri.path) (docs/server.md lists them)")
             } else {
                 rejection = ServerRejection(mapping: error)
             }

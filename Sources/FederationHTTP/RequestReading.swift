@@ -13,7 +13,8 @@ extension Request {
         func tooLarge(_ count: Int?) -> ServerRejection {
             ServerRejection(
                 413, oversizedReason,
-                "the request body\(count.map { " of \($0) bytes" } ?? "") exceeds this server's limit of \(limit) bytes")
+                "the request body\(count.map { " of \($0) bytes" } ?? "") exceeds this server's limit of \(limit) bytes"
+            )
         }
         if let declared = headers[.contentLength].flatMap(Int.init), declared > limit { throw tooLarge(declared) }
         var buffer = ByteBuffer()
@@ -34,12 +35,15 @@ extension Request {
 
 extension Parameters {
     /// The integer path parameter `name`; anything else is `400 bad-request`.
-    func requireInteger<T: FixedWidthInteger & Sendable>(_ name: String, as type: T.Type = T.self) throws(ServerRejection) -> T {
+    func requireInteger<T: FixedWidthInteger & Sendable>(_ name: String, as type: T.Type = T.self)
+        throws(ServerRejection) -> T
+    {
         guard let text = get(name) else {
             throw ServerRejection(400, .badRequest, "the path lacks its \(name) parameter")
         }
         guard let value = T(text) else {
-            throw ServerRejection(400, .badRequest, "the path's \(name) '\(text.prefix(24))' is not an integer in \(T.min)…\(T.max)")
+            throw ServerRejection(
+                400, .badRequest, "the path's \(name) '\(text.prefix(24))' is not an integer in \(T.min)…\(T.max)")
         }
         return value
     }

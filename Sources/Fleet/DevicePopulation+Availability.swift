@@ -21,7 +21,8 @@ extension DevicePopulation {
     @inlinable @inline(__always)
     func hash(_ device: Int, _ period: Int, _ kind: UInt64) -> UInt64 {
         let a = SplitMix64.mix(seedKey ^ (UInt64(truncatingIfNeeded: device) &* 0x9E37_79B9_7F4A_7C15))
-        return SplitMix64.mix(a ^ (UInt64(bitPattern: Int64(period)) &* 0xD1B5_4A32_D192_ED03) ^ (kind &* 0x8CB9_2BA7_2F3D_8DD7))
+        return SplitMix64.mix(
+            a ^ (UInt64(bitPattern: Int64(period)) &* 0xD1B5_4A32_D192_ED03) ^ (kind &* 0x8CB9_2BA7_2F3D_8DD7))
     }
 
     @inlinable @inline(__always)
@@ -71,7 +72,8 @@ extension DevicePopulation {
         let arrive = 720 + Int(arriveCode) * 5 + jitterMinutes(w, 16)
         guard minute < leave || minute >= arrive else { return false }
         // Charging: overnight (tonight's or last night's window) or a daytime top-up.
-        var charging = chargingOvernight(device, habits: h, day: day - 1, minute: minute + 1440)
+        var charging =
+            chargingOvernight(device, habits: h, day: day - 1, minute: minute + 1440)
             || chargingOvernight(device, habits: h, day: day, minute: minute)
         if !charging {
             let topUp = h >> 16 & 0xFF
@@ -86,7 +88,8 @@ extension DevicePopulation {
         }
         guard charging else { return false }
         // Idle: the screen is off in this 5-minute slot.
-        let sleeping = asleep(device, habits: h, day: day - 1, minute: minute + 1440)
+        let sleeping =
+            asleep(device, habits: h, day: day - 1, minute: minute + 1440)
             || asleep(device, habits: h, day: day, minute: minute)
         let u = hash(device, Self.floorDiv(localMinute, 5), 5) >> 40
         return sleeping ? u >= wakeThreshold : u < (h >> 56) << 16

@@ -94,7 +94,8 @@ public struct DevicePopulation: Sendable {
             let sleepStart = clock(c.sleepStartMean, c.sleepStartSpread, after: 1080, &rng)
             let sleepLength = length(c.sleepLengthMean, c.sleepLengthSpread, &rng)
             let awakeIdle = probability(c.awakeIdleMean, &rng)
-            habits[i] = chargeStart | chargeLength << 8 | topUp << 16 | arrive << 24 | leave << 32
+            habits[i] =
+                chargeStart | chargeLength << 8 | topUp << 16 | arrive << 24 | leave << 32
                 | sleepStart << 40 | sleepLength << 48 | awakeIdle << 56
             computeTier[i] = UInt8(rng.nextIndex(cumulative: computeCDF))
             downlinkTier[i] = UInt8(rng.nextIndex(cumulative: downCDF))
@@ -115,7 +116,10 @@ public struct DevicePopulation: Sendable {
 
     private static func cumulative(_ weights: [Double]) -> [Double] {
         var running = 0.0
-        return weights.map { running += $0; return running }
+        return weights.map {
+            running += $0
+            return running
+        }
     }
 
     /// The number of devices.
@@ -156,6 +160,7 @@ extension DevicePopulation {
     /// ``PopulationConfiguration/trainingDays`` local days before today, generated on demand
     /// from `corpus` (user ``textUser``), oldest first.
     public func trainingMessages(of device: Int, at time: Int, corpus: SyntheticCorpus) -> [[String]] {
-        corpus.recentMessages(user: Int(textUser[device]), before: localDay(device, at: time), days: configuration.trainingDays)
+        corpus.recentMessages(
+            user: Int(textUser[device]), before: localDay(device, at: time), days: configuration.trainingDays)
     }
 }

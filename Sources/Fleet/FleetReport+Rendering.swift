@@ -1,13 +1,15 @@
 extension FleetReport {
     /// The CSV columns, in order.
-    public static let csvHeader = "hour_utc,day,hour_of_day,eligible,eligible_fraction,check_ins,rounds,selected,reported,dropped,stragglers,surplus,abandoned_rounds"
+    public static let csvHeader =
+        "hour_utc,day,hour_of_day,eligible,eligible_fraction,check_ins,rounds,selected,reported,dropped,stragglers,surplus,abandoned_rounds"
 
     /// The hourly table as CSV (header line, one row per hour, `\n` line ends).
     public func csv() -> String {
         var out = Self.csvHeader + "\n"
         for h in hours {
             let fraction = Double(h.eligible) / Double(max(devices, 1))
-            out += "\(h.hour),\(h.hour / 24),\(h.hour % 24),\(h.eligible),\(format(fraction, 6)),\(h.checkIns),\(h.rounds),\(h.selected),\(h.reported),\(h.dropped),\(h.stragglers),\(h.surplus),\(h.abandonedRounds)\n"
+            out +=
+                "\(h.hour),\(h.hour / 24),\(h.hour % 24),\(h.eligible),\(format(fraction, 6)),\(h.checkIns),\(h.rounds),\(h.selected),\(h.reported),\(h.dropped),\(h.stragglers),\(h.surplus),\(h.abandonedRounds)\n"
         }
         return out
     }
@@ -54,7 +56,8 @@ extension FleetReport {
         func x(_ hour: Double) -> Double { left + plotW * hour / 23 }
         func y(_ percent: Double) -> Double { top + plotH * (1 - percent / yMax) }
         func path(_ series: [Double]) -> String {
-            series.enumerated().map { i, f in "\(i == 0 ? "M" : "L")\(format(x(Double(i)), 1)),\(format(y(f * 100), 1))" }.joined(separator: " ")
+            series.enumerated().map { i, f in "\(i == 0 ? "M" : "L")\(format(x(Double(i)), 1)),\(format(y(f * 100), 1))"
+            }.joined(separator: " ")
         }
         var s = """
             <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
@@ -64,13 +67,17 @@ extension FleetReport {
             """
         var tick = 0.0
         while tick <= yMax + step / 2 {
-            s += "<line x1=\"\(format(left, 1))\" y1=\"\(format(y(tick), 1))\" x2=\"\(format(left + plotW, 1))\" y2=\"\(format(y(tick), 1))\" stroke=\"#ddd\"/>\n"
-            s += "<text x=\"\(format(left - 8, 1))\" y=\"\(format(y(tick) + 4, 1))\" text-anchor=\"end\">\(format(tick, step < 1 ? 1 : 0))</text>\n"
+            s +=
+                "<line x1=\"\(format(left, 1))\" y1=\"\(format(y(tick), 1))\" x2=\"\(format(left + plotW, 1))\" y2=\"\(format(y(tick), 1))\" stroke=\"#ddd\"/>\n"
+            s +=
+                "<text x=\"\(format(left - 8, 1))\" y=\"\(format(y(tick) + 4, 1))\" text-anchor=\"end\">\(format(tick, step < 1 ? 1 : 0))</text>\n"
             tick += step
         }
         for hour in stride(from: 0, through: 23, by: 3) {
-            s += "<line x1=\"\(format(x(Double(hour)), 1))\" y1=\"\(format(top + plotH, 1))\" x2=\"\(format(x(Double(hour)), 1))\" y2=\"\(format(top + plotH + 5, 1))\" stroke=\"black\"/>\n"
-            s += "<text x=\"\(format(x(Double(hour)), 1))\" y=\"\(format(top + plotH + 20, 1))\" text-anchor=\"middle\">\(hour):00</text>\n"
+            s +=
+                "<line x1=\"\(format(x(Double(hour)), 1))\" y1=\"\(format(top + plotH, 1))\" x2=\"\(format(x(Double(hour)), 1))\" y2=\"\(format(top + plotH + 5, 1))\" stroke=\"black\"/>\n"
+            s +=
+                "<text x=\"\(format(x(Double(hour)), 1))\" y=\"\(format(top + plotH + 20, 1))\" text-anchor=\"middle\">\(hour):00</text>\n"
         }
         s += """
             <line x1="\(left)" y1="\(top + plotH)" x2="\(left + plotW)" y2="\(top + plotH)" stroke="black"/>
@@ -98,8 +105,14 @@ extension FleetReport {
     private func floorLog10(_ v: Double) -> Int {
         var e = 0
         var x = v
-        while x >= 10 { x /= 10; e += 1 }
-        while x < 1, e > -12 { x *= 10; e -= 1 }
+        while x >= 10 {
+            x /= 10
+            e += 1
+        }
+        while x < 1, e > -12 {
+            x *= 10
+            e -= 1
+        }
         return e
     }
 

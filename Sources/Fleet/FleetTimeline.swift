@@ -86,7 +86,9 @@ public enum FleetTimeline {
             // The scan fans out over fixed shards; partial counts merge in shard order.
             let partials = await withTaskGroup(of: (Int, HourScan).self) { group in
                 for s in 0..<shards {
-                    group.addTask { (s, HourScan(population, hour: hour, devices: bounds[s]..<bounds[s + 1], phase: checkInPhase)) }
+                    group.addTask {
+                        (s, HourScan(population, hour: hour, devices: bounds[s]..<bounds[s + 1], phase: checkInPhase))
+                    }
                 }
                 var results = [HourScan?](repeating: nil, count: shards)
                 for await (s, scan) in group { results[s] = scan }
@@ -117,7 +119,9 @@ public enum FleetTimeline {
         }
         return FleetReport(
             hours: hours,
-            eligibleFractionByLocalHour: (0..<24).map { devicesByLocal[$0] > 0 ? Double(eligibleByLocal[$0]) / Double(devicesByLocal[$0]) : 0 },
+            eligibleFractionByLocalHour: (0..<24).map {
+                devicesByLocal[$0] > 0 ? Double(eligibleByLocal[$0]) / Double(devicesByLocal[$0]) : 0
+            },
             eligibleFractionByUTCHour: (0..<24).map { Double(eligibleByUTC[$0]) / Double(days * n) },
             devices: n
         )

@@ -52,9 +52,13 @@ public struct PopulationConfiguration: Sendable, Equatable {
     public var dailyJitter: Int = 30
 
     /// Training seconds per token (values) of each compute tier, and the tiers' shares.
-    public var computeTiers: [WeightedChoice<Double>] = [.init(0.2, 0.15), .init(0.1, 0.35), .init(0.05, 0.35), .init(0.025, 0.15)]
+    public var computeTiers: [WeightedChoice<Double>] = [
+        .init(0.2, 0.15), .init(0.1, 0.35), .init(0.05, 0.35), .init(0.025, 0.15),
+    ]
     /// Downlink megabits per second of each tier, and the tiers' shares.
-    public var downlinkTiers: [WeightedChoice<Double>] = [.init(3, 0.15), .init(10, 0.3), .init(30, 0.35), .init(100, 0.2)]
+    public var downlinkTiers: [WeightedChoice<Double>] = [
+        .init(3, 0.15), .init(10, 0.3), .init(30, 0.35), .init(100, 0.2),
+    ]
     /// Uplink megabits per second of each tier, and the tiers' shares.
     public var uplinkTiers: [WeightedChoice<Double>] = [.init(1, 0.2), .init(3, 0.35), .init(10, 0.3), .init(30, 0.15)]
 
@@ -98,17 +102,22 @@ public struct PopulationConfiguration: Sendable, Equatable {
         func table(_ field: String, _ rows: [(Double, Double)]) throws {
             guard !rows.isEmpty, rows.count <= 255 else { throw fail(field, "a list of 1 to 255 tiers", rows.count) }
             guard rows.allSatisfy({ $0.0 > 0 && $0.1 >= 0 }), rows.contains(where: { $0.1 > 0 }) else {
-                throw fail(field, "positive values with non-negative weights, not all zero", rows.map { "\($0.0):\($0.1)" })
+                throw fail(
+                    field, "positive values with non-negative weights, not all zero", rows.map { "\($0.0):\($0.1)" })
             }
         }
         guard devices >= 1, devices <= Int(UInt32.max) else { throw fail("devices", "in 1...\(UInt32.max)", devices) }
         guard !timeZones.isEmpty, timeZones.allSatisfy({ (-48...56).contains($0.value) && $0.weight >= 0 }),
-              timeZones.contains(where: { $0.weight > 0 }) else {
-            throw fail("time zones", "offsets within UTC-12...UTC+14 with non-negative weights, not all zero", timeZones.count)
+            timeZones.contains(where: { $0.weight > 0 })
+        else {
+            throw fail(
+                "time zones", "offsets within UTC-12...UTC+14 with non-negative weights, not all zero", timeZones.count)
         }
         try clock("charge start", chargeStartMean)
         try spread("charge start spread", chargeStartSpread)
-        guard chargeLengthMean >= 5, chargeLengthMean <= 720 else { throw fail("charge length", "5...720 minutes", chargeLengthMean) }
+        guard chargeLengthMean >= 5, chargeLengthMean <= 720 else {
+            throw fail("charge length", "5...720 minutes", chargeLengthMean)
+        }
         try spread("charge length spread", chargeLengthSpread)
         try probability("skip-night probability", skipNightProbability)
         try probability("top-up probability", topUpProbabilityMean)
@@ -119,7 +128,9 @@ public struct PopulationConfiguration: Sendable, Equatable {
         try spread("leave-home spread", leaveHomeSpread)
         try clock("sleep start", sleepStartMean)
         try spread("sleep start spread", sleepStartSpread)
-        guard sleepLengthMean >= 0, sleepLengthMean <= 720 else { throw fail("sleep length", "0...720 minutes", sleepLengthMean) }
+        guard sleepLengthMean >= 0, sleepLengthMean <= 720 else {
+            throw fail("sleep length", "0...720 minutes", sleepLengthMean)
+        }
         try spread("sleep length spread", sleepLengthSpread)
         try probability("wake probability", wakeProbability)
         try probability("awake idle probability", awakeIdleMean)
@@ -127,8 +138,12 @@ public struct PopulationConfiguration: Sendable, Equatable {
         try table("compute tiers", computeTiers.map { ($0.value, $0.weight) })
         try table("downlink tiers", downlinkTiers.map { ($0.value, $0.weight) })
         try table("uplink tiers", uplinkTiers.map { ($0.value, $0.weight) })
-        guard dailyMessagesMean > 0, dailyMessagesMean <= 200 else { throw fail("daily messages", "in (0, 200]", dailyMessagesMean) }
-        guard dailyMessagesSpread >= 0, dailyMessagesSpread <= 3 else { throw fail("daily messages spread", "in [0, 3]", dailyMessagesSpread) }
+        guard dailyMessagesMean > 0, dailyMessagesMean <= 200 else {
+            throw fail("daily messages", "in (0, 200]", dailyMessagesMean)
+        }
+        guard dailyMessagesSpread >= 0, dailyMessagesSpread <= 3 else {
+            throw fail("daily messages spread", "in [0, 3]", dailyMessagesSpread)
+        }
         guard tokensPerMessage > 0 else { throw fail("tokens per message", "positive", tokensPerMessage) }
         guard trainingDays >= 1, trainingDays <= 365 else { throw fail("training days", "in 1...365", trainingDays) }
         if let textUsers { guard textUsers >= 1 else { throw fail("text users", "at least 1", textUsers) } }

@@ -38,19 +38,33 @@ public struct RoundConfiguration: Sendable, Equatable {
     public func validate(devices: Int) throws {
         guard cohort >= 1 else { throw FleetError(.invalidConfiguration, "cohort must be at least 1 (got \(cohort))") }
         guard overSelection >= 1, overSelection <= 10 else {
-            throw FleetError(.invalidConfiguration, "over-selection must be in 1...10, e.g. 1.3 for 130% (got \(overSelection))")
+            throw FleetError(
+                .invalidConfiguration, "over-selection must be in 1...10, e.g. 1.3 for 130% (got \(overSelection))")
         }
         guard selectionSize <= devices else {
-            throw FleetError(.cohortTooLarge, "a cohort of \(cohort) with \(Int(overSelection * 100))% over-selection selects \(selectionSize) devices, more than the population of \(devices); lower --cohort or raise --devices")
+            throw FleetError(
+                .cohortTooLarge,
+                "a cohort of \(cohort) with \(Int(overSelection * 100))% over-selection selects \(selectionSize) devices, more than the population of \(devices); lower --cohort or raise --devices"
+            )
         }
-        guard reportingDeadline >= 1 else { throw FleetError(.invalidConfiguration, "reporting deadline must be at least 1 second (got \(reportingDeadline))") }
+        guard reportingDeadline >= 1 else {
+            throw FleetError(
+                .invalidConfiguration, "reporting deadline must be at least 1 second (got \(reportingDeadline))")
+        }
         guard minimumReportFraction >= 0, minimumReportFraction <= 1 else {
-            throw FleetError(.invalidConfiguration, "minimum report fraction must be in [0, 1] (got \(minimumReportFraction))")
+            throw FleetError(
+                .invalidConfiguration, "minimum report fraction must be in [0, 1] (got \(minimumReportFraction))")
         }
-        guard modelBytes >= 0, updateBytes >= 0 else { throw FleetError(.invalidConfiguration, "model and update sizes must be non-negative bytes") }
+        guard modelBytes >= 0, updateBytes >= 0 else {
+            throw FleetError(.invalidConfiguration, "model and update sizes must be non-negative bytes")
+        }
         guard epochs > 0 else { throw FleetError(.invalidConfiguration, "epochs must be positive (got \(epochs))") }
-        guard networkJitter >= 0, networkJitter < 1 else { throw FleetError(.invalidConfiguration, "network jitter must be in [0, 1) (got \(networkJitter))") }
-        guard serverGap >= 0 else { throw FleetError(.invalidConfiguration, "server gap must be non-negative (got \(serverGap))") }
+        guard networkJitter >= 0, networkJitter < 1 else {
+            throw FleetError(.invalidConfiguration, "network jitter must be in [0, 1) (got \(networkJitter))")
+        }
+        guard serverGap >= 0 else {
+            throw FleetError(.invalidConfiguration, "server gap must be non-negative (got \(serverGap))")
+        }
     }
 }
 
@@ -108,7 +122,9 @@ public struct RoundSimulator: Sendable {
     /// - Parameter firstRound: the index of the first round it runs (a resumed run continues
     ///   with the same per-round random streams as an uninterrupted one).
     /// - Throws: ``FleetError`` if the configuration is invalid for this population.
-    public init(population: DevicePopulation, configuration: RoundConfiguration, start: Int = 0, firstRound: Int = 0) throws {
+    public init(population: DevicePopulation, configuration: RoundConfiguration, start: Int = 0, firstRound: Int = 0)
+        throws
+    {
         try configuration.validate(devices: population.count)
         self.population = population
         self.configuration = configuration
@@ -119,7 +135,9 @@ public struct RoundSimulator: Sendable {
     /// Seconds `device` needs to download, train and upload in round `round`.
     ///
     /// - Parameter tokens: the tokens it trains on (default: ``DevicePopulation/trainingTokens(_:)``).
-    public func workSeconds(device: Int, round: Int, updateBytes: Int? = nil, modelBytes: Int? = nil, tokens: Double? = nil) -> Double {
+    public func workSeconds(
+        device: Int, round: Int, updateBytes: Int? = nil, modelBytes: Int? = nil, tokens: Double? = nil
+    ) -> Double {
         let c = configuration
         var rng = SplitMix64(seed: population.configuration.seed, streams: 0x5E1EC7, UInt64(round), UInt64(device))
         let downJitter = 1 + c.networkJitter * (2 * rng.nextUnitDouble() - 1)
@@ -154,8 +172,11 @@ public struct RoundSimulator: Sendable {
         var stragglers: [UInt32] = []
         for d in selected {
             let device = Int(d)
-            let finish = Double(t) + workSeconds(
-                device: device, round: round, updateBytes: updateBytes, modelBytes: modelBytes, tokens: trainingTokens?(device))
+            let finish =
+                Double(t)
+                + workSeconds(
+                    device: device, round: round, updateBytes: updateBytes, modelBytes: modelBytes,
+                    tokens: trainingTokens?(device))
             let horizon = min(Int(finish.rounded(.down)), deadline)
             if population.eligibilityEnd(device, after: t, through: horizon) != nil {
                 dropped.append(d)

@@ -33,11 +33,17 @@ public struct CorpusLoader: Sendable {
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw CorpusError(.fileNotFound, "no such file or folder; pass a corpus file (NUS SMS zip or XML, .txt, .tsv, .jsonl) or synthetic[:SPEC]", path: path)
+            throw CorpusError(
+                .fileNotFound,
+                "no such file or folder; pass a corpus file (NUS SMS zip or XML, .txt, .tsv, .jsonl) or synthetic[:SPEC]",
+                path: path)
         }
         if isDirectory.boolValue {
             if let format, format != .text {
-                throw CorpusError(.unknownFormat, "a folder can only be read as --format text (one user per .txt file), not \(format.rawValue)", path: path)
+                throw CorpusError(
+                    .unknownFormat,
+                    "a folder can only be read as --format text (one user per .txt file), not \(format.rawValue)",
+                    path: path)
             }
             return try cached(key: try directoryKey(path)) { try readDirectory(path) }
         }
@@ -59,7 +65,10 @@ public struct CorpusLoader: Sendable {
             if ZipArchive.looksLikeZip(bytes) {
                 let archive = try ZipArchive(bytes: bytes, path: path)
                 guard let member = archive.entries.first(where: { $0.name.lowercased().hasSuffix(".xml") }) else {
-                    throw CorpusError(.notTheCorpus, "the zip archive holds no .xml member, so it is not the NUS SMS Corpus (expected smsCorpus_en_2015.03.09_all.xml inside)", path: path)
+                    throw CorpusError(
+                        .notTheCorpus,
+                        "the zip archive holds no .xml member, so it is not the NUS SMS Corpus (expected smsCorpus_en_2015.03.09_all.xml inside)",
+                        path: path)
                 }
                 return try NUSSMSReader(path: path).read(xml: try archive.extract(member))
             }
@@ -124,7 +133,8 @@ public struct CorpusLoader: Sendable {
             line += 1
             start = i + 1
         }
-        throw CorpusError(.invalidUTF8, "line \(line) is not valid UTF-8; re-encode the file as UTF-8", path: path, location: line)
+        throw CorpusError(
+            .invalidUTF8, "line \(line) is not valid UTF-8; re-encode the file as UTF-8", path: path, location: line)
     }
 
     private func textFiles(in path: String) throws -> [String] {
@@ -133,7 +143,10 @@ public struct CorpusLoader: Sendable {
         }
         let files = names.filter { $0.lowercased().hasSuffix(".txt") }.sorted()
         guard !files.isEmpty else {
-            throw CorpusError(.emptyCorpus, "the folder holds no .txt file; a text corpus folder has one USER.txt file per user, one message per line", path: path)
+            throw CorpusError(
+                .emptyCorpus,
+                "the folder holds no .txt file; a text corpus folder has one USER.txt file per user, one message per line",
+                path: path)
         }
         return files
     }

@@ -30,7 +30,10 @@ public struct CorpusSplit: Sendable, Equatable {
     ///   messages, and ``CorpusError/Code/tooFewUsers`` when either side would be empty.
     public init(_ kind: SplitKind, of corpus: TokenizedCorpus) throws {
         guard corpus.messageCount > 0 else {
-            throw CorpusError(.emptyCorpus, "the corpus has no non-empty message, so there is nothing to split; check the input file and its format (--format)", path: corpus.provenance.source)
+            throw CorpusError(
+                .emptyCorpus,
+                "the corpus has no non-empty message, so there is nothing to split; check the input file and its format (--format)",
+                path: corpus.provenance.source)
         }
         self.kind = kind
         switch kind {
@@ -47,7 +50,10 @@ public struct CorpusSplit: Sendable, Equatable {
             }
             let evalUsers = isEval.filter { $0 }.count
             guard evalUsers < corpus.userCount else {
-                throw CorpusError(.tooFewUsers, "the user-level split needs at least 2 users (every fifth user evaluates, the rest train) but the corpus has \(corpus.userCount); use --split per-user for a single user's text", path: corpus.provenance.source)
+                throw CorpusError(
+                    .tooFewUsers,
+                    "the user-level split needs at least 2 users (every fifth user evaluates, the rest train) but the corpus has \(corpus.userCount); use --split per-user for a single user's text",
+                    path: corpus.provenance.source)
             }
             trainMessages = train
             evalMessages = eval
@@ -69,7 +75,10 @@ public struct CorpusSplit: Sendable, Equatable {
             trainMessages = (0..<corpus.messageCount).filter { isTrain[$0] }
             evalMessages = (0..<corpus.messageCount).filter { !isTrain[$0] }
             guard !trainMessages.isEmpty else {
-                throw CorpusError(.tooFewUsers, "the per-user split leaves no training message (each user's first 80% train, rounded down, so a user needs at least 2 messages)", path: corpus.provenance.source)
+                throw CorpusError(
+                    .tooFewUsers,
+                    "the per-user split leaves no training message (each user's first 80% train, rounded down, so a user needs at least 2 messages)",
+                    path: corpus.provenance.source)
             }
             trainUserCount = trainUsers
             evalUserCount = evalUsers

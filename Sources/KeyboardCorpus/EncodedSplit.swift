@@ -15,7 +15,9 @@ public struct EncodedSplit: Sendable {
     /// - Throws: ``CorpusError`` for an empty corpus, too few users, or `vocabularySize < 1`.
     public init(corpus: TokenizedCorpus, split kind: SplitKind, vocabularySize: Int) throws {
         guard vocabularySize >= 1 else {
-            throw CorpusError(.invalidVocabularySize, "vocabulary size must be at least 1 (got \(vocabularySize)); nwp-v1's default is 10000")
+            throw CorpusError(
+                .invalidVocabularySize,
+                "vocabulary size must be at least 1 (got \(vocabularySize)); nwp-v1's default is 10000")
         }
         let split = try CorpusSplit(kind, of: corpus)
         let vocabulary = try Vocabulary(countingMessages: split.trainMessages, of: corpus, size: vocabularySize)

@@ -20,7 +20,8 @@ public struct Vocabulary: Sendable, Equatable {
                 throw CorpusError(.invalidSpec, "vocabulary word \(rank + 1) is empty", location: rank + 1)
             }
             guard index.updateValue(Int32(rank) + SpecialToken.firstWordID, forKey: word) == nil else {
-                throw CorpusError(.invalidSpec, "vocabulary word \(rank + 1) repeats an earlier word", location: rank + 1)
+                throw CorpusError(
+                    .invalidSpec, "vocabulary word \(rank + 1) repeats an earlier word", location: rank + 1)
             }
         }
         self.words = words
@@ -33,7 +34,8 @@ public struct Vocabulary: Sendable, Equatable {
     /// - Throws: ``CorpusError/Code/invalidVocabularySize`` if `size < 1`.
     public init(countingMessages messages: some Sequence<Int>, of corpus: TokenizedCorpus, size: Int) throws {
         guard size >= 1 else {
-            throw CorpusError(.invalidVocabularySize, "vocabulary size must be at least 1 (got \(size)); nwp-v1's default is 10000")
+            throw CorpusError(
+                .invalidVocabularySize, "vocabulary size must be at least 1 (got \(size)); nwp-v1's default is 10000")
         }
         let counts = corpus.typeCounts(inMessages: messages)
         try self.init(words: Self.topWords(counts: counts, types: corpus.types, size: size))

@@ -29,7 +29,10 @@ public struct RunStore: Sendable {
             configuration.busyMode = .timeout(10)
             return try RunStore(writer: DatabasePool(path: path, configuration: configuration))
         } catch let error as DatabaseError {
-            throw RunStoreError(.unusableDatabase, "cannot open the run store (\(error.resultCode)); is it a kbd-sim SQLite file you can write?", path: path)
+            throw RunStoreError(
+                .unusableDatabase,
+                "cannot open the run store (\(error.resultCode)); is it a kbd-sim SQLite file you can write?",
+                path: path)
         }
     }
 
@@ -65,7 +68,10 @@ public struct RunStore: Sendable {
         /// those of rounds that are multiples of this (0 keeps none of them; nil keeps all).
         public var keepCheckpointsEvery: Int?
 
-        public init(round: RoundRecord, evaluations: [EvaluationRecord] = [], checkpoint: CheckpointRecord? = nil, participants: [UInt64] = [], keepCheckpointsEvery: Int? = nil) {
+        public init(
+            round: RoundRecord, evaluations: [EvaluationRecord] = [], checkpoint: CheckpointRecord? = nil,
+            participants: [UInt64] = [], keepCheckpointsEvery: Int? = nil
+        ) {
             self.keepCheckpointsEvery = keepCheckpointsEvery
             self.round = round
             self.evaluations = evaluations
@@ -83,20 +89,24 @@ public struct RunStore: Sendable {
         let runId = committed.round.runId
         let number = committed.round.number
         try writer.write { db in
-            let last = try Int.fetchOne(db, sql: "SELECT MAX(number) FROM round WHERE runId = ?", arguments: [runId]) ?? 0
+            let last =
+                try Int.fetchOne(db, sql: "SELECT MAX(number) FROM round WHERE runId = ?", arguments: [runId]) ?? 0
             if number <= last {
-                throw RunStoreError(.roundAlreadyCommitted, "round \(number) of run \(runId) is already committed (last is \(last))")
+                throw RunStoreError(
+                    .roundAlreadyCommitted, "round \(number) of run \(runId) is already committed (last is \(last))")
             }
             guard number == last + 1 else {
-                throw RunStoreError(.outOfOrder, "round \(number) of run \(runId) is not the next round (last committed is \(last))")
+                throw RunStoreError(
+                    .outOfOrder, "round \(number) of run \(runId) is not the next round (last committed is \(last))")
             }
             try committed.round.insert(db)
             for evaluation in committed.evaluations { try evaluation.insert(db) }
             try committed.checkpoint?.insert(db)
-            let statement = try db.cachedStatement(sql: """
-                INSERT INTO participation (runId, device, rounds) VALUES (?, ?, 1)
-                ON CONFLICT (runId, device) DO UPDATE SET rounds = rounds + 1
-                """)
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT INTO participation (runId, device, rounds) VALUES (?, ?, 1)
+                    ON CONFLICT (runId, device) DO UPDATE SET rounds = rounds + 1
+                    """)
             for device in committed.participants {
                 try statement.execute(arguments: [runId, Int64(bitPattern: device)])
             }
@@ -126,7 +136,9 @@ public struct RunStore: Sendable {
     public func requireRun(id: Int64) throws -> RunRecord {
         if let run = try getRun(id: id) { return run }
         let ids = try runs().compactMap(\.id).sorted()
-        let known = ids.isEmpty ? "the store has no run yet" : "runs in the store: \(ids.map(String.init).joined(separator: ", "))"
+        let known =
+            ids.isEmpty
+            ? "the store has no run yet" : "runs in the store: \(ids.map(String.init).joined(separator: ", "))"
         throw RunStoreError(.noSuchRun, "there is no run \(id); \(known) (kbd-sim runs list)")
     }
 
@@ -140,7 +152,8 @@ public struct RunStore: Sendable {
     /// A run's evaluations in round order.
     public func evaluations(ofRun id: Int64) throws -> [EvaluationRecord] {
         try writer.read { db in
-            try EvaluationRecord.filter(Column("runId") == id).order(Column("round"), Column("split"), Column("source")).fetchAll(db)
+            try EvaluationRecord.filter(Column("runId") == id).order(Column("round"), Column("split"), Column("source"))
+                .fetchAll(db)
         }
     }
 
@@ -162,7 +175,8 @@ public struct RunStore: Sendable {
     public func participation(ofRun id: Int64) throws -> [UInt64: Int] {
         try writer.read { db in
             var result: [UInt64: Int] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT device, rounds FROM participation WHERE runId = ?", arguments: [id])
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT device, rounds FROM participation WHERE runId = ?", arguments: [id])
             while let row = try rows.next() {
                 result[UInt64(bitPattern: row[0] as Int64)] = row[1]
             }

@@ -6,84 +6,87 @@ enum RunStoreMigrations {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-runs-rounds-evaluations-checkpoints") { db in
-            try db.execute(sql: """
-                CREATE TABLE run (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    createdAt TEXT NOT NULL,
-                    status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'interrupted', 'failed')),
-                    corpus TEXT NOT NULL,
-                    model TEXT NOT NULL,
-                    codec TEXT NOT NULL,
-                    seed INTEGER NOT NULL,
-                    config TEXT NOT NULL
-                );
-                CREATE TABLE round (
-                    runId INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
-                    number INTEGER NOT NULL CHECK (number >= 1),
-                    virtualStart REAL NOT NULL,
-                    virtualEnd REAL NOT NULL CHECK (virtualEnd >= virtualStart),
-                    selected INTEGER NOT NULL CHECK (selected >= 0),
-                    reported INTEGER NOT NULL CHECK (reported >= 0),
-                    dropped INTEGER NOT NULL CHECK (dropped >= 0),
-                    stragglers INTEGER NOT NULL CHECK (stragglers >= 0),
-                    abandoned INTEGER NOT NULL CHECK (abandoned IN (0, 1)),
-                    bytesDown INTEGER NOT NULL CHECK (bytesDown >= 0),
-                    bytesUp INTEGER NOT NULL CHECK (bytesUp >= 0),
-                    wallSeconds REAL NOT NULL,
-                    PRIMARY KEY (runId, number)
-                );
-                CREATE TABLE evaluation (
-                    runId INTEGER NOT NULL,
-                    round INTEGER NOT NULL,
-                    split TEXT NOT NULL,
-                    source TEXT NOT NULL CHECK (source IN ('server', 'federated')),
-                    metric TEXT NOT NULL,
-                    predictions INTEGER NOT NULL,
-                    acc1 REAL NOT NULL,
-                    acc3 REAL NOT NULL,
-                    acc1iv REAL NOT NULL,
-                    ppl REAL,
-                    PRIMARY KEY (runId, round, split, source),
-                    FOREIGN KEY (runId, round) REFERENCES round(runId, number) ON DELETE CASCADE
-                );
-                CREATE TABLE checkpoint (
-                    runId INTEGER NOT NULL,
-                    round INTEGER NOT NULL,
-                    format TEXT NOT NULL,
-                    sha256 TEXT NOT NULL,
-                    byteCount INTEGER NOT NULL,
-                    data BLOB,
-                    path TEXT,
-                    CHECK (data IS NOT NULL OR path IS NOT NULL),
-                    PRIMARY KEY (runId, round),
-                    FOREIGN KEY (runId, round) REFERENCES round(runId, number) ON DELETE CASCADE
-                );
-                CREATE TABLE participation (
-                    runId INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
-                    device INTEGER NOT NULL,
-                    rounds INTEGER NOT NULL CHECK (rounds >= 1),
-                    PRIMARY KEY (runId, device)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE run (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        createdAt TEXT NOT NULL,
+                        status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'interrupted', 'failed')),
+                        corpus TEXT NOT NULL,
+                        model TEXT NOT NULL,
+                        codec TEXT NOT NULL,
+                        seed INTEGER NOT NULL,
+                        config TEXT NOT NULL
+                    );
+                    CREATE TABLE round (
+                        runId INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                        number INTEGER NOT NULL CHECK (number >= 1),
+                        virtualStart REAL NOT NULL,
+                        virtualEnd REAL NOT NULL CHECK (virtualEnd >= virtualStart),
+                        selected INTEGER NOT NULL CHECK (selected >= 0),
+                        reported INTEGER NOT NULL CHECK (reported >= 0),
+                        dropped INTEGER NOT NULL CHECK (dropped >= 0),
+                        stragglers INTEGER NOT NULL CHECK (stragglers >= 0),
+                        abandoned INTEGER NOT NULL CHECK (abandoned IN (0, 1)),
+                        bytesDown INTEGER NOT NULL CHECK (bytesDown >= 0),
+                        bytesUp INTEGER NOT NULL CHECK (bytesUp >= 0),
+                        wallSeconds REAL NOT NULL,
+                        PRIMARY KEY (runId, number)
+                    );
+                    CREATE TABLE evaluation (
+                        runId INTEGER NOT NULL,
+                        round INTEGER NOT NULL,
+                        split TEXT NOT NULL,
+                        source TEXT NOT NULL CHECK (source IN ('server', 'federated')),
+                        metric TEXT NOT NULL,
+                        predictions INTEGER NOT NULL,
+                        acc1 REAL NOT NULL,
+                        acc3 REAL NOT NULL,
+                        acc1iv REAL NOT NULL,
+                        ppl REAL,
+                        PRIMARY KEY (runId, round, split, source),
+                        FOREIGN KEY (runId, round) REFERENCES round(runId, number) ON DELETE CASCADE
+                    );
+                    CREATE TABLE checkpoint (
+                        runId INTEGER NOT NULL,
+                        round INTEGER NOT NULL,
+                        format TEXT NOT NULL,
+                        sha256 TEXT NOT NULL,
+                        byteCount INTEGER NOT NULL,
+                        data BLOB,
+                        path TEXT,
+                        CHECK (data IS NOT NULL OR path IS NOT NULL),
+                        PRIMARY KEY (runId, round),
+                        FOREIGN KEY (runId, round) REFERENCES round(runId, number) ON DELETE CASCADE
+                    );
+                    CREATE TABLE participation (
+                        runId INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                        device INTEGER NOT NULL,
+                        rounds INTEGER NOT NULL CHECK (rounds >= 1),
+                        PRIMARY KEY (runId, device)
+                    ) WITHOUT ROWID;
+                    """)
         }
         migrator.registerMigration("v2-round-tokens-timings-model-hash") { db in
-            try db.execute(sql: """
-                ALTER TABLE round ADD COLUMN surplus INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE round ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;
-                ALTER TABLE round ADD COLUMN trainSeconds REAL NOT NULL DEFAULT 0;
-                ALTER TABLE round ADD COLUMN serverSeconds REAL NOT NULL DEFAULT 0;
-                ALTER TABLE round ADD COLUMN modelSHA256 TEXT NOT NULL DEFAULT '';
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE round ADD COLUMN surplus INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE round ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE round ADD COLUMN trainSeconds REAL NOT NULL DEFAULT 0;
+                    ALTER TABLE round ADD COLUMN serverSeconds REAL NOT NULL DEFAULT 0;
+                    ALTER TABLE round ADD COLUMN modelSHA256 TEXT NOT NULL DEFAULT '';
+                    """)
         }
         // Per round, the reporting devices by local hour of day (0…23) at their report: a JSON
         // array of 24 integers, NULL where not recorded (rounds committed before v3). A column
         // rather than a child table: it is written by the round's own INSERT, so it is in the
         // round's transaction by construction, and it is always read with its round.
         migrator.registerMigration("v3-round-local-hours") { db in
-            try db.execute(sql: """
-                ALTER TABLE round ADD COLUMN reportingLocalHours TEXT
-                    CHECK (reportingLocalHours IS NULL OR json_array_length(reportingLocalHours) = 24);
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE round ADD COLUMN reportingLocalHours TEXT
+                        CHECK (reportingLocalHours IS NULL OR json_array_length(reportingLocalHours) = 24);
+                    """)
         }
         return migrator
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Aggregation
 
 struct WeightedMeanTests {
@@ -18,7 +19,9 @@ struct WeightedMeanTests {
         for (i, d) in deltas.enumerated() { whole.add(d, weight: Double(i + 1)) }
         var a = WeightedMean(parameterCount: 5)
         var b = WeightedMean(parameterCount: 5)
-        for (i, d) in deltas.enumerated() { if i < 3 { a.add(d, weight: Double(i + 1)) } else { b.add(d, weight: Double(i + 1)) } }
+        for (i, d) in deltas.enumerated() {
+            if i < 3 { a.add(d, weight: Double(i + 1)) } else { b.add(d, weight: Double(i + 1)) }
+        }
         a.merge(b)
         for (x, y) in zip(a.average()!, whole.average()!) { #expect(abs(x - y) <= 1e-6 * max(1, abs(y))) }
     }
@@ -43,7 +46,8 @@ struct ServerOptimizerTests {
     @Test("FedAdam and FedYogi follow Reddi et al.'s update, checked against a Double reference")
     func adaptiveMatchesReference() {
         for rule in [AdaptiveServerOptimizer.Rule.adam, .yogi] {
-            var opt = AdaptiveServerOptimizer(rule, learningRate: 0.1, beta1: 0.9, beta2: 0.99, tau: 0.01, parameterCount: 2)
+            var opt = AdaptiveServerOptimizer(
+                rule, learningRate: 0.1, beta1: 0.9, beta2: 0.99, tau: 0.01, parameterCount: 2)
             var w: [Float] = [0, 1]
             var (m, v, wr): ([Double], [Double], [Double]) = ([0, 0], [1e-4, 1e-4], [0, 1])
             for step in 0..<5 {
@@ -64,11 +68,13 @@ struct ServerOptimizerTests {
         }
     }
 
-    @Test("optimizer strings parse, and bad ones say what is accepted", arguments: [
-        ("fedavg", true), ("fedavg:lr=0.5", true), ("fedavgm:lr=1,momentum=0.9", true),
-        ("fedadam:lr=0.01,tau=0.001", true), ("FedYogi", true),
-        ("sgd", false), ("fedadam:lr=abc", false), ("fedavg:lr=-1", false), ("fedavg:momentum=0.9", false),
-    ])
+    @Test(
+        "optimizer strings parse, and bad ones say what is accepted",
+        arguments: [
+            ("fedavg", true), ("fedavg:lr=0.5", true), ("fedavgm:lr=1,momentum=0.9", true),
+            ("fedadam:lr=0.01,tau=0.001", true), ("FedYogi", true),
+            ("sgd", false), ("fedadam:lr=abc", false), ("fedavg:lr=-1", false), ("fedavg:momentum=0.9", false),
+        ])
     func parsing(_ text: String, _ valid: Bool) throws {
         let parsed = try? ServerOptimizerKind(parsing: text)
         #expect((parsed != nil) == valid)
@@ -89,8 +95,10 @@ struct ServerOptimizerTests {
 
         // A scaled step equals a step of the optimizer built with the scaled rate.
         let delta: [Float] = [0.3, -0.2, 0.05]
-        for (text, scaledText) in [("fedavg:lr=1", "fedavg:lr=0.25"), ("fedavgm:lr=1", "fedavgm:lr=0.25"),
-                                   ("fedadam:lr=0.1", "fedadam:lr=0.025"), ("fedyogi:lr=0.1", "fedyogi:lr=0.025")] {
+        for (text, scaledText) in [
+            ("fedavg:lr=1", "fedavg:lr=0.25"), ("fedavgm:lr=1", "fedavgm:lr=0.25"),
+            ("fedadam:lr=0.1", "fedadam:lr=0.025"), ("fedyogi:lr=0.1", "fedyogi:lr=0.025"),
+        ] {
             var scaled = try ServerOptimizerKind(parsing: text).makeOptimizer(parameterCount: 3)
             var reference = try ServerOptimizerKind(parsing: scaledText).makeOptimizer(parameterCount: 3)
             var (w1, w2): ([Float], [Float]) = ([1, 2, 3], [1, 2, 3])

@@ -21,7 +21,9 @@ struct EndToEndTests {
         inProcess.workers = 1
         let expected = try await inProcess.run(configuration: configuration)
 
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kbd-sim-http-\(UUID().uuidString).sqlite").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "kbd-sim-http-\(UUID().uuidString).sqlite"
+        ).path
         defer {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         }

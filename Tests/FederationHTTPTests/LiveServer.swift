@@ -1,13 +1,14 @@
 import Federation
 import FederationHTTP
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import LanguageModels
 import Logging
 import ServiceLifecycle
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Serves `aggregation` over HTTP on an ephemeral port of 127.0.0.1 for the duration of
 /// `body`, which gets the server's base URL; the server shuts down gracefully when `body`
@@ -22,7 +23,8 @@ func withLiveServer<T: Sendable>(
     logger.logLevel = .error
     let (ports, listening) = AsyncStream.makeStream(of: Int.self)
     let server = FederationHTTPServer(
-        aggregation: aggregation, configuration: .init(host: "127.0.0.1", port: 0, maximumUpdateBytes: maximumUpdateBytes), logger: logger,
+        aggregation: aggregation,
+        configuration: .init(host: "127.0.0.1", port: 0, maximumUpdateBytes: maximumUpdateBytes), logger: logger,
         onListening: { port in listening.yield(port) })
     let group = ServiceGroup(services: [server], logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -71,7 +73,8 @@ func tinyRunConfiguration() -> RunConfiguration {
 }
 
 /// The repository's root (for corpora/).
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 /// One raw HTTP exchange, for requests ``HTTPTransport`` cannot express (bad JSON, a missing
 /// header, a non-integer path).
@@ -90,7 +93,8 @@ struct RawExchange {
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = try #require(response as? HTTPURLResponse)
-        return RawExchange(status: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type"))
+        return RawExchange(
+            status: http.statusCode, body: data, contentType: http.value(forHTTPHeaderField: "Content-Type"))
     }
 
     /// The body as the server's refusal; throws if it is not one.

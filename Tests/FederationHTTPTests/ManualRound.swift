@@ -26,16 +26,20 @@ struct ManualRound: Sendable {
         let start = attachment.virtualTime
         let deadline = start + configuration.reportingDeadline
         try await transport.openRound(
-            run: attachment.runID, RoundOpening(round: 1, selected: Array(0..<8), virtualStart: start, deadline: deadline))
+            run: attachment.runID,
+            RoundOpening(round: 1, selected: Array(0..<8), virtualStart: start, deadline: deadline))
         let plan = try await transport.checkIn(run: attachment.runID, round: 1, device: 0)
         guard case .neural(let config) = configuration.model else { preconditionFailure("the tests' runs are neural") }
         let model = try LSTMLanguageModel(config: config)
         let download = try await transport.model(run: attachment.runID, round: 1)
-        let decoded = try ModelDownload.decodeWeights(download, layoutHash: model.layoutHash, parameterCount: model.parameters.count)
+        let decoded = try ModelDownload.decodeWeights(
+            download, layoutHash: model.layoutHash, parameterCount: model.parameters.count)
         precondition(decoded.version == 0, "a fresh run serves version 0")
         return ManualRound(
-            base: base, transport: transport, run: attachment.runID, virtualStart: start, deadline: deadline, plan: plan,
-            layoutHash: model.layoutHash, parameterCount: model.parameters.count, scheme: try CodecScheme(parsing: plan.codec))
+            base: base, transport: transport, run: attachment.runID, virtualStart: start, deadline: deadline,
+            plan: plan,
+            layoutHash: model.layoutHash, parameterCount: model.parameters.count,
+            scheme: try CodecScheme(parsing: plan.codec))
     }
 
     /// A valid update as `device` would encode it for `round`: a small deterministic delta
@@ -43,7 +47,8 @@ struct ManualRound: Sendable {
     func update(device: Int, round: Int = 1, variant: Int = 0) throws -> [UInt8] {
         let delta = (0..<parameterCount).map { i in Float(sin(Double(i * 7 + device * 131 + variant * 17))) * 0.01 }
         let metadata = UpdateMetadata(
-            runID: UInt64(run), round: UInt32(round), layoutHash: layoutHash, exampleCount: 10, deviceID: UInt64(device))
+            runID: UInt64(run), round: UInt32(round), layoutHash: layoutHash, exampleCount: 10, deviceID: UInt64(device)
+        )
         return try UpdateEncoder(scheme: scheme).encode(delta, metadata: metadata, seed: UInt64(device))
     }
 
@@ -54,15 +59,20 @@ struct ManualRound: Sendable {
 
     /// Uploads `bytes` (default: the device's valid update) through ``HTTPTransport``.
     @discardableResult
-    func upload(device: Int, bytes: [UInt8]? = nil, round: Int = 1, virtualTime: Int? = nil) async throws -> UploadReceipt {
+    func upload(device: Int, bytes: [UInt8]? = nil, round: Int = 1, virtualTime: Int? = nil) async throws
+        -> UploadReceipt
+    {
         try await transport.upload(
-            run: run, round: round, device: device, bytes: bytes ?? update(device: device), extras: extras(at: virtualTime))
+            run: run, round: round, device: device, bytes: bytes ?? update(device: device),
+            extras: extras(at: virtualTime))
     }
 
     /// A raw exchange with the server; a refusal is thrown as the ``ServerRejection`` its
     /// body decodes as.
     @discardableResult
-    func raw(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:]) async throws -> RawExchange {
+    func raw(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:]) async throws
+        -> RawExchange
+    {
         let exchange = try await RawExchange.send(method, path, to: base, body: body, headers: headers)
         guard (200..<300).contains(exchange.status) else { throw try exchange.rejection() }
         return exchange
@@ -75,7 +85,8 @@ struct ManualRound: Sendable {
         return try await transport.closeRound(
             run: run,
             RoundClosing(
-                round: round, virtualStart: virtualStart, virtualEnd: virtualStart + 120, selected: selected.count, dropped: 0,
+                round: round, virtualStart: virtualStart, virtualEnd: virtualStart + 120, selected: selected.count,
+                dropped: 0,
                 stragglers: 0, surplus: 0, bytesDown: 0, wallSeconds: 0, trainSeconds: 0))
     }
 }

@@ -11,7 +11,10 @@ struct Refusal: Sendable, CustomTestStringConvertible {
     var reason: ServerRejection.Reason
     var send: @Sendable (ManualRound) async throws -> Void
 
-    init(_ name: String, _ status: Int, _ reason: ServerRejection.Reason, send: @escaping @Sendable (ManualRound) async throws -> Void) {
+    init(
+        _ name: String, _ status: Int, _ reason: ServerRejection.Reason,
+        send: @escaping @Sendable (ManualRound) async throws -> Void
+    ) {
         self.name = name
         self.status = status
         self.reason = reason
@@ -94,7 +97,8 @@ struct RefusalTests {
         },
         Refusal("a close whose body names another round than its path", 400, .badRequest) { r in
             let closing = RoundClosing(
-                round: 2, virtualStart: r.virtualStart, virtualEnd: r.virtualStart + 60, selected: 8, dropped: 0, stragglers: 0,
+                round: 2, virtualStart: r.virtualStart, virtualEnd: r.virtualStart + 60, selected: 8, dropped: 0,
+                stragglers: 0,
                 surplus: 0, bytesDown: 0, wallSeconds: 0, trainSeconds: 0)
             try await r.raw("POST", "v1/runs/\(r.run)/rounds/1/close", body: try JSONEncoder().encode(closing))
         },
@@ -149,7 +153,8 @@ struct RefusalTests {
 
             let extras = String(decoding: try JSONEncoder().encode(round.extras()), as: UTF8.self)
             let replay = try await round.raw(
-                "PUT", "v1/runs/\(round.run)/rounds/1/updates/0", body: Data(update), headers: [HTTPTransport.extrasHeader: extras])
+                "PUT", "v1/runs/\(round.run)/rounds/1/updates/0", body: Data(update),
+                headers: [HTTPTransport.extrasHeader: extras])
             #expect(replay.status == 200)
             let receipt = try JSONDecoder().decode(UploadReceipt.self, from: replay.body)
             #expect(!receipt.accepted && receipt.reportsSoFar == 1)
@@ -168,7 +173,8 @@ struct RefusalTests {
             try await round.upload(device: 0)
             _ = try? await round.upload(device: 1, bytes: [1, 2, 3])
             _ = try? await round.upload(device: 1, virtualTime: round.deadline + 1)
-            _ = try? await round.raw("PUT", "v1/runs/\(round.run)/rounds/1/updates/1", body: Data(try round.update(device: 1)))
+            _ = try? await round.raw(
+                "PUT", "v1/runs/\(round.run)/rounds/1/updates/1", body: Data(try round.update(device: 1)))
 
             let metrics = try await RawExchange.send("GET", "metrics", to: base)
             #expect(metrics.status == 200)
@@ -183,7 +189,8 @@ struct RefusalTests {
             let status = try await round.transport.status()
             #expect(status.uploadsAccepted == 1)
             let run = try #require(status.runs.first)
-            #expect(run.runID == round.run && run.openRound == 1 && run.reportsInOpenRound == 1 && run.committedRounds == 0)
+            #expect(
+                run.runID == round.run && run.openRound == 1 && run.reportsInOpenRound == 1 && run.committedRounds == 0)
         }
     }
 
@@ -193,7 +200,9 @@ struct RefusalTests {
         let aggregation = AggregationServer(store: try RunStore.inMemory(), loadDataset: { _ in throw DiskOnFire() })
         try await withLiveServer(aggregation) { base in
             let transport = try HTTPTransport(baseURL: base.absoluteString)
-            let rejection = await #expect(throws: ServerRejection.self) { try await transport.createRun(tinyRunConfiguration()) }
+            let rejection = await #expect(throws: ServerRejection.self) {
+                try await transport.createRun(tinyRunConfiguration())
+            }
             #expect(rejection?.status == 500)
             #expect(rejection?.reason == .internalError)
             #expect(try await transport.status().runs.isEmpty)

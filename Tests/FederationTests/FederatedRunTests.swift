@@ -1,15 +1,19 @@
-import Foundation
-@testable import Federation
-@testable import LanguageModels
-import KeyboardCorpus
 import Fleet
+import Foundation
+import KeyboardCorpus
 import RunStore
 import Testing
 
+@testable import Federation
+@testable import LanguageModels
+
 @Suite("Federated runs, in-process")
 struct FederatedRunTests {
-    private func run(_ c: RunConfiguration, server: AggregationServer, limit: Int? = nil, resume: Int64? = nil) async throws -> FederatedRunner.Outcome {
-        let runner = FederatedRunner(transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
+    private func run(_ c: RunConfiguration, server: AggregationServer, limit: Int? = nil, resume: Int64? = nil)
+        async throws -> FederatedRunner.Outcome
+    {
+        let runner = FederatedRunner(
+            transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
         runner.roundLimit = limit
         return try await runner.run(configuration: resume == nil ? c : nil, resume: resume)
     }
@@ -30,7 +34,8 @@ struct FederatedRunTests {
         #expect(try server.store.getRun(id: id)?.status == .finished)
         // The tiny spec is learnable: the model must beat its Zipf-prior start.
         let dataset = try FederatedDataset(configuration: c)
-        let initial = try GlobalModel.initial(c, vocabulary: dataset.vocabulary).evaluate(on: dataset.evalMessages, vocabulary: dataset.vocabulary)
+        let initial = try GlobalModel.initial(c, vocabulary: dataset.vocabulary).evaluate(
+            on: dataset.evalMessages, vocabulary: dataset.vocabulary)
         #expect(evaluations.last!.ppl! < initial.perplexity)
         // Participation counts add up to the reports.
         let participation = try server.store.participation(ofRun: id)
@@ -55,14 +60,18 @@ struct FederatedRunTests {
         let c = Fixtures.neuralConfiguration(rounds: 2)
         var models: [String] = []
         for workers in [1, 2] {
-            let runner = FederatedRunner(transport: InProcessTransport(server: try Fixtures.server()), dataset: try FederatedDataset(configuration: c))
+            let runner = FederatedRunner(
+                transport: InProcessTransport(server: try Fixtures.server()),
+                dataset: try FederatedDataset(configuration: c))
             runner.workers = workers
             models.append(try await runner.run(configuration: c).rounds.last!.summary.modelSHA256)
         }
         #expect(models[0] == models[1])
     }
 
-    @Test("A run stopped after round 2 and resumed on a new server reaches the same model as an uninterrupted run", arguments: ["neural", "ngram"])
+    @Test(
+        "A run stopped after round 2 and resumed on a new server reaches the same model as an uninterrupted run",
+        arguments: ["neural", "ngram"])
     func resumeMatchesUninterrupted(kind: String) async throws {
         var c = kind == "neural" ? Fixtures.neuralConfiguration(rounds: 5) : Fixtures.ngramConfiguration(rounds: 5)
         c.serverOptimizer = "fedadam:lr=0.01"  // stateful: the moments must survive the restart too
@@ -90,7 +99,9 @@ struct FederatedRunTests {
             let hours = try #require(round.reportingLocalHours)
             #expect(hours.count == 24 && hours.reduce(0, +) == round.reported)
         }
-        #expect(try wholeServer.store.rounds(ofRun: whole.attachment.runID).map(\.reportingLocalHours) == stored.map(\.reportingLocalHours))
+        #expect(
+            try wholeServer.store.rounds(ofRun: whole.attachment.runID).map(\.reportingLocalHours)
+                == stored.map(\.reportingLocalHours))
         // Only the newest checkpoint is kept.
         #expect(try store.latestCheckpoint(ofRun: id)?.round == 5)
     }
@@ -116,16 +127,21 @@ struct FederatedRunTests {
         #expect(FederatedRunner.sample(messages, atMost: 8, seed: 2) != a)
         // Every message is drawn sometimes: the sample is not a fixed window.
         var seen = Set<Int32>()
-        for seed in 0..<200 { seen.formUnion(FederatedRunner.sample(messages, atMost: 8, seed: UInt64(seed)).map { $0[0] }) }
+        for seed in 0..<200 {
+            seen.formUnion(FederatedRunner.sample(messages, atMost: 8, seed: UInt64(seed)).map { $0[0] })
+        }
         #expect(seen.count == 50)
     }
 
-    @Test("--max-device-messages caps what each device trains on, a fresh sample each round; n-gram devices still count everything")
+    @Test(
+        "--max-device-messages caps what each device trains on, a fresh sample each round; n-gram devices still count everything"
+    )
     func deviceMessageCap() async throws {
         var c = Fixtures.neuralConfiguration(rounds: 3)
         c.maxDeviceMessages = 2
         let server = try Fixtures.server()
-        let runner = FederatedRunner(transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
+        let runner = FederatedRunner(
+            transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
         let recorder = SizeRecorder()
         runner.onCohort = { _, messages, _ in recorder.add(messages.map(\.count)) }
         let capped = try await runner.run(configuration: c)
@@ -153,7 +169,9 @@ struct FederatedRunTests {
     @Test("--home-wifi-fraction shapes the run's fleet: at 0 no phone ever trains, at 1 every phone can")
     func homeWiFi() async throws {
         var c = Fixtures.neuralConfiguration(rounds: 2)
-        let arrivals = { (c: RunConfiguration) in try FederatedRunner.population(for: c).habits.map { ($0 >> 24) & 0xFF } }
+        let arrivals = { (c: RunConfiguration) in
+            try FederatedRunner.population(for: c).habits.map { ($0 >> 24) & 0xFF }
+        }
         // Arrival hour 255 marks a phone without home Wi-Fi.
         #expect(try arrivals(c).contains(255))
         c.homeWiFiFraction = 1
@@ -177,7 +195,9 @@ struct FederatedRunTests {
         #expect(withDropout.rounds.allSatisfy { $0.summary.evaluation.map { $0.perplexity.isFinite } ?? true })
     }
 
-    @Test("A heavy typist straggles when it must train an LSTM on all its text, but reports its n-gram counts (counting is cheap)")
+    @Test(
+        "A heavy typist straggles when it must train an LSTM on all its text, but reports its n-gram counts (counting is cheap)"
+    )
     func heavyTypist() async throws {
         // u01 (a training user) typed 3,000 messages, 30,000 tokens: more than 600 s of LSTM
         // training on the fastest phone.
@@ -199,7 +219,8 @@ struct FederatedRunTests {
             let empty = outcome.rounds.filter { $0.outcome.selected.isEmpty }
             #expect(empty.allSatisfy { $0.summary.abandoned && $0.summary.reported == 0 })
             return (
-                rounds.filter { $0.reported.contains(UInt32(heavy)) }.count, rounds.filter { $0.selected.contains(UInt32(heavy)) }.count,
+                rounds.filter { $0.reported.contains(UInt32(heavy)) }.count,
+                rounds.filter { $0.selected.contains(UInt32(heavy)) }.count,
                 empty.count
             )
         }
@@ -214,7 +235,8 @@ struct FederatedRunTests {
         #expect(try await reports(capped).reported >= 1)
     }
 
-    @Test("Over-selection discards the heavy typist, who finishes last; selecting exactly K keeps every report it sends")
+    @Test(
+        "Over-selection discards the heavy typist, who finishes last; selecting exactly K keeps every report it sends")
     func overSelectionBias() async throws {
         let folder = try Self.typistsFolder(users: 40, heavyMessages: 400)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -225,7 +247,9 @@ struct FederatedRunTests {
         c.maxDeviceMessages = 64
         c.reportingDeadline = 3600
         let heavy = UInt32(try Self.heavyDevice(c, messages: 400))
-        func fate(_ c: RunConfiguration) async throws -> (selected: Int, reported: Int, dropped: Int, surplus: Int, allSurplus: Int) {
+        func fate(_ c: RunConfiguration) async throws -> (
+            selected: Int, reported: Int, dropped: Int, surplus: Int, allSurplus: Int
+        ) {
             let outcome = try await run(c, server: try Fixtures.server())
             #expect(outcome.finished)
             let rounds = outcome.rounds.map(\.outcome)
@@ -239,12 +263,14 @@ struct FederatedRunTests {
         let patient = try await fate(c)
         #expect(patient.allSurplus == 0)
         #expect(patient.selected >= 2)
-        #expect(patient.reported == patient.selected - patient.dropped, "no straggling within an hour, nothing discarded")
+        #expect(
+            patient.reported == patient.selected - patient.dropped, "no straggling within an hour, nothing discarded")
         c.overSelection = 2
         let eager = try await fate(c)
         #expect(eager.surplus >= 1, "the heavy phone finished after K lighter ones and was discarded")
         #expect(
-            Double(eager.reported) / Double(max(eager.selected, 1)) < Double(patient.reported) / Double(patient.selected),
+            Double(eager.reported) / Double(max(eager.selected, 1)) < Double(patient.reported)
+                / Double(patient.selected),
             "heavy phone: \(eager.reported) of \(eager.selected) selections reported with over-selection, \(patient.reported) of \(patient.selected) without"
         )
     }
@@ -252,7 +278,8 @@ struct FederatedRunTests {
     /// A folder corpus of `users` users (one file each) who typed 6 messages, except u01, a
     /// training user, who typed `heavyMessages`.
     private static func typistsFolder(users: Int = 12, heavyMessages: Int) throws -> URL {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kbd-sim-typists-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "kbd-sim-typists-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let phrases = ["see you at the station", "are you coming home tonight", "call me when you get there later"]
         for user in 0..<users {
@@ -278,7 +305,8 @@ struct FederatedRunTests {
     private static func heavyDevice(_ c: RunConfiguration, messages: Int) throws -> Int {
         let dataset = try FederatedDataset(configuration: c)
         let population = try FederatedRunner.population(for: c)
-        return try #require((0..<c.devices).first { dataset.trainingMessages(of: $0, at: 0, population: population).count == messages })
+        return try #require(
+            (0..<c.devices).first { dataset.trainingMessages(of: $0, at: 0, population: population).count == messages })
     }
 
     @Test("Federated n-gram counts equal the counts of the participants' text")
@@ -294,7 +322,8 @@ struct FederatedRunTests {
         for p in outcome.rounds {
             for d in p.outcome.reported {
                 let device = Int(d)
-                let messages = dataset.trainingMessages(of: device, at: p.outcome.startTime, population: population, sinceDay: through[device])
+                let messages = dataset.trainingMessages(
+                    of: device, at: p.outcome.startTime, population: population, sinceDay: through[device])
                 expected.merge(NGramCounts(order: 3, messages: messages))
                 through[device] = dataset.currentDay(of: device, at: p.outcome.startTime, population: population)
             }

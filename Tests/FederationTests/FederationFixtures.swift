@@ -1,25 +1,30 @@
+import Fleet
 import Foundation
+import KeyboardCorpus
+import RunStore
+
 @testable import Federation
 @testable import LanguageModels
-import KeyboardCorpus
-import Fleet
-import RunStore
 
 /// Small runs that finish in a second or two in debug builds.
 enum Fixtures {
     /// The repository's corpora/synthetic-tiny.json (12 words, 40 users, 3 days).
     static var tinySpec: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("corpora/synthetic-tiny.json").path
     }
 
     /// A tiny CIFG model for vocabulary `vocab` (+4 specials).
     static func tinyModel(vocab: Int) -> ModelConfig {
-        ModelConfig(name: "test-cifg", vocabularySize: vocab + 4, embedding: 8, hidden: 12, projection: 8, cell: .cifg, seed: 3)
+        ModelConfig(
+            name: "test-cifg", vocabularySize: vocab + 4, embedding: 8, hidden: 12, projection: 8, cell: .cifg, seed: 3)
     }
 
     /// A neural run on the tiny synthetic spec.
-    static func neuralConfiguration(rounds: Int = 4, optimizer: String = "fedavg", codec: String = "rot,q8s,z1") -> RunConfiguration {
+    static func neuralConfiguration(rounds: Int = 4, optimizer: String = "fedavg", codec: String = "rot,q8s,z1")
+        -> RunConfiguration
+    {
         var c = RunConfiguration()
         c.corpus = "synthetic:" + tinySpec
         c.vocabularySize = 12

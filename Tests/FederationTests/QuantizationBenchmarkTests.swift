@@ -1,21 +1,26 @@
-import Foundation
-@testable import Federation
-import LanguageModels
 import Fleet
+import Foundation
+import LanguageModels
 import RunStore
 import Testing
 
+@testable import Federation
+
 @Suite("Quantization benchmark")
 struct QuantizationBenchmarkTests {
-    private func plan(_ codecs: String, zlib: [Int] = [1], seeds: [UInt64] = [11], rounds: Int = 3, target: Double? = nil) throws -> QuantizationBenchmark {
+    private func plan(
+        _ codecs: String, zlib: [Int] = [1], seeds: [UInt64] = [11], rounds: Int = 3, target: Double? = nil
+    ) throws -> QuantizationBenchmark {
         var base = Fixtures.neuralConfiguration(rounds: rounds)
         base.evalEvery = 1
-        return try QuantizationBenchmark(base: base, codecs: QuantizationBenchmark.codecList(codecs), zlibLevels: zlib, seeds: seeds, target: target)
+        return try QuantizationBenchmark(
+            base: base, codecs: QuantizationBenchmark.codecList(codecs), zlibLevels: zlib, seeds: seeds, target: target)
     }
 
     private func runBenchmark(_ benchmark: QuantizationBenchmark) async throws -> QuantizationBenchmarkRunner.Outcome {
         let server = try Fixtures.server()
-        let runner = QuantizationBenchmarkRunner(benchmark: benchmark, server: server, dataset: try FederatedDataset(configuration: benchmark.base))
+        let runner = QuantizationBenchmarkRunner(
+            benchmark: benchmark, server: server, dataset: try FederatedDataset(configuration: benchmark.base))
         runner.workers = 1
         return try await runner.run()
     }
@@ -27,15 +32,19 @@ struct QuantizationBenchmarkTests {
         var selected, reported, dropped, stragglers, surplus: [UInt32]
     }
 
-    private func cohorts(_ c: RunConfiguration, store: RunStore? = nil) async throws -> (cohorts: [Cohort], participation: [UInt64: Int]) {
+    private func cohorts(_ c: RunConfiguration, store: RunStore? = nil) async throws -> (
+        cohorts: [Cohort], participation: [UInt64: Int]
+    ) {
         let server = AggregationServer(store: try store ?? RunStore.inMemory())
-        let runner = FederatedRunner(transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
+        let runner = FederatedRunner(
+            transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
         runner.workers = 1
         let outcome = try await runner.run(configuration: c)
         let cohorts = outcome.rounds.map { p in
             let o = p.outcome
             return Cohort(
-                start: o.startTime, close: o.closeTime, end: o.endTime, selected: o.selected, reported: o.reported, dropped: o.dropped,
+                start: o.startTime, close: o.closeTime, end: o.endTime, selected: o.selected, reported: o.reported,
+                dropped: o.dropped,
                 stragglers: o.stragglers, surplus: o.surplus)
         }
         return (cohorts, try server.store.participation(ofRun: outcome.attachment.runID))
@@ -66,7 +75,10 @@ struct QuantizationBenchmarkTests {
         // seconds on a slow uplink: with the codec's own size, f32 and rot+q1s reports
         // arrive at different virtual times.
         var c = Fixtures.neuralConfiguration(rounds: 3)
-        c.model = .neural(ModelConfig(name: "test-cifg-wide", vocabularySize: 16, embedding: 32, hidden: 112, projection: 32, cell: .cifg, seed: 3))
+        c.model = .neural(
+            ModelConfig(
+                name: "test-cifg-wide", vocabularySize: 16, embedding: 32, hidden: 112, projection: 32, cell: .cifg,
+                seed: 3))
         func run(_ codec: String, _ timing: RunConfiguration.UploadTiming?) async throws -> [Cohort] {
             var x = c
             x.codec = codec
@@ -95,7 +107,9 @@ struct QuantizationBenchmarkTests {
         let c = Fixtures.neuralConfiguration()
         let json = c.encodedJSON()
         #expect(!json.contains("uploadTiming"))
-        #expect(!json.contains("maxDeviceMessages") && !json.contains("clientDropout") && !json.contains("homeWiFiFraction"))
+        #expect(
+            !json.contains("maxDeviceMessages") && !json.contains("clientDropout") && !json.contains("homeWiFiFraction")
+        )
         #expect(try RunConfiguration.decode(json: json) == c)
         var fixed = c
         fixed.uploadTiming = .float32Size
@@ -111,7 +125,8 @@ struct QuantizationBenchmarkTests {
         #expect(a.finished && b.finished)
         #expect(a.summary.rows.count == 4)
         #expect(a.summary == b.summary)
-        #expect(a.measurements.map { $0.rounds.map(\.modelSHA256) } == b.measurements.map { $0.rounds.map(\.modelSHA256) })
+        #expect(
+            a.measurements.map { $0.rounds.map(\.modelSHA256) } == b.measurements.map { $0.rounds.map(\.modelSHA256) })
         #expect(a.summary.cohortsIdentical)
         // f32 is lossless: its model is the same at zlib 0 and 1.
         #expect(a.summary.rows[0].finalModelSHA256 == a.summary.rows[1].finalModelSHA256)
@@ -119,12 +134,16 @@ struct QuantizationBenchmarkTests {
         #expect(a.summary.rows[0].finalModelSHA256 != a.summary.rows[2].finalModelSHA256)
     }
 
-    @Test("Bits per parameter: f32 at zlib 0 is 32 plus the framing, q8s is under 8 plus scales and framing; ratios follow")
+    @Test(
+        "Bits per parameter: f32 at zlib 0 is 32 plus the framing, q8s is under 8 plus scales and framing; ratios follow"
+    )
     func bitsPerParameter() async throws {
         let benchmark = try plan("f32,q8s,rot+q2s", zlib: [0])
         let outcome = try await runBenchmark(benchmark)
         let s = outcome.summary
-        let runner = QuantizationBenchmarkRunner(benchmark: benchmark, server: try Fixtures.server(), dataset: try FederatedDataset(configuration: benchmark.base))
+        let runner = QuantizationBenchmarkRunner(
+            benchmark: benchmark, server: try Fixtures.server(),
+            dataset: try FederatedDataset(configuration: benchmark.base))
         let (parameters, float32Bytes) = try runner.modelSizes()
         #expect(s.parameterCount == parameters)
         let framingBits = Double(float32Bytes - 4 * parameters) * 8 / Double(parameters)
@@ -148,14 +167,18 @@ struct QuantizationBenchmarkTests {
         let outcome = try await runBenchmark(benchmark)
         let s = outcome.summary
         #expect(s.float32Basis == .computed)
-        let runner = QuantizationBenchmarkRunner(benchmark: benchmark, server: try Fixtures.server(), dataset: try FederatedDataset(configuration: benchmark.base))
+        let runner = QuantizationBenchmarkRunner(
+            benchmark: benchmark, server: try Fixtures.server(),
+            dataset: try FederatedDataset(configuration: benchmark.base))
         #expect(s.float32UploadBytes == Double(try runner.modelSizes().float32UpdateBytes))
         let best = s.rows.map(\.accuracyAt1.mean).max()!
         #expect(abs(s.target - 0.95 * best) < 1e-12)
         #expect(s.targetBasis.contains("best codec"))
     }
 
-    @Test("Rounds and MB to target: the first evaluated round at or above it, mean over seeds, nil unless every seed reached it")
+    @Test(
+        "Rounds and MB to target: the first evaluated round at or above it, mean over seeds, nil unless every seed reached it"
+    )
     func roundsToTarget() throws {
         let benchmark = try plan("f32,q8s", zlib: [0], seeds: [1, 2], target: 0.5)
         func run(_ e: Int, seed: UInt64, id: Int64, acc: [Double?]) -> QuantizationBenchmark.RunMeasurement {
@@ -164,7 +187,9 @@ struct QuantizationBenchmarkTests {
                     number: i + 1, reported: 2, bytesUp: 1_000_000, accuracyAt1: a, accuracyAt3: a.map { $0 + 0.1 },
                     modelSHA256: "m\(i)", cohortKey: [Int64(i)])
             }
-            return .init(experiment: benchmark.experiments[e], seed: seed, runID: id, plannedRounds: 3, rounds: rounds, participation: [1: 3])
+            return .init(
+                experiment: benchmark.experiments[e], seed: seed, runID: id, plannedRounds: 3, rounds: rounds,
+                participation: [1: 3])
         }
         let measurements = [
             run(0, seed: 1, id: 1, acc: [0.3, 0.5, 0.6]), run(1, seed: 1, id: 2, acc: [0.2, 0.4, 0.45]),
@@ -184,21 +209,27 @@ struct QuantizationBenchmarkTests {
         // An incomplete run is left out of the table.
         var partial = measurements
         partial[3].rounds.removeLast()
-        #expect(benchmark.summarize(partial, parameterCount: 250_000, float32UpdateBytes: 1_000_100).rows[1].seeds == [1])
+        #expect(
+            benchmark.summarize(partial, parameterCount: 250_000, float32UpdateBytes: 1_000_100).rows[1].seeds == [1])
         // The default target: 95% of f32's final mean acc@1.
-        let byDefault = try plan("f32,q8s", zlib: [0], seeds: [1, 2]).summarize(measurements, parameterCount: 250_000, float32UpdateBytes: 1_000_100)
+        let byDefault = try plan("f32,q8s", zlib: [0], seeds: [1, 2]).summarize(
+            measurements, parameterCount: 250_000, float32UpdateBytes: 1_000_100)
         #expect(abs(byDefault.target - 0.95 * 0.65) < 1e-12)
     }
 
     @Test("Codec entries map to run schemes: stages joined by '+', the zlib level from the level list")
     func schemes() throws {
         let benchmark = try plan(" F32 ,rot+q2s,clip=1+q8n", zlib: [0, 1, 9])
-        #expect(benchmark.experiments.map(\.scheme) == [
-            "f32", "f32,z1", "f32,z9", "rot,q2s", "rot,q2s,z1", "rot,q2s,z9", "clip=1.0,q8n", "clip=1.0,q8n,z1", "clip=1.0,q8n,z9",
-        ])
+        #expect(
+            benchmark.experiments.map(\.scheme) == [
+                "f32", "f32,z1", "f32,z9", "rot,q2s", "rot,q2s,z1", "rot,q2s,z9", "clip=1.0,q8n", "clip=1.0,q8n,z1",
+                "clip=1.0,q8n,z9",
+            ])
         #expect(benchmark.experiments.map(\.codec).prefix(4) == ["f32", "f32", "f32", "rot+q2s"])
         #expect(benchmark.experiments.map(\.isFloat32) == [true, true, true, false, false, false, false, false, false])
-        let seedMajor = try plan("f32,q8s", zlib: [1], seeds: [3, 4]).plannedRuns.map { "\($0.experiment.codec)@\($0.seed)" }
+        let seedMajor = try plan("f32,q8s", zlib: [1], seeds: [3, 4]).plannedRuns.map {
+            "\($0.experiment.codec)@\($0.seed)"
+        }
         #expect(seedMajor == ["f32@3", "q8s@3", "f32@4", "q8s@4"])
     }
 
@@ -219,10 +250,14 @@ struct QuantizationBenchmarkTests {
             ("q8s", [1], [1], 0.0, .invalidTarget, "0.0"),
             ("q8s", [1], [1], 1.5, .invalidTarget, "1.5"),
         ] as [(String, [Int], [UInt64], Double?, QuantizationBenchmarkError.Code, String?)])
-    func badPlans(codecs: String, zlib: [Int], seeds: [UInt64], target: Double?, code: QuantizationBenchmarkError.Code, entry: String?) throws {
+    func badPlans(
+        codecs: String, zlib: [Int], seeds: [UInt64], target: Double?, code: QuantizationBenchmarkError.Code,
+        entry: String?
+    ) throws {
         let error = #expect(throws: QuantizationBenchmarkError.self) {
             try QuantizationBenchmark(
-                base: Fixtures.neuralConfiguration(), codecs: QuantizationBenchmark.codecList(codecs), zlibLevels: zlib, seeds: seeds, target: target)
+                base: Fixtures.neuralConfiguration(), codecs: QuantizationBenchmark.codecList(codecs), zlibLevels: zlib,
+                seeds: seeds, target: target)
         }
         #expect(error?.code == code, "\(String(describing: error))")
         #expect(error?.entry == entry)
@@ -231,10 +266,14 @@ struct QuantizationBenchmarkTests {
 
     @Test("An n-gram model or a bad run setting is refused before anything runs")
     func badBase() throws {
-        #expect(throws: QuantizationBenchmarkError(
-            .unsupportedModel, "--model kn3: n-gram runs upload count tables, which no codec quantizes; use a neural model (cifg-small, lstm-tiny, a config file)",
-            entry: "kn3")) {
-            try QuantizationBenchmark(base: Fixtures.ngramConfiguration(), codecs: ["q8s"], zlibLevels: [1], seeds: [1], target: nil)
+        #expect(
+            throws: QuantizationBenchmarkError(
+                .unsupportedModel,
+                "--model kn3: n-gram runs upload count tables, which no codec quantizes; use a neural model (cifg-small, lstm-tiny, a config file)",
+                entry: "kn3")
+        ) {
+            try QuantizationBenchmark(
+                base: Fixtures.ngramConfiguration(), codecs: ["q8s"], zlibLevels: [1], seeds: [1], target: nil)
         }
         var base = Fixtures.neuralConfiguration()
         base.rounds = 0

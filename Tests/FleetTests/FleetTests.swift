@@ -3,7 +3,9 @@ import Fleet
 import KeyboardCorpus
 import Testing
 
-func smallPopulation(devices: Int = 20_000, seed: UInt64 = 1, _ edit: (inout PopulationConfiguration) -> Void = { _ in }) throws -> DevicePopulation {
+func smallPopulation(
+    devices: Int = 20_000, seed: UInt64 = 1, _ edit: (inout PopulationConfiguration) -> Void = { _ in }
+) throws -> DevicePopulation {
     var c = PopulationConfiguration()
     c.devices = devices
     c.seed = seed
@@ -145,7 +147,8 @@ struct SelectionTests {
         let p = try smallPopulation(devices: 100)
         var c = RoundConfiguration()
         c.cohort = 100
-        let tooLarge = try #require(throws: FleetError.self) { try RoundSimulator(population: p, configuration: c) } // 130 > 100
+        // 130 > 100
+        let tooLarge = try #require(throws: FleetError.self) { try RoundSimulator(population: p, configuration: c) }
         #expect(tooLarge.code == .cohortTooLarge)
         c.cohort = 0
         #expect(throws: FleetError.self) { try RoundSimulator(population: p, configuration: c) }
@@ -165,7 +168,9 @@ struct RoundRateTests {
     /// independently of the simulator: every device eligible at `time` (full scan), its work
     /// from the tier tables with its own Monte Carlo network jitter (a different stream), and
     /// its fate from minute-by-minute eligibility.
-    func impliedRates(_ p: DevicePopulation, _ c: RoundConfiguration, at time: Int, rng: inout SplitMix64) -> (drop: Double, straggle: Double, n: Int) {
+    func impliedRates(_ p: DevicePopulation, _ c: RoundConfiguration, at time: Int, rng: inout SplitMix64) -> (
+        drop: Double, straggle: Double, n: Int
+    ) {
         var drops = 0
         var straggles = 0
         var n = 0
@@ -177,14 +182,18 @@ struct RoundRateTests {
             let jd = 1 + c.networkJitter * (2 * rng.nextUnitDouble() - 1)
             let ju = 1 + c.networkJitter * (2 * rng.nextUnitDouble() - 1)
             let tokens = Double(p.dailyMessages[i]) * Double(cfg.trainingDays) * cfg.tokensPerMessage
-            let work = Double(c.modelBytes) / (down * jd) + c.epochs * tokens * cfg.computeTiers[Int(p.computeTier[i])].value
+            let work =
+                Double(c.modelBytes) / (down * jd) + c.epochs * tokens * cfg.computeTiers[Int(p.computeTier[i])].value
                 + Double(c.updateBytes) / (up * ju)
             let finish = Double(time) + work
             let deadline = time + c.reportingDeadline
             var dropped = false
             var b = (time / 60 + 1) * 60
             while Double(b) <= finish, b <= deadline {
-                if !p.isEligible(i, at: b) { dropped = true; break }
+                if !p.isEligible(i, at: b) {
+                    dropped = true
+                    break
+                }
                 b += 60
             }
             if dropped { drops += 1 } else if finish > Double(deadline) { straggles += 1 }
@@ -222,12 +231,22 @@ struct RoundRateTests {
                 stragglerVariance += k * implied.straggle * (1 - implied.straggle) * (1 + k / Double(implied.n))
             }
         }
-        print("dropout measured \(measuredDrops / Double(selected)) implied \(expectedDrops / Double(selected)); stragglers measured \(measuredStraggles / Double(selected)) implied \(expectedStraggles / Double(selected)); \(selected) selected")
+        print(
+            "dropout measured \(measuredDrops / Double(selected)) implied \(expectedDrops / Double(selected)); stragglers measured \(measuredStraggles / Double(selected)) implied \(expectedStraggles / Double(selected)); \(selected) selected"
+        )
         #expect(selected > 10_000)
-        #expect(expectedDrops / Double(selected) > 0.003, "dropout rate too small to test: \(expectedDrops / Double(selected))")
-        #expect(expectedStraggles / Double(selected) > 0.003, "straggler rate too small to test: \(expectedStraggles / Double(selected))")
-        #expect(abs(measuredDrops - expectedDrops) <= 4 * variance.squareRoot(), "dropped \(measuredDrops) vs implied \(expectedDrops) ± \(variance.squareRoot())")
-        #expect(abs(measuredStraggles - expectedStraggles) <= 4 * stragglerVariance.squareRoot(), "stragglers \(measuredStraggles) vs implied \(expectedStraggles) ± \(stragglerVariance.squareRoot())")
+        #expect(
+            expectedDrops / Double(selected) > 0.003,
+            "dropout rate too small to test: \(expectedDrops / Double(selected))")
+        #expect(
+            expectedStraggles / Double(selected) > 0.003,
+            "straggler rate too small to test: \(expectedStraggles / Double(selected))")
+        #expect(
+            abs(measuredDrops - expectedDrops) <= 4 * variance.squareRoot(),
+            "dropped \(measuredDrops) vs implied \(expectedDrops) ± \(variance.squareRoot())")
+        #expect(
+            abs(measuredStraggles - expectedStraggles) <= 4 * stragglerVariance.squareRoot(),
+            "stragglers \(measuredStraggles) vs implied \(expectedStraggles) ± \(stragglerVariance.squareRoot())")
     }
 
     @Test("a round below the minimum report fraction is abandoned and time still advances")
@@ -235,7 +254,7 @@ struct RoundRateTests {
         let p = try smallPopulation(devices: 5000)
         var c = RoundConfiguration()
         c.cohort = 100
-        c.reportingDeadline = 3 // far too short for anyone to download, train and upload
+        c.reportingDeadline = 3  // far too short for anyone to download, train and upload
         var sim = try RoundSimulator(population: p, configuration: c, start: 86_400)
         let o = sim.runRound()
         #expect(o.abandoned)
@@ -260,7 +279,9 @@ struct ReportTests {
         #expect(csv[1].split(separator: ",").count == FleetReport.csvHeader.split(separator: ",").count)
         let svg = report.svg()
         #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
-        for text in ["hour of day (h)", "% of population", "device's local hour", "UTC hour", "</svg>"] { #expect(svg.contains(text)) }
+        for text in ["hour of day (h)", "% of population", "device's local hour", "UTC hour", "</svg>"] {
+            #expect(svg.contains(text))
+        }
         let json = report.json()
         #expect(json.contains("\"eligibleFractionByLocalHour\": ["))
         #expect(json.filter { $0 == "{" }.count == 49)

@@ -11,10 +11,14 @@ struct BenchQuantCommandTests {
     }
 
     /// A tiny benchmark: lstm-tiny on the tiny spec, 3 rounds evaluated every round.
-    private func arguments(db: String, codecs: String = "f32,q8s", zlib: String = "0,1", rounds: Int = 3, extra: [String] = []) -> [String] {
+    private func arguments(
+        db: String, codecs: String = "f32,q8s", zlib: String = "0,1", rounds: Int = 3, extra: [String] = []
+    ) -> [String] {
         [
-            "bench", "quant", "--corpus", "synthetic:" + Self.tinySpec, "--vocab", "12", "--model", "lstm-tiny", "--devices", "3000",
-            "--cohort", "8", "--rounds", String(rounds), "--eval-every", "1", "--server-opt", "fedadam:lr=0.01", "--codecs", codecs,
+            "bench", "quant", "--corpus", "synthetic:" + Self.tinySpec, "--vocab", "12", "--model", "lstm-tiny",
+            "--devices", "3000",
+            "--cohort", "8", "--rounds", String(rounds), "--eval-every", "1", "--server-opt", "fedadam:lr=0.01",
+            "--codecs", codecs,
             "--zlib", zlib, "--seeds", "2", "--workers", "1", "--db", db,
         ] + extra
     }
@@ -28,12 +32,16 @@ struct BenchQuantCommandTests {
         let rows = doc["rows"] as? [[String: Any]] ?? []
         #expect(rows.map { "\($0["codec"]!) z\($0["zlib"]!)" } == ["f32 z0", "f32 z1", "q8s z0", "q8s z1"])
         for key in [
-            "codec", "zlib", "bits/param", "up bytes/device/round", "ratio to f32", "acc@1", "acc@3", "rounds to target",
+            "codec", "zlib", "bits/param", "up bytes/device/round", "ratio to f32", "acc@1", "acc@3",
+            "rounds to target",
             "MB to target", "reached", "runs", "acc@1 ±", "acc@3 ±", "scheme", "model sha256",
         ] {
             #expect(rows.allSatisfy { $0[key] != nil }, "missing key \(key)")
         }
-        for key in ["target acc@1", "target basis", "f32 bytes", "f32 basis", "parameters", "cohorts identical", "finished", "spread"] {
+        for key in [
+            "target acc@1", "target basis", "f32 bytes", "f32 basis", "parameters", "cohorts identical", "finished",
+            "spread",
+        ] {
             #expect(doc[key] != nil, "missing key \(key)")
         }
         #expect(doc["cohorts identical"] as? Bool == true)
@@ -72,7 +80,10 @@ struct BenchQuantCommandTests {
         let folder = ScratchFolder()
         let r = try KbdSimRunner.run(arguments(db: folder.path + "/runs.sqlite", codecs: "q8s,rot+q2s", zlib: "1"))
         #expect(r.status == 0, "\(r.stderr)")
-        for text in ["bits/param", "ratio to f32", "rounds to target", "MB to target", "rot+q2s", "half-range", "identical cohorts", ": yes", "computed"] {
+        for text in [
+            "bits/param", "ratio to f32", "rounds to target", "MB to target", "rot+q2s", "half-range",
+            "identical cohorts", ": yes", "computed",
+        ] {
             #expect(r.stdout.contains(text), "missing '\(text)' in\n\(r.stdout)")
         }
         #expect(r.stderr.contains("[rot+q2s z1 seed 2] round 3/3"), "\(r.stderr)")
@@ -85,7 +96,8 @@ struct BenchQuantCommandTests {
         _ = try RunStore.open(path: db)  // an existing, empty store
         let r = try KbdSimRunner.run(arguments(db: db, codecs: "f32,q8s,q9z,rot+q2s"))
         #expect(r.status == 64, "\(r.stderr)")
-        #expect(r.stderr.contains("'q9z'") && r.stderr.contains("rot+q2s") && r.stderr.contains("q1s…q8s"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("'q9z'") && r.stderr.contains("rot+q2s") && r.stderr.contains("q1s…q8s"), "\(r.stderr)")
         #expect(try RunStore.open(path: db).runs().isEmpty)
         // Nor is a store created.
         let none = folder.path + "/none.sqlite"
@@ -102,18 +114,23 @@ struct BenchQuantCommandTests {
             (["--seeds", "0"], "--seeds"), (["--rounds", "0"], "--rounds"), (["--codecs", ""], "--codecs is empty"),
             (["--codecs", "q8s,q8s"], "twice"), (["--target", "0"], "--target"), (["--target", "1.5"], "--target"),
             (["--zlib", "10"], "--zlib"), (["--zlib", "1,x"], "--zlib"), (["--codecs", "q8s+z6"], "--zlib"),
-            (["--model", "kn3"], "neural model"), (["--eval-every", "0"], "--eval-every"), (["--seed-list", "1,a"], "--seed-list"),
-            (["--seed-list", "3,3"], "twice"), (["--seed-list", "4"], "not both"), (["--cohort", "0"], "--cohort"), (["--workers", "0"], "--workers"),
+            (["--model", "kn3"], "neural model"), (["--eval-every", "0"], "--eval-every"),
+            (["--seed-list", "1,a"], "--seed-list"),
+            (["--seed-list", "3,3"], "twice"), (["--seed-list", "4"], "not both"), (["--cohort", "0"], "--cohort"),
+            (["--workers", "0"], "--workers"),
         ] {
             var base = arguments(db: db)
-            if extra.first == "--seed-list", expected != "not both", let i = base.firstIndex(of: "--seeds") { base.removeSubrange(i...(i + 1)) }
+            if extra.first == "--seed-list", expected != "not both", let i = base.firstIndex(of: "--seeds") {
+                base.removeSubrange(i...(i + 1))
+            }
             let r = try KbdSimRunner.run(base + extra)
             #expect(r.status == 64, "\(extra): \(r.stderr)")
             #expect(r.stderr.contains(expected), "\(extra): \(r.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: db))
         let help = try KbdSimRunner.run(["bench", "quant", "--help"])
-        #expect(help.stdout.contains("Example") && help.stdout.contains("half-range") && help.stdout.contains("--codecs"))
+        #expect(
+            help.stdout.contains("Example") && help.stdout.contains("half-range") && help.stdout.contains("--codecs"))
     }
 
     @Test("Ctrl-C stops after the current round's commit and prints the table of the runs completed so far")

@@ -39,7 +39,9 @@ struct CommandTests {
         let folder = ScratchFolder()
         let corpus = folder.smallCorpus()
         let arpa = folder.path + "/kn3.arpa"
-        let trained = try KbdSimRunner.run(["eval", "--model", "kn3", "--corpus", corpus, "--vocab", "50", "--export-arpa", arpa, "--json"])
+        let trained = try KbdSimRunner.run([
+            "eval", "--model", "kn3", "--corpus", corpus, "--vocab", "50", "--export-arpa", arpa, "--json",
+        ])
         #expect(trained.status == 0, "\(trained.stderr)")
         let loaded = try KbdSimRunner.run(["eval", "--model", arpa, "--corpus", corpus, "--vocab", "50", "--json"])
         #expect(loaded.status == 0, "\(loaded.stderr)")
@@ -63,32 +65,37 @@ struct CommandTests {
     }
 
     @Test func codecBenchReportsEverySchemeAsJSON() throws {
-        let r = try KbdSimRunner.run(["codec", "bench", "--params", "3000", "--schemes", "f32;rot,q8s,z1;rot,q1s", "--repeats", "1", "--json"])
+        let r = try KbdSimRunner.run([
+            "codec", "bench", "--params", "3000", "--schemes", "f32;rot,q8s,z1;rot,q1s", "--repeats", "1", "--json",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let rows = try #require(r.json()["rows"] as? [[String: Any]])
         #expect(rows.count == 6)  // three schemes × two synthetic deltas
         let f32 = try #require(rows.first { $0["scheme"] as? String == "f32" })
         #expect(f32["relL2Error"] as? Double == 0)
         #expect((f32["bytesPerParam"] as? Double ?? 0) > 4)  // float32 plus the header
-        let oneBit = try #require(rows.first { $0["scheme"] as? String == "rot,q1s" && $0["delta"] as? String == "gaussian" })
+        let oneBit = try #require(
+            rows.first { $0["scheme"] as? String == "rot,q1s" && $0["delta"] as? String == "gaussian" })
         #expect((oneBit["ratioToF32"] as? Double ?? 0) > 20)
     }
 
-    @Test("bad input exits non-zero with a clear message and never crashes", arguments: [
-        (["eval", "--model", "kn3", "--corpus", "/nonexistent/sms.zip"], "no such file"),
-        (["eval", "--model", "kn3", "--corpus", "CORPUS", "--vocab", "0"], "--vocab"),
-        (["eval", "--model", "kn9", "--corpus", "CORPUS"], "kn1 … kn5"),
-        (["eval", "--model", "kn3", "--corpus", "ONEUSER"], "at least 2 users"),
-        (["eval", "--model", "kn3", "--corpus", "NOTZIP"], "zip"),
-        (["predict", "--model", "BADARPA", "hello"], "\\data\\"),
-        (["predict", "--model", "/nonexistent/model.arpa", "hello"], "no such model file"),
-        (["corpus", "stats", "EMPTY"], "no non-empty message"),
-        (["codec", "bench", "--schemes", "q9s"], "q9s"),
-        (["codec", "bench", "--schemes", "q0s"], "q0s"),
-        (["codec", "bench", "--schemes", "q8s,z10"], "z10"),
-        (["codec", "bench", "--schemes", "bogus"], "bogus"),
-        (["codec", "bench", "--params", "0"], "--params"),
-    ] as [([String], String)])
+    @Test(
+        "bad input exits non-zero with a clear message and never crashes",
+        arguments: [
+            (["eval", "--model", "kn3", "--corpus", "/nonexistent/sms.zip"], "no such file"),
+            (["eval", "--model", "kn3", "--corpus", "CORPUS", "--vocab", "0"], "--vocab"),
+            (["eval", "--model", "kn9", "--corpus", "CORPUS"], "kn1 … kn5"),
+            (["eval", "--model", "kn3", "--corpus", "ONEUSER"], "at least 2 users"),
+            (["eval", "--model", "kn3", "--corpus", "NOTZIP"], "zip"),
+            (["predict", "--model", "BADARPA", "hello"], "\\data\\"),
+            (["predict", "--model", "/nonexistent/model.arpa", "hello"], "no such model file"),
+            (["corpus", "stats", "EMPTY"], "no non-empty message"),
+            (["codec", "bench", "--schemes", "q9s"], "q9s"),
+            (["codec", "bench", "--schemes", "q0s"], "q0s"),
+            (["codec", "bench", "--schemes", "q8s,z10"], "z10"),
+            (["codec", "bench", "--schemes", "bogus"], "bogus"),
+            (["codec", "bench", "--params", "0"], "--params"),
+        ] as [([String], String)])
     func badInput(_ arguments: [String], _ expected: String) throws {
         let folder = ScratchFolder()
         let substitutions = [
@@ -136,19 +143,25 @@ struct NeuralFleetAndSyntheticCommandTests {
             "--lr", "0.02", "--threads", "1", "--initial", out, "--out", next,
         ])
         #expect(more.status == 0, "\(more.stderr)")
-        let codec = try KbdSimRunner.run(["codec", "bench", "--checkpoints", out + "," + next, "--schemes", "f32;rot,q8s,z1", "--repeats", "1", "--json"])
+        let codec = try KbdSimRunner.run([
+            "codec", "bench", "--checkpoints", out + "," + next, "--schemes", "f32;rot,q8s,z1", "--repeats", "1",
+            "--json",
+        ])
         #expect(codec.status == 0, "\(codec.stderr)")
         let rows = try #require(codec.json()["rows"] as? [[String: Any]])
         #expect(rows.count == 2)
         #expect(rows.first?["relL2Error"] as? Double == 0)
         // A model trained with another vocabulary cannot be continued.
         let mismatch = try KbdSimRunner.run([
-            "train", "--model", "lstm-tiny", "--corpus", corpus, "--vocab", "20", "--epochs", "1", "--initial", out, "--out", next,
+            "train", "--model", "lstm-tiny", "--corpus", corpus, "--vocab", "20", "--epochs", "1", "--initial", out,
+            "--out", next,
         ])
         #expect(mismatch.status != 0 && mismatch.stderr.contains("vocabulary"), "\(mismatch.stderr)")
     }
 
-    @Test("train --participants-of trains on exactly the users whose phones reported; another corpus, vocabulary, run or store is refused")
+    @Test(
+        "train --participants-of trains on exactly the users whose phones reported; another corpus, vocabulary, run or store is refused"
+    )
     func trainOnParticipants() throws {
         let folder = ScratchFolder()
         let corpus = folder.smallCorpus()
@@ -158,7 +171,10 @@ struct NeuralFleetAndSyntheticCommandTests {
             "--round-interval", "3600", "--min-report-fraction", "0.5", "--db", db, "--json",
         ])
         #expect(run.status == 0, "\(run.stderr)")
-        let base = ["train", "--model", "lstm-tiny", "--corpus", corpus, "--epochs", "1", "--batch", "8", "--threads", "1", "--out", folder.path + "/p.kbdlm"]
+        let base = [
+            "train", "--model", "lstm-tiny", "--corpus", corpus, "--epochs", "1", "--batch", "8", "--threads", "1",
+            "--out", folder.path + "/p.kbdlm",
+        ]
         let train = try KbdSimRunner.run(base + ["--vocab", "40", "--participants-of", "1", "--db", db, "--json"])
         #expect(train.status == 0, "\(train.stderr)")
         // 9 training users of 30 messages each: the kept messages are 30 per reached user.
@@ -184,13 +200,15 @@ struct NeuralFleetAndSyntheticCommandTests {
         #expect(!FileManager.default.fileExists(atPath: folder.path + "/none.sqlite"))
         // A synthetic run has no fixed text per phone to train on centrally.
         let synthetic = try KbdSimRunner.run([
-            "run", "--corpus", "synthetic:" + RunCommandTests.tinySpec, "--vocab", "12", "--model", "kn3", "--devices", "3000",
+            "run", "--corpus", "synthetic:" + RunCommandTests.tinySpec, "--vocab", "12", "--model", "kn3", "--devices",
+            "3000",
             "--cohort", "8", "--rounds", "1", "--db", folder.path + "/syn.sqlite",
         ])
         #expect(synthetic.status == 0, "\(synthetic.stderr)")
         #expect(!synthetic.stdout.contains("phones that reported"))
         let refused = try KbdSimRunner.run([
-            "train", "--model", "lstm-tiny", "--corpus", "synthetic:" + RunCommandTests.tinySpec, "--vocab", "12", "--epochs", "1",
+            "train", "--model", "lstm-tiny", "--corpus", "synthetic:" + RunCommandTests.tinySpec, "--vocab", "12",
+            "--epochs", "1",
             "--participants-of", "1", "--db", folder.path + "/syn.sqlite", "--out", folder.path + "/s.kbdlm",
         ])
         #expect(refused.status != 0 && refused.stderr.contains("file corpora"), "\(refused.stderr)")
@@ -220,7 +238,9 @@ struct NeuralFleetAndSyntheticCommandTests {
             .deletingLastPathComponent().appendingPathComponent("corpora/synthetic-tiny.json").path
         let oracle = try KbdSimRunner.run(["corpus", "oracle", "synthetic:" + spec, "--vocab", "100", "--json"])
         #expect(oracle.status == 0, "\(oracle.stderr)")
-        let eval = try KbdSimRunner.run(["eval", "--model", "kn3", "--corpus", "synthetic:" + spec, "--vocab", "100", "--json"])
+        let eval = try KbdSimRunner.run([
+            "eval", "--model", "kn3", "--corpus", "synthetic:" + spec, "--vocab", "100", "--json",
+        ])
         #expect(eval.status == 0, "\(eval.stderr)")
         #expect(try eval.json()["predictions"] as? Int ?? 0 > 0)
         let bad = try KbdSimRunner.run(["eval", "--model", "kn3", "--corpus", "synthetic:/nonexistent/spec.json"])
@@ -231,12 +251,17 @@ struct NeuralFleetAndSyntheticCommandTests {
         let folder = ScratchFolder()
         let csv = folder.path + "/fleet.csv"
         let svg = folder.path + "/fleet.svg"
-        let r = try KbdSimRunner.run(["fleet", "simulate", "--devices", "20000", "--days", "1", "--cohort", "50", "--csv", csv, "--svg", svg, "--json"])
+        let r = try KbdSimRunner.run([
+            "fleet", "simulate", "--devices", "20000", "--days", "1", "--cohort", "50", "--csv", csv, "--svg", svg,
+            "--json",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let csvText = try String(contentsOfFile: csv, encoding: .utf8)
         #expect(csvText.split(separator: "\n").count >= 25)  // header + 24 hours
         #expect(try String(contentsOfFile: svg, encoding: .utf8).contains("<svg"))
-        let bench = try KbdSimRunner.run(["fleet", "bench", "--devices", "50000", "--cohort", "100", "--repeats", "2", "--json"])
+        let bench = try KbdSimRunner.run([
+            "fleet", "bench", "--devices", "50000", "--cohort", "100", "--repeats", "2", "--json",
+        ])
         #expect(bench.status == 0, "\(bench.stderr)")
         #expect(try (bench.json()["selections"] as? [[String: Any]])?.count == 4)
         #expect(try bench.json()["bytes per device"] as? Int ?? 99 <= 64)

@@ -25,7 +25,8 @@ struct KbdSimRunner {
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             dir = dir.deletingLastPathComponent()
         }
-        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kbd-sim")
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "kbd-sim")
     }
 
     static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Result {
@@ -69,8 +70,10 @@ final class ScratchFolder {
 
     /// A small multi-user JSONL corpus with learnable phrases.
     func smallCorpus() -> String {
-        let phrases = ["see you at the station", "are you coming home tonight", "call me when you get there",
-                       "see you at home", "i am on the way", "are you free tonight", "call me later ok"]
+        let phrases = [
+            "see you at the station", "are you coming home tonight", "call me when you get there",
+            "see you at home", "i am on the way", "are you free tonight", "call me later ok",
+        ]
         var lines: [String] = []
         for user in 0..<12 {
             for i in 0..<30 {

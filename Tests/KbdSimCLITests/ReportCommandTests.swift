@@ -13,16 +13,19 @@ struct ReportCommandTests {
     /// Runs `kbd-sim run` with a small, fast configuration; returns its run id.
     @discardableResult
     private func run(_ db: String, model: [String], spec: String = tinySpec, rounds: Int = 4) throws -> Int {
-        let r = try KbdSimRunner.run([
-            "run", "--corpus", "synthetic:" + spec, "--vocab", "12", "--devices", "3000", "--cohort", "8",
-            "--rounds", String(rounds), "--eval-every", "2", "--db", db, "--json",
-        ] + model)
+        let r = try KbdSimRunner.run(
+            [
+                "run", "--corpus", "synthetic:" + spec, "--vocab", "12", "--devices", "3000", "--cohort", "8",
+                "--rounds", String(rounds), "--eval-every", "2", "--db", db, "--json",
+            ] + model)
         #expect(r.status == 0, "\(r.stderr)")
         return try #require(r.json()["run"] as? Int)
     }
 
     private func neuralModel(_ folder: ScratchFolder) -> [String] {
-        let model = folder.write("tiny.json", #"{"cell":"cifg","embedding":8,"hidden":12,"projection":8,"name":"tiny","seed":1,"vocabularySize":16}"#)
+        let model = folder.write(
+            "tiny.json",
+            #"{"cell":"cifg","embedding":8,"hidden":12,"projection":8,"name":"tiny","seed":1,"vocabularySize":16}"#)
         return ["--model", model, "--server-opt", "fedadam:lr=0.01", "--codec", "rot,q8s,z1"]
     }
 
@@ -32,7 +35,8 @@ struct ReportCommandTests {
 
     private func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
 
-    @Test("A report on two real runs: one self-contained file, five charts with axis titles and every run in each legend")
+    @Test(
+        "A report on two real runs: one self-contained file, five charts with axis titles and every run in each legend")
     func reportOnTwoRuns() throws {
         let folder = ScratchFolder()
         let db = folder.path + "/runs.sqlite"
@@ -56,7 +60,9 @@ struct ReportCommandTests {
         let references = try NSRegularExpression(pattern: #"(?:src|href)\s*=|url\("#, options: [.caseInsensitive])
         #expect(references.numberOfMatches(in: html, range: NSRange(html.startIndex..., in: html)) == 0)
         let urls = try NSRegularExpression(pattern: #"https?://[^"'\s<>)]*"#)
-        let found = urls.matches(in: html, range: NSRange(html.startIndex..., in: html)).map { String(html[Range($0.range, in: html)!]) }
+        let found = urls.matches(in: html, range: NSRange(html.startIndex..., in: html)).map {
+            String(html[Range($0.range, in: html)!])
+        }
         #expect(Set(found) == ["http://www.w3.org/2000/svg"])
 
         // Every chart: both axis titles, tick labels, each run in the legend (n-gram runs upload counts).
@@ -66,7 +72,10 @@ struct ReportCommandTests {
             #expect(chart.contains("class=\"tick-labels\""))
             for label in labels { #expect(chart.contains(label), "\(label) missing from a legend") }
         }
-        for title in ["round", "uploaded MB, cumulative", "local hour of day", "accuracy (% of predictions", "devices (count per round)"] {
+        for title in [
+            "round", "uploaded MB, cumulative", "local hour of day", "accuracy (% of predictions",
+            "devices (count per round)",
+        ] {
             #expect(html.contains(title))
         }
         #expect(html.contains("config: cohort") && html.contains("final acc@1") && html.contains("total MB up"))
@@ -103,26 +112,41 @@ struct ReportCommandTests {
 
         let unknown = try KbdSimRunner.run(["report", "1", "7", "--db", db, "--out", out])
         #expect(unknown.status == 64, "\(unknown.stderr)")
-        #expect(unknown.stderr.contains("no run 7") && unknown.stderr.contains(db) && unknown.stderr.contains("1, 2"), "\(unknown.stderr)")
+        #expect(
+            unknown.stderr.contains("no run 7") && unknown.stderr.contains(db) && unknown.stderr.contains("1, 2"),
+            "\(unknown.stderr)")
 
         let none = try KbdSimRunner.run(["report", "--db", db, "--out", out])
         #expect(none.status == 64 && none.stderr.contains("at least one run id"), "\(none.stderr)")
 
-        let missingFolder = try KbdSimRunner.run(["report", "1", "--db", db, "--out", folder.path + "/nope/report.html"])
-        #expect(missingFolder.status == 64 && missingFolder.stderr.contains("does not exist"), "\(missingFolder.stderr)")
+        let missingFolder = try KbdSimRunner.run([
+            "report", "1", "--db", db, "--out", folder.path + "/nope/report.html",
+        ])
+        #expect(
+            missingFolder.status == 64 && missingFolder.stderr.contains("does not exist"), "\(missingFolder.stderr)")
 
         let mixed = try KbdSimRunner.run(["report", "1", "2", "--db", db, "--out", out])
         #expect(mixed.status == 64, "\(mixed.stderr)")
-        #expect(mixed.stderr.contains("different corpora") && mixed.stderr.contains("--allow-mixed-corpora"), "\(mixed.stderr)")
-        #expect(mixed.stderr.contains("run 1: synthetic:\(Self.tinySpec)") && mixed.stderr.contains("run 2: synthetic:\(otherSpec)"))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".html") || $0.hasSuffix(".tmp") }.isEmpty)
+        #expect(
+            mixed.stderr.contains("different corpora") && mixed.stderr.contains("--allow-mixed-corpora"),
+            "\(mixed.stderr)")
+        #expect(
+            mixed.stderr.contains("run 1: synthetic:\(Self.tinySpec)")
+                && mixed.stderr.contains("run 2: synthetic:\(otherSpec)"))
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: folder.path).filter {
+                $0.hasSuffix(".html") || $0.hasSuffix(".tmp")
+            }.isEmpty)
 
         let allowed = try KbdSimRunner.run(["report", "1", "2", "--db", db, "--out", out, "--allow-mixed-corpora"])
         #expect(allowed.status == 0, "\(allowed.stderr)")
         let html = try String(contentsOfFile: out, encoding: .utf8)
-        #expect(html.contains("runs on different corpora: run 1: synthetic:\(Self.tinySpec); run 2: synthetic:\(otherSpec)"))
+        #expect(
+            html.contains("runs on different corpora: run 1: synthetic:\(Self.tinySpec); run 2: synthetic:\(otherSpec)")
+        )
         for chart in svgs(html) {
-            #expect(chart.contains("corpus synthetic:\(Self.tinySpec)") && chart.contains("corpus synthetic:\(otherSpec)"))
+            #expect(
+                chart.contains("corpus synthetic:\(Self.tinySpec)") && chart.contains("corpus synthetic:\(otherSpec)"))
         }
 
         let help = try KbdSimRunner.run(["report", "--help"])

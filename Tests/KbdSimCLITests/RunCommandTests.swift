@@ -12,9 +12,12 @@ struct RunCommandTests {
 
     /// A tiny CIFG config file and the flags of a small neural run on the tiny spec.
     private func arguments(_ folder: ScratchFolder, db: String, rounds: Int) -> [String] {
-        let model = folder.write("tiny.json", #"{"cell":"cifg","embedding":8,"hidden":12,"projection":8,"name":"tiny","seed":1,"vocabularySize":16}"#)
+        let model = folder.write(
+            "tiny.json",
+            #"{"cell":"cifg","embedding":8,"hidden":12,"projection":8,"name":"tiny","seed":1,"vocabularySize":16}"#)
         return [
-            "run", "--corpus", "synthetic:" + Self.tinySpec, "--vocab", "12", "--model", model, "--devices", "3000", "--cohort", "8",
+            "run", "--corpus", "synthetic:" + Self.tinySpec, "--vocab", "12", "--model", model, "--devices", "3000",
+            "--cohort", "8",
             "--rounds", String(rounds), "--eval-every", "5", "--server-opt", "fedadam:lr=0.01", "--db", db, "--json",
         ]
     }
@@ -47,7 +50,9 @@ struct RunCommandTests {
         #expect(again.status != 0 && again.stderr.contains("finished"), "\(again.stderr)")
     }
 
-    @Test("A run killed with SIGKILL mid-run resumes from its last committed round to the same model as an uninterrupted run")
+    @Test(
+        "A run killed with SIGKILL mid-run resumes from its last committed round to the same model as an uninterrupted run"
+    )
     func killAndResume() throws {
         let folder = ScratchFolder()
         let rounds = 40
@@ -90,7 +95,9 @@ struct RunCommandTests {
         // No round lost or repeated, the same final model and the same figures.
         #expect(try store.rounds(ofRun: 1).map(\.number) == Array(1...rounds))
         #expect(try lastModelHash(db, run: 1) == expected)
-        let a = try RunStore.open(path: whole).evaluations(ofRun: 1).map { [$0.round, Int($0.acc1 * 1e9), Int($0.acc3 * 1e9)] }
+        let a = try RunStore.open(path: whole).evaluations(ofRun: 1).map {
+            [$0.round, Int($0.acc1 * 1e9), Int($0.acc3 * 1e9)]
+        }
         let b = try store.evaluations(ofRun: 1).map { [$0.round, Int($0.acc1 * 1e9), Int($0.acc3 * 1e9)] }
         #expect(a == b)
         #expect(try store.getRun(id: 1)?.status == .finished)
@@ -101,13 +108,18 @@ struct RunCommandTests {
         let folder = ScratchFolder()
         let db = folder.path + "/runs.sqlite"
         for (extra, expected) in [
-            (["--cohort", "0"], "--cohort"), (["--codec", "q9s"], "--codec"), (["--server-opt", "fedfoo"], "server optimizer"),
-            (["--client-lr", "-1"], "--client-lr"), (["--model", "kn9"], "--model"), (["--devices", "10", "--cohort", "50"], "fleet"),
+            (["--cohort", "0"], "--cohort"), (["--codec", "q9s"], "--codec"),
+            (["--server-opt", "fedfoo"], "server optimizer"),
+            (["--client-lr", "-1"], "--client-lr"), (["--model", "kn9"], "--model"),
+            (["--devices", "10", "--cohort", "50"], "fleet"),
             (["--client-opt", "rmsprop"], "--client-opt"), (["--rounds", "0"], "--rounds"),
             (["--max-device-messages", "0"], "--max-device-messages"), (["--client-dropout", "1"], "--client-dropout"),
-            (["--client-dropout", "nan"], "--client-dropout"), (["--home-wifi-fraction", "1.5"], "--home-wifi-fraction"),
+            (["--client-dropout", "nan"], "--client-dropout"),
+            (["--home-wifi-fraction", "1.5"], "--home-wifi-fraction"),
         ] {
-            let r = try KbdSimRunner.run(["run", "--corpus", "synthetic:" + Self.tinySpec, "--vocab", "12", "--model", "kn3", "--db", db] + extra)
+            let r = try KbdSimRunner.run(
+                ["run", "--corpus", "synthetic:" + Self.tinySpec, "--vocab", "12", "--model", "kn3", "--db", db] + extra
+            )
             #expect(r.status == 64, "\(extra): \(r.stderr)")
             #expect(r.stderr.contains(expected), "\(extra): \(r.stderr)")
         }

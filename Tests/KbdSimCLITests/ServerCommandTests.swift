@@ -11,13 +11,15 @@ struct ServerCommandTests {
         #expect(r.stdout.contains("--port"))
     }
 
-    @Test("Bad flags exit with 64 and name the flag", arguments: [
-        (["--port", "70000"], "--port"),
-        (["--port", "-1"], "--port"),
-        (["--db", "/nonexistent-folder/runs.sqlite"], "--db"),
-        (["--db", NSTemporaryDirectory()], "--db"),
-        (["--log-level", "loud"], "--log-level"),
-    ])
+    @Test(
+        "Bad flags exit with 64 and name the flag",
+        arguments: [
+            (["--port", "70000"], "--port"),
+            (["--port", "-1"], "--port"),
+            (["--db", "/nonexistent-folder/runs.sqlite"], "--db"),
+            (["--db", NSTemporaryDirectory()], "--db"),
+            (["--log-level", "loud"], "--log-level"),
+        ])
     func badFlagsAreValidationErrors(_ arguments: [String], flag: String) throws {
         let r = try KbdSimRunner.run(["server"] + arguments)
         #expect(r.status == 64, "\(r.stderr)")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import KeyboardCorpus
 
 struct ReaderTests {
@@ -41,7 +42,8 @@ struct ReaderTests {
 
     @Test func readsShakespeareTurns() throws {
         let folder = TemporaryFolder()
-        let text = "First Citizen:\nBefore we proceed, hear me:\nspeak.\n\nAll:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved?\n"
+        let text =
+            "First Citizen:\nBefore we proceed, hear me:\nspeak.\n\nAll:\nSpeak, speak.\n\nFirst Citizen:\nYou are all resolved?\n"
         let c = try loader.load(path: folder.write("play.txt", text))
         #expect(c.provenance.format == "shakespeare")
         #expect(c.userIDs == ["First Citizen", "All"])
@@ -67,7 +69,9 @@ struct ReaderTests {
         let tsv = try loader.load(path: folder.write("c.tsv", "u1\thello world\nu2\tbye\n"))
         #expect(tsv.userIDs == ["u1", "u2"])
 
-        let jsonl = try loader.load(path: folder.write("c.jsonl", "{\"user\": \"a\", \"text\": \"Hi!\"}\n\n{\"user\": 42, \"text\": \"yo yo\"}\n"))
+        let jsonl = try loader.load(
+            path: folder.write(
+                "c.jsonl", "{\"user\": \"a\", \"text\": \"Hi!\"}\n\n{\"user\": 42, \"text\": \"yo yo\"}\n"))
         #expect(jsonl.userIDs == ["a", "42"])
         #expect(jsonl.tokenCount == 3)
     }
@@ -91,8 +95,12 @@ struct ReaderTests {
         var invalid = Array(nusXML([("1", "caf")]).utf8)
         invalid.insert(0xFF, at: invalid.firstIndex(of: UInt8(ascii: "f"))! + 1)
         expectError(.invalidUTF8) { _ = try loader.load(path: folder.write("invalid.xml", invalid)) }
-        expectError(.invalidUTF8) { _ = try loader.load(path: folder.write("invalid.txt", [0x68, 0x69, 0x0A, 0xC3, 0x28])) }
-        expectError(.malformedRecord) { _ = try loader.load(path: folder.write("bad.jsonl", "{\"user\": \"a\", \"text\": \"x\"}\n{not json\n")) }
+        expectError(.invalidUTF8) {
+            _ = try loader.load(path: folder.write("invalid.txt", [0x68, 0x69, 0x0A, 0xC3, 0x28]))
+        }
+        expectError(.malformedRecord) {
+            _ = try loader.load(path: folder.write("bad.jsonl", "{\"user\": \"a\", \"text\": \"x\"}\n{not json\n"))
+        }
         expectError(.malformedRecord) { _ = try loader.load(path: folder.write("bad2.jsonl", "{\"user\": \"a\"}\n")) }
         expectError(.malformedRecord) { _ = try loader.load(path: folder.write("bad.tsv", "u1\thi\nno tab here\n")) }
         let empty = try loader.load(path: folder.write("empty.txt", "...\n!!!\n"))
@@ -121,7 +129,9 @@ struct ReaderTests {
 
     @Test(
         "NUS SMS reproduces the nwp-v1 self-checks (needs ../shared/corpora; skipped if absent)",
-        .enabled(if: sharedCorpus("nus-sms/smsCorpus_en_xml_2015.03.09_all.zip") != nil, "../shared/corpora/nus-sms is absent"))
+        .enabled(
+            if: sharedCorpus("nus-sms/smsCorpus_en_xml_2015.03.09_all.zip") != nil,
+            "../shared/corpora/nus-sms is absent"))
     func nusSMSSelfChecks() throws {
         let path = try #require(sharedCorpus("nus-sms/smsCorpus_en_xml_2015.03.09_all.zip"))
         let c = try loader.load(path: path)

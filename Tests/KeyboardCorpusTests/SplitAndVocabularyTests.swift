@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KeyboardCorpus
 
 func corpus(_ messages: [(String, String)]) -> TokenizedCorpus {

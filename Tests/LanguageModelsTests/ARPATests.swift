@@ -1,13 +1,15 @@
 import Foundation
 import KeyboardCorpus
 import Testing
+
 @testable import LanguageModels
 
 struct ARPATests {
     @Test("export then import gives identical predictions and perplexity", arguments: [1, 2, 3, 5])
     func roundTrip(order: Int) throws {
         let (v, messages) = smallCorpus()
-        let model = try KneserNeyModel(counts: NGramCounts(order: order, messages: messages.prefix(250).map { $0 }), vocabulary: v)
+        let model = try KneserNeyModel(
+            counts: NGramCounts(order: order, messages: messages.prefix(250).map { $0 }), vocabulary: v)
         let text = model.arpaText()
         let restored = try KneserNeyModel(arpaText: text)
         #expect(restored.vocabulary == model.vocabulary)

@@ -7,7 +7,8 @@ struct FastMathTests {
     @Test("vectorized exp, sigmoid and tanh match libm", arguments: [1, 15, 16, 17, 100])
     func matchesLibm(count: Int) {
         let xs = (0..<count).map { Float($0) / Float(max(count - 1, 1)) * 40 - 20 }
-        var s = xs, t = xs
+        var s = xs
+        var t = xs
         s.withUnsafeMutableBufferPointer { FastMath.sigmoid($0.baseAddress!, count: count) }
         t.withUnsafeMutableBufferPointer { FastMath.tanh($0.baseAddress!, count: count) }
         for i in 0..<count {
@@ -27,7 +28,11 @@ struct FastMathTests {
         let ref = row.map(Double.init)
         let lse = row.withUnsafeMutableBufferPointer { Float.softmaxExcludingPadAndBOS($0.baseAddress!, count: count) }
         let m = ref.enumerated().filter { $0.offset != 0 && $0.offset != 2 }.map(\.element).max()!
-        let refLSE = m + Foundation.log(ref.enumerated().filter { $0.offset != 0 && $0.offset != 2 }.map { Foundation.exp($0.element - m) }.reduce(0, +))
+        let refLSE =
+            m
+            + Foundation.log(
+                ref.enumerated().filter { $0.offset != 0 && $0.offset != 2 }.map { Foundation.exp($0.element - m) }
+                    .reduce(0, +))
         #expect(abs(Double(lse) - refLSE) < 1e-5)
         #expect(row[0] == 0 && row[2] == 0)
         #expect(abs(row.reduce(0, +) - 1) < 1e-4)

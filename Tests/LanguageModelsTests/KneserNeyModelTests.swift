@@ -1,6 +1,7 @@
 import Foundation
 import KeyboardCorpus
 import Testing
+
 @testable import LanguageModels
 
 /// A small corpus with repeated phrases, OOV words and sentence-initial words.
@@ -51,7 +52,8 @@ struct KneserNeyModelTests {
     @Test("top-k equals a brute-force ranking of the whole vocabulary", arguments: 1...5)
     func topKMatchesBruteForce(order: Int) throws {
         let (v, messages) = smallCorpus()
-        let model = try KneserNeyModel(counts: NGramCounts(order: order, messages: messages.prefix(200).map { $0 }), vocabulary: v)
+        let model = try KneserNeyModel(
+            counts: NGramCounts(order: order, messages: messages.prefix(200).map { $0 }), vocabulary: v)
         for m in messages.suffix(60) {
             for i in 0...m.count {
                 let history = [2] + m.prefix(i)
@@ -106,7 +108,8 @@ struct KneserNeyModelTests {
     @Test func evaluatorCountsHitsAndOOVMisses() throws {
         let v = try Vocabulary(words: ["a", "b"])
         // "a b" repeated: after <s> the best word is a, after a it is b.
-        let model = try KneserNeyModel(counts: NGramCounts(order: 2, messages: Array(repeating: [4, 5], count: 20)), vocabulary: v)
+        let model = try KneserNeyModel(
+            counts: NGramCounts(order: 2, messages: Array(repeating: [4, 5], count: 20)), vocabulary: v)
         let metrics = NextWordEvaluator(threads: 2).evaluate(model, messages: [[4, 5], [4, 1], [5]])
         #expect(metrics.predictions == 5)
         #expect(metrics.inVocabularyPredictions == 4)

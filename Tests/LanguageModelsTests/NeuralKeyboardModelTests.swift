@@ -1,12 +1,14 @@
 import Foundation
 import KeyboardCorpus
 import Testing
+
 @testable import LanguageModels
 
 struct NeuralKeyboardModelTests {
     @Test("built-in presets equal the files in models/", arguments: ModelConfig.presets)
     func presetsMatchFiles(_ preset: ModelConfig) throws {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let file = repo.appendingPathComponent("models/\(preset.name).json")
         #expect(try ModelConfig.load(contentsOf: file) == preset)
     }

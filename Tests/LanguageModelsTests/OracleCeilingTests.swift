@@ -1,6 +1,7 @@
 import Foundation
 import KeyboardCorpus
 import Testing
+
 @testable import LanguageModels
 
 /// The synthetic oracle is the Bayes-optimal predictor of the text it generates: a model
@@ -8,19 +9,22 @@ import Testing
 /// only the current message) but never beat it.
 struct OracleCeilingTests {
     static let tinySpec: SyntheticSpec = {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return try! SyntheticSpec.load(path: repo.appendingPathComponent("corpora/synthetic-tiny.json").path)
     }()
 
-    @Test("a Kneser-Ney model trained on ample synthetic text comes close to the global ceiling, never above it",
-          arguments: [2, 3, 4])
+    @Test(
+        "a Kneser-Ney model trained on ample synthetic text comes close to the global ceiling, never above it",
+        arguments: [2, 3, 4])
     func kneserNeyApproachesTheCeiling(order: Int) throws {
         // 400 users × 40 days of the tiny spec: ~64k training messages over 12 words.
         let bench = try SyntheticBenchmark(spec: Self.tinySpec, users: 400, days: 40, vocabularySize: 100)
         let idsByType = bench.vocabulary.idsByType(of: bench.text)
         let encode = { (m: Int) in bench.vocabulary.encode(message: m, of: bench.text, idsByType: idsByType) }
         let model = try KneserNeyModel(
-            counts: NGramCounts(order: order, messages: bench.split.trainMessages.map(encode)), vocabulary: bench.vocabulary)
+            counts: NGramCounts(order: order, messages: bench.split.trainMessages.map(encode)),
+            vocabulary: bench.vocabulary)
         let metrics = NextWordEvaluator(threads: 2).evaluate(model, messages: bench.split.evalMessages.map(encode))
         let ceiling1 = bench.ceiling.accuracy(.population, k: 1)
         let ceiling3 = bench.ceiling.accuracy(.population, k: 3)

@@ -24,7 +24,9 @@ struct PredictorTests {
         let graph = LSTMGraph<Double>(config: config)
         graph.prepare([message])
         let p = model.parameters.map(Double.init)
-        let reference = p.withUnsafeBufferPointer { graph.run(parameters: $0.baseAddress!, gradients: nil, lossScale: 1) }
+        let reference = p.withUnsafeBufferPointer {
+            graph.run(parameters: $0.baseAddress!, gradients: nil, lossScale: 1)
+        }
         #expect(abs(sum - reference) < 1e-4 * reference)
 
         var top = [Int32](repeating: 0, count: message.count * 3)
@@ -48,7 +50,8 @@ struct PredictorTests {
         let fresh = LSTMPredictor(model: model)
         let k = fresh.topK(10)
         for i in 1..<10 {
-            let a = fresh.logProbability(of: k[i - 1]), b = fresh.logProbability(of: k[i])
+            let a = fresh.logProbability(of: k[i - 1])
+            let b = fresh.logProbability(of: k[i])
             #expect(a > b || (a == b && k[i - 1] < k[i]))
         }
         #expect(fresh.logProbability(of: 0) == -.infinity && fresh.logProbability(of: 2) == -.infinity)
@@ -63,7 +66,8 @@ struct PredictorTests {
 }
 
 struct ModelFileTests {
-    static let config = ModelConfig(name: "f", vocabularySize: 30, embedding: 5, hidden: 6, projection: 5, cell: .cifg, seed: 7)
+    static let config = ModelConfig(
+        name: "f", vocabularySize: 30, embedding: 5, hidden: 6, projection: 5, cell: .cifg, seed: 7)
 
     @Test("a saved model loads back bit for bit")
     func roundTrip() throws {
@@ -103,30 +107,62 @@ struct ModelFileTests {
     func nanAndCorruption() throws {
         var model = try LSTMLanguageModel(config: Self.config)
         model.parameters[42] = .nan
-        do { _ = try LSTMLanguageModel(serialized: model.serialized()); Issue.record("no error") } catch {
+        do {
+            _ = try LSTMLanguageModel(serialized: model.serialized())
+            Issue.record("no error")
+        } catch {
             #expect(error.code == .nonFiniteWeights)
             #expect(error.message.contains("embedding"))
         }
         var data = try LSTMLanguageModel(config: Self.config).serialized()
         data[data.count - 20] ^= 0xFF
-        do { _ = try LSTMLanguageModel(serialized: data); Issue.record("no error") } catch {
+        do {
+            _ = try LSTMLanguageModel(serialized: data)
+            Issue.record("no error")
+        } catch {
             #expect(error.code == .checksumMismatch)
         }
         var bad = data
         bad[0] = 0
-        do { _ = try LSTMLanguageModel(serialized: bad); Issue.record("no error") } catch { #expect(error.code == .badFormat) }
+        do {
+            _ = try LSTMLanguageModel(serialized: bad)
+            Issue.record("no error")
+        } catch { #expect(error.code == .badFormat) }
     }
 
-    @Test("impossible configs are invalidConfig errors naming the field", arguments: [
-        ("{\"name\":\"x\",\"vocabularySize\":3,\"embedding\":4,\"hidden\":4,\"projection\":0,\"cell\":\"cifg\",\"seed\":1}", "vocabularySize"),
-        ("{\"name\":\"x\",\"vocabularySize\":30,\"embedding\":0,\"hidden\":4,\"projection\":0,\"cell\":\"cifg\",\"seed\":1}", "embedding"),
-        ("{\"name\":\"x\",\"vocabularySize\":30,\"embedding\":4,\"hidden\":-1,\"projection\":0,\"cell\":\"cifg\",\"seed\":1}", "hidden"),
-        ("{\"name\":\"x\",\"vocabularySize\":30,\"embedding\":4,\"hidden\":8,\"projection\":5,\"cell\":\"cifg\",\"seed\":1}", "projection"),
-        ("{\"name\":\"x\",\"vocabularySize\":30,\"embedding\":4,\"hidden\":8,\"projection\":4,\"cell\":\"gru\",\"seed\":1}", "cell"),
-        ("{\"name\":\"x\",\"embedding\":4,\"hidden\":8,\"projection\":4,\"cell\":\"cifg\",\"seed\":1}", "vocabularySize"),
-    ])
+    @Test(
+        "impossible configs are invalidConfig errors naming the field",
+        arguments: [
+            (
+                "{\"name\":\"x\",\"vocabularySize\":3,\"embedding\":4,\"hidden\":4,\"projection\":0,\"cell\":\"cifg\",\"seed\":1}",
+                "vocabularySize"
+            ),
+            (
+                "{\"name\":\"x\",\"vocabularySize\":30,\"embedding\":0,\"hidden\":4,\"projection\":0,\"cell\":\"cifg\",\"seed\":1}",
+                "embedding"
+            ),
+            (
+                "{\"name\":\"x\",\"vocabularySize\":30,\"embedding\":4,\"hidden\":-1,\"projection\":0,\"cell\":\"cifg\",\"seed\":1}",
+                "hidden"
+            ),
+            (
+                "{\"name\":\"x\",\"vocabularySize\":30,\"embedding\":4,\"hidden\":8,\"projection\":5,\"cell\":\"cifg\",\"seed\":1}",
+                "projection"
+            ),
+            (
+                "{\"name\":\"x\",\"vocabularySize\":30,\"embedding\":4,\"hidden\":8,\"projection\":4,\"cell\":\"gru\",\"seed\":1}",
+                "cell"
+            ),
+            (
+                "{\"name\":\"x\",\"embedding\":4,\"hidden\":8,\"projection\":4,\"cell\":\"cifg\",\"seed\":1}",
+                "vocabularySize"
+            ),
+        ])
     func invalidConfigs(json: String, field: String) {
-        do { _ = try ModelConfig.decode(json: Data(json.utf8)); Issue.record("no error") } catch {
+        do {
+            _ = try ModelConfig.decode(json: Data(json.utf8))
+            Issue.record("no error")
+        } catch {
             #expect(error.code == .invalidConfig)
             #expect(error.message.contains(field), "\(error.message)")
         }

@@ -5,7 +5,8 @@ import Testing
 
 /// Determinism and learning of the trainer.
 struct TrainingTests {
-    static let tiny = ModelConfig(name: "lstm-tiny", vocabularySize: 40, embedding: 8, hidden: 12, projection: 8, cell: .lstm, seed: 1)
+    static let tiny = ModelConfig(
+        name: "lstm-tiny", vocabularySize: 40, embedding: 8, hidden: 12, projection: 8, cell: .lstm, seed: 1)
 
     /// A corpus with structure: each message counts up from a start word.
     static func corpus(count: Int, seed: UInt64) -> [[Int32]] {
@@ -23,17 +24,21 @@ struct TrainingTests {
         func run() throws -> ContiguousArray<Float> {
             let trainer = LSTMTrainer(
                 model: try LSTMLanguageModel(config: Self.tiny),
-                options: TrainingOptions(batchSize: 8, learningRate: 0.5, optimizer: .sgd(clipNorm: 5), seed: 42, threads: threads))
+                options: TrainingOptions(
+                    batchSize: 8, learningRate: 0.5, optimizer: .sgd(clipNorm: 5), seed: 42, threads: threads))
             _ = trainer.train(data, epochs: 3)
             return trainer.model.parameters
         }
-        let a = try run(), b = try run()
+        let a = try run()
+        let b = try run()
         #expect(a.elementsEqual(b) { $0.bitPattern == $1.bitPattern })
     }
 
-    @Test("SGD and Adam both reduce the loss on a learnable corpus", arguments: [
-        OptimizerKind.sgd(clipNorm: 5), .adam(clipNorm: 5),
-    ])
+    @Test(
+        "SGD and Adam both reduce the loss on a learnable corpus",
+        arguments: [
+            OptimizerKind.sgd(clipNorm: 5), .adam(clipNorm: 5),
+        ])
     func lossDecreases(optimizer: OptimizerKind) throws {
         let data = Self.corpus(count: 200, seed: 3)
         let lr: Float = if case .sgd = optimizer { 1.0 } else { 0.01 }
@@ -52,7 +57,8 @@ struct TrainingTests {
         let model = try LSTMLanguageModel(config: Self.tiny)
         let one = LSTMTrainer(model: model, options: TrainingOptions(batchSize: 16, threads: 1))
         let two = LSTMTrainer(model: model, options: TrainingOptions(batchSize: 16, threads: 2))
-        let l1 = one.step(on: data), l2 = two.step(on: data)
+        let l1 = one.step(on: data)
+        let l2 = two.step(on: data)
         #expect(l1.tokens == l2.tokens)
         #expect(abs(l1.lossSum - l2.lossSum) <= 1e-4 * l1.lossSum)
         for i in 0..<model.parameters.count {
@@ -64,11 +70,14 @@ struct TrainingTests {
     func localDelta() throws {
         let model = try LSTMLanguageModel(config: Self.tiny)
         let data = Self.corpus(count: 10, seed: 8)
-        let result = model.trainLocally(on: data, epochs: 2, options: TrainingOptions(batchSize: 4, learningRate: 0.3, seed: 7))
+        let result = model.trainLocally(
+            on: data, epochs: 2, options: TrainingOptions(batchSize: 4, learningRate: 0.3, seed: 7))
         let trainer = LSTMTrainer(model: model, options: TrainingOptions(batchSize: 4, learningRate: 0.3, seed: 7))
         _ = trainer.train(data, epochs: 2)
         for i in 0..<model.parameters.count {
-            #expect(model.parameters[i] + result.delta[i] == trainer.model.parameters[i] || abs(model.parameters[i] + result.delta[i] - trainer.model.parameters[i]) < 1e-6)
+            #expect(
+                model.parameters[i] + result.delta[i] == trainer.model.parameters[i]
+                    || abs(model.parameters[i] + result.delta[i] - trainer.model.parameters[i]) < 1e-6)
         }
         #expect(result.tokenCount == data.reduce(0) { $0 + $1.count + 1 })
     }
@@ -91,7 +100,8 @@ struct TrainerReuseTests {
     @Test("a reused trainer gives the same local delta as a fresh one")
     func reuse() throws {
         let model = try LSTMLanguageModel(config: TrainingTests.tiny)
-        let a = TrainingTests.corpus(count: 12, seed: 1), b = TrainingTests.corpus(count: 9, seed: 2)
+        let a = TrainingTests.corpus(count: 12, seed: 1)
+        let b = TrainingTests.corpus(count: 9, seed: 2)
         let options = TrainingOptions(batchSize: 4, learningRate: 0.3, optimizer: .adam(clipNorm: 5), seed: 3)
         let trainer = LSTMTrainer(model: model, options: options)
         _ = trainer.trainLocally(from: model.parameters, on: a, epochs: 2)

@@ -1,6 +1,7 @@
 import Foundation
 import RunStore
 import Testing
+
 @testable import RunReport
 
 /// Reports built from hand-made stores: edge cases the real runner rarely produces.
@@ -10,14 +11,20 @@ struct RunReportTests {
     private func store(runs: [(corpus: String, rounds: [RoundRecord], evaluate: Bool)]) throws -> RunStore {
         let store = try RunStore.inMemory()
         for spec in runs {
-            let run = try store.createRun(RunRecord(
-                createdAt: "2026-11-23T20:00:00Z", corpus: spec.corpus, model: "kn3", codec: "rot,q8s,z1", seed: 7,
-                config: #"{"corpus":"x","model":{"ngram":{"order":3}},"rounds":4,"zipfBias":true}"#))
+            let run = try store.createRun(
+                RunRecord(
+                    createdAt: "2026-11-23T20:00:00Z", corpus: spec.corpus, model: "kn3", codec: "rot,q8s,z1", seed: 7,
+                    config: #"{"corpus":"x","model":{"ngram":{"order":3}},"rounds":4,"zipfBias":true}"#))
             let id = try #require(run.id)
             for var r in spec.rounds {
                 r.runId = id
-                let evaluation = spec.evaluate
-                    ? [EvaluationRecord(runId: id, round: r.number, split: "users", predictions: 10, acc1: 0.1 * Double(r.number), acc3: 0.2 * Double(r.number), acc1iv: 0.1, ppl: 100)]
+                let evaluation =
+                    spec.evaluate
+                    ? [
+                        EvaluationRecord(
+                            runId: id, round: r.number, split: "users", predictions: 10, acc1: 0.1 * Double(r.number),
+                            acc3: 0.2 * Double(r.number), acc1iv: 0.1, ppl: 100)
+                    ]
                     : []
                 try store.commit(.init(round: r, evaluations: evaluation))
             }
@@ -27,8 +34,10 @@ struct RunReportTests {
 
     private func round(_ n: Int, reported: Int = 4, abandoned: Bool = false, hours: [Int]? = nil) -> RoundRecord {
         RoundRecord(
-            runId: 0, number: n, virtualStart: 0, virtualEnd: 60, selected: 6, reported: reported, dropped: 1, stragglers: 1,
-            abandoned: abandoned, bytesDown: 1000, bytesUp: 500_000, wallSeconds: 0.1, surplus: 6 - reported - 2, reportingLocalHours: hours)
+            runId: 0, number: n, virtualStart: 0, virtualEnd: 60, selected: 6, reported: reported, dropped: 1,
+            stragglers: 1,
+            abandoned: abandoned, bytesDown: 1000, bytesUp: 500_000, wallSeconds: 0.1, surplus: 6 - reported - 2,
+            reportingLocalHours: hours)
     }
 
     private func svgs(_ html: String) -> [String] {
@@ -46,7 +55,8 @@ struct RunReportTests {
         #expect(NiceScale(minimum: 0, maximum: 1, targetTicks: 8, integral: true).ticks == [0, 1])
         let flat = NiceScale(minimum: 5, maximum: 5)
         #expect(flat.lower <= 5 && flat.upper > 5)
-        #expect(NiceScale(minimum: 0, maximum: 120, targetTicks: 6, integral: true).ticks == [0, 20, 40, 60, 80, 100, 120])
+        #expect(
+            NiceScale(minimum: 0, maximum: 120, targetTicks: 6, integral: true).ticks == [0, 20, 40, 60, 80, 100, 120])
     }
 
     @Test("Markup text is escaped")
@@ -60,16 +70,22 @@ struct RunReportTests {
         let store = try store(runs: [
             (corpus: "synthetic", rounds: [], evaluate: false),
             (corpus: "synthetic", rounds: [round(1, hours: hours)], evaluate: true),
-            (corpus: "synthetic", rounds: [round(1), round(2, reported: 1, abandoned: true), round(3, hours: hours)], evaluate: false),
+            (
+                corpus: "synthetic",
+                rounds: [round(1), round(2, reported: 1, abandoned: true), round(3, hours: hours)], evaluate: false
+            ),
         ])
-        let runs = try ReportedRun.load(ids: [1, 2, 3, 2], from: store, storePath: "mem.sqlite", allowMixedCorpora: false)
+        let runs = try ReportedRun.load(
+            ids: [1, 2, 3, 2], from: store, storePath: "mem.sqlite", allowMixedCorpora: false)
         #expect(runs.map(\.id) == [1, 2, 3])
         #expect(runs[1].localHourTotals == hours)
         #expect(runs[0].localHourTotals == nil)
         #expect(runs[2].localHourTotals?.reduce(0, +) == 4)
         #expect(runs[2].abandonedRounds == [2])
         #expect(runs[0].uploadLabel == "n-gram counts")
-        let html = ReportDocument(runs: runs, storePath: "mem.sqlite", generatedAt: Date(timeIntervalSince1970: 0), toolVersion: "9.9").html
+        let html = ReportDocument(
+            runs: runs, storePath: "mem.sqlite", generatedAt: Date(timeIntervalSince1970: 0), toolVersion: "9.9"
+        ).html
         let charts = svgs(html)
         #expect(charts.count == 5)
         for chart in charts {
@@ -86,19 +102,25 @@ struct RunReportTests {
 
     @Test("Runs on different corpora are refused, or reported with a banner and corpora in the legends")
     func mixedCorpora() throws {
-        let store = try store(runs: [(corpus: "synthetic", rounds: [round(1)], evaluate: true), (corpus: "<b>sms</b>.zip", rounds: [round(1)], evaluate: true)])
+        let store = try store(runs: [
+            (corpus: "synthetic", rounds: [round(1)], evaluate: true),
+            (corpus: "<b>sms</b>.zip", rounds: [round(1)], evaluate: true),
+        ])
         #expect {
             _ = try ReportedRun.load(ids: [1, 2], from: store, storePath: "s.sqlite", allowMixedCorpora: false)
         } throws: { error in
             let e = error as? RunReportError
-            return e?.code == .mixedCorpora && e!.message.contains("run 1: synthetic") && e!.message.contains("run 2: <b>sms</b>.zip")
+            return e?.code == .mixedCorpora && e!.message.contains("run 1: synthetic")
+                && e!.message.contains("run 2: <b>sms</b>.zip")
                 && e!.message.contains("--allow-mixed-corpora")
         }
         let runs = try ReportedRun.load(ids: [1, 2], from: store, storePath: "s.sqlite", allowMixedCorpora: true)
         let html = ReportDocument(runs: runs, storePath: "s.sqlite", generatedAt: Date(), toolVersion: "1").html
         #expect(html.contains("runs on different corpora: run 1: synthetic; run 2: &lt;b&gt;sms&lt;/b&gt;.zip"))
         #expect(!html.contains("<b>sms"))
-        for chart in svgs(html) { #expect(chart.contains("corpus synthetic") && chart.contains("corpus &lt;b&gt;sms&lt;/b&gt;.zip")) }
+        for chart in svgs(html) {
+            #expect(chart.contains("corpus synthetic") && chart.contains("corpus &lt;b&gt;sms&lt;/b&gt;.zip"))
+        }
     }
 
     @Test("Unknown run ids name the store and its runs")
@@ -108,9 +130,12 @@ struct RunReportTests {
             _ = try ReportedRun.load(ids: [1, 42], from: store, storePath: "s.sqlite", allowMixedCorpora: false)
         } throws: { error in
             let e = error as? RunReportError
-            return e?.code == .noSuchRun && e!.description.contains("s.sqlite") && e!.message.contains("run 42") && e!.message.contains("its runs are 1")
+            return e?.code == .noSuchRun && e!.description.contains("s.sqlite") && e!.message.contains("run 42")
+                && e!.message.contains("its runs are 1")
         }
-        #expect { _ = try ReportedRun.load(ids: [], from: store, storePath: "s.sqlite", allowMixedCorpora: false) } throws: {
+        #expect {
+            _ = try ReportedRun.load(ids: [], from: store, storePath: "s.sqlite", allowMixedCorpora: false)
+        } throws: {
             ($0 as? RunReportError)?.code == .noRuns
         }
     }
@@ -118,7 +143,9 @@ struct RunReportTests {
     @Test("A report into a missing folder is refused and leaves nothing behind")
     func atomicWrite() throws {
         let folder = NSTemporaryDirectory() + "kbd-sim-report-\(UUID().uuidString)"
-        #expect { _ = try ReportFile.write("x", to: folder + "/report.html") } throws: { ($0 as? RunReportError)?.code == .unwritableOutput }
+        #expect { _ = try ReportFile.write("x", to: folder + "/report.html") } throws: {
+            ($0 as? RunReportError)?.code == .unwritableOutput
+        }
         #expect(!FileManager.default.fileExists(atPath: folder))
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -56,7 +56,9 @@ struct CeilingGapTests {
         }
         let n = Double(report.predictions)
         let global = report.accuracy(.population, k: 1)
-        print("predictions \(report.predictions); acc@1: bigram \(Double(hits2gram) / n), trigram \(Double(hits3gram) / n), global ceiling \(global), personalised \(report.accuracy(.user, k: 1))")
+        print(
+            "predictions \(report.predictions); acc@1: bigram \(Double(hits2gram) / n), trigram \(Double(hits3gram) / n), global ceiling \(global), personalised \(report.accuracy(.user, k: 1))"
+        )
         #expect(Double(hits3gram) / n < global)
         #expect(Double(hits2gram) / n < global)
     }

@@ -41,7 +41,9 @@ struct SyntheticSpecTests {
         ]
     )
     func badSpec(json: String, mentions: String) throws {
-        let error = try #require(throws: CorpusError.self) { try SyntheticSpec.decode(json: Array(json.utf8), path: "x.json") }
+        let error = try #require(throws: CorpusError.self) {
+            try SyntheticSpec.decode(json: Array(json.utf8), path: "x.json")
+        }
         #expect(error.code == .invalidSpec)
         #expect(error.message.contains(mentions))
     }
@@ -77,7 +79,9 @@ struct SyntheticCorpusTests {
         var other = SyntheticSpec.english
         other.seed += 1
         #expect(try SyntheticCorpus(spec: other).messages(user: 42, day: 3) != a.messages(user: 42, day: 3))
-        #expect(a.recentMessages(user: 42, before: 5, days: 2) == a.messages(user: 42, day: 3) + a.messages(user: 42, day: 4))
+        #expect(
+            a.recentMessages(user: 42, before: 5, days: 2) == a.messages(user: 42, day: 3)
+                + a.messages(user: 42, day: 4))
     }
 
     @Test("materialised corpora have sortable user ids and the spec's size")

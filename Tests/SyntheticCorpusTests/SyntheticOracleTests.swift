@@ -26,10 +26,13 @@ struct BruteForce {
         for (k, phrase) in corpus.collocations[z].enumerated() {
             let n = min(phrase.count, rest.count)
             guard Array(phrase.prefix(n)) == Array(rest.prefix(n)) else { continue }
-            let after = rest.count > phrase.count ? free(topic: z, previous: phrase.last!, rest: rest.dropFirst(phrase.count)) : 1
+            let after =
+                rest.count > phrase.count
+                ? free(topic: z, previous: phrase.last!, rest: rest.dropFirst(phrase.count)) : 1
             total += c * corpus.collocationWeights[k] * after
         }
-        let base = previous.map { slotMass(corpus.successorSlots(topic: z, word: $0), corpus.successorSlotWeights, w) }
+        let base =
+            previous.map { slotMass(corpus.successorSlots(topic: z, word: $0), corpus.successorSlotWeights, w) }
             ?? slotMass(corpus.firstWordSlots[z], corpus.firstWordSlotWeights, w)
         let emit = (1 - c) * (beta * corpus.unigram[Int(w)] + (1 - beta) * base)
         if emit > 0 { total += emit * free(topic: z, previous: w, rest: rest.dropFirst()) }
@@ -48,7 +51,9 @@ struct BruteForce {
                 for phrase in profile.personalPhrases {
                     let n = min(phrase.count, words.count)
                     guard Array(phrase.prefix(n)) == Array(words.prefix(n)) else { continue }
-                    let after = words.count > phrase.count ? free(topic: z, previous: phrase.last!, rest: all.dropFirst(phrase.count)) : 1
+                    let after =
+                        words.count > phrase.count
+                        ? free(topic: z, previous: phrase.last!, rest: all.dropFirst(phrase.count)) : 1
                     personal += after / Double(profile.personalPhrases.count)
                 }
             } else {
@@ -56,7 +61,9 @@ struct BruteForce {
                 for length in lengths {
                     let n = min(length, words.count)
                     let emitted = words.prefix(n).reduce(1.0) { $0 * corpus.unigram[Int($1)] }
-                    let after = words.count > length ? free(topic: z, previous: words[length - 1], rest: all.dropFirst(length)) : 1
+                    let after =
+                        words.count > length
+                        ? free(topic: z, previous: words[length - 1], rest: all.dropFirst(length)) : 1
                     personal += emitted * after / Double(lengths.count)
                 }
             }
@@ -67,7 +74,9 @@ struct BruteForce {
 }
 
 struct SyntheticOracleTests {
-    @Test("the oracle's posterior equals brute-force enumeration on a tiny spec", arguments: SyntheticOracle.Knowledge.allCases)
+    @Test(
+        "the oracle's posterior equals brute-force enumeration on a tiny spec",
+        arguments: SyntheticOracle.Knowledge.allCases)
     func equalsBruteForce(knowledge: SyntheticOracle.Knowledge) throws {
         let corpus = try SyntheticCorpus(spec: loadTinySpec())
         let oracle = SyntheticOracle(corpus: corpus)
@@ -94,7 +103,9 @@ struct SyntheticOracleTests {
         #expect(checked > 20)
     }
 
-    @Test("the oracle's nwp-v1 hits equal a brute-force top-k over the full posterior, with OOV and rank ties", arguments: [SplitKind.users, .perUser])
+    @Test(
+        "the oracle's nwp-v1 hits equal a brute-force top-k over the full posterior, with OOV and rank ties",
+        arguments: [SplitKind.users, .perUser])
     func hitsEqualBruteForce(kind: SplitKind) throws {
         let corpus = try SyntheticCorpus(spec: loadTinySpec())
         let oracle = SyntheticOracle(corpus: corpus)
@@ -196,7 +207,10 @@ struct SyntheticOracleTests {
             var previous = SpecialToken.bos.rawValue
             for t in text.tokens(ofMessage: m) {
                 let id = ids[Int(t)]
-                if id >= SpecialToken.firstWordID { bigram[Int64(previous), default: [:]][id, default: 0] += 1; unigram[Int(id)] += 1 }
+                if id >= SpecialToken.firstWordID {
+                    bigram[Int64(previous), default: [:]][id, default: 0] += 1
+                    unigram[Int(id)] += 1
+                }
                 previous = id
             }
         }
@@ -207,7 +221,9 @@ struct SyntheticOracleTests {
             var previous = SpecialToken.bos.rawValue
             for t in text.tokens(ofMessage: m) {
                 let id = ids[Int(t)]
-                let guess = bigram[Int64(previous)]?.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? fallback
+                let guess =
+                    bigram[Int64(previous)]?.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?
+                    .key ?? fallback
                 if guess == id, id >= SpecialToken.firstWordID { hits += 1 }
                 predictions += 1
                 previous = id

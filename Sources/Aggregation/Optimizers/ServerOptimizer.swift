@@ -34,7 +34,10 @@ extension ServerOptimizer {
     /// Checks saved state against the expected number and length of vectors.
     func checkState(_ vectors: [[Float]], count: Int, length: Int) throws(AggregationError) {
         guard vectors.count == count, vectors.allSatisfy({ $0.count == length }) else {
-            throw AggregationError(.shapeMismatch, "\(name) keeps \(count) state vectors of \(length) values; the checkpoint has \(vectors.count) of \(vectors.map(\.count))")
+            throw AggregationError(
+                .shapeMismatch,
+                "\(name) keeps \(count) state vectors of \(length) values; the checkpoint has \(vectors.count) of \(vectors.map(\.count))"
+            )
         }
     }
 }
@@ -55,7 +58,9 @@ public enum ServerOptimizerKind: Sendable, Equatable, CustomStringConvertible {
 
     /// Parses the optimizer and its learning-rate schedule: `halflife=R` halves the server
     /// learning rate every `R` rounds (default 0: constant).
-    public static func parseWithSchedule(_ text: String) throws -> (kind: ServerOptimizerKind, schedule: ServerLearningRateSchedule) {
+    public static func parseWithSchedule(_ text: String) throws -> (
+        kind: ServerOptimizerKind, schedule: ServerLearningRateSchedule
+    ) {
         let parts = text.split(separator: ":", maxSplits: 1)
         let name = parts.first.map { $0.lowercased() } ?? ""
         var values: [String: Float] = [:]
@@ -71,7 +76,8 @@ public enum ServerOptimizerKind: Sendable, Equatable, CustomStringConvertible {
         func take(_ key: String, _ fallback: Float, _ range: ClosedRange<Float>) throws -> Float {
             let v = values.removeValue(forKey: key) ?? fallback
             guard range.contains(v) else {
-                throw AggregationError(.invalidOptimizer, "\(key)=\(v) in '\(text)' is outside \(range.lowerBound)…\(range.upperBound)")
+                throw AggregationError(
+                    .invalidOptimizer, "\(key)=\(v) in '\(text)' is outside \(range.lowerBound)…\(range.upperBound)")
             }
             return v
         }
@@ -81,17 +87,22 @@ public enum ServerOptimizerKind: Sendable, Equatable, CustomStringConvertible {
         case "fedavg":
             kind = .fedAvg(learningRate: try take("lr", 1, 1e-6...100))
         case "fedavgm":
-            kind = .fedAvgMomentum(learningRate: try take("lr", 1, 1e-6...100), momentum: try take("momentum", 0.9, 0...0.999))
+            kind = .fedAvgMomentum(
+                learningRate: try take("lr", 1, 1e-6...100), momentum: try take("momentum", 0.9, 0...0.999))
         case "fedadam", "fedyogi":
             let lr = try take("lr", 0.01, 1e-6...100)
             let b1 = try take("beta1", 0.9, 0...0.9999)
             let b2 = try take("beta2", 0.99, 0...0.99999)
             let tau = try take("tau", 1e-3, 1e-9...1)
-            kind = name == "fedadam"
+            kind =
+                name == "fedadam"
                 ? .fedAdam(learningRate: lr, beta1: b1, beta2: b2, tau: tau)
                 : .fedYogi(learningRate: lr, beta1: b1, beta2: b2, tau: tau)
         default:
-            throw AggregationError(.invalidOptimizer, "unknown server optimizer '\(name)'; use fedavg, fedavgm, fedadam or fedyogi (e.g. fedadam:lr=0.01,tau=0.001)")
+            throw AggregationError(
+                .invalidOptimizer,
+                "unknown server optimizer '\(name)'; use fedavg, fedavgm, fedadam or fedyogi (e.g. fedadam:lr=0.01,tau=0.001)"
+            )
         }
         if let unknown = values.keys.sorted().first {
             throw AggregationError(.invalidOptimizer, "'\(unknown)' is not a parameter of \(name)")
@@ -103,11 +114,14 @@ public enum ServerOptimizerKind: Sendable, Equatable, CustomStringConvertible {
     public func makeOptimizer(parameterCount: Int) -> any ServerOptimizer {
         switch self {
         case .fedAvg(let lr): FedAvg(learningRate: lr)
-        case .fedAvgMomentum(let lr, let m): FedAvgMomentum(learningRate: lr, momentum: m, parameterCount: parameterCount)
+        case .fedAvgMomentum(let lr, let m):
+            FedAvgMomentum(learningRate: lr, momentum: m, parameterCount: parameterCount)
         case .fedAdam(let lr, let b1, let b2, let tau):
-            AdaptiveServerOptimizer(.adam, learningRate: lr, beta1: b1, beta2: b2, tau: tau, parameterCount: parameterCount)
+            AdaptiveServerOptimizer(
+                .adam, learningRate: lr, beta1: b1, beta2: b2, tau: tau, parameterCount: parameterCount)
         case .fedYogi(let lr, let b1, let b2, let tau):
-            AdaptiveServerOptimizer(.yogi, learningRate: lr, beta1: b1, beta2: b2, tau: tau, parameterCount: parameterCount)
+            AdaptiveServerOptimizer(
+                .yogi, learningRate: lr, beta1: b1, beta2: b2, tau: tau, parameterCount: parameterCount)
         }
     }
 

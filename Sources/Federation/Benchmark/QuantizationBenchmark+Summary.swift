@@ -133,7 +133,12 @@ extension QuantizationBenchmark {
         func uploads(_ runs: [RunMeasurement]) -> (bytes: Double, count: Int) {
             var bytes: Int64 = 0
             var count = 0
-            for run in runs { for r in run.rounds { bytes += r.bytesUp; count += r.reported } }
+            for run in runs {
+                for r in run.rounds {
+                    bytes += r.bytesUp
+                    count += r.reported
+                }
+            }
             return (Double(bytes), count)
         }
         var float32Bytes = Double(float32UpdateBytes)
@@ -155,10 +160,14 @@ extension QuantizationBenchmark {
         if let t = self.target {
             target = t
             targetBasis = "given (--target)"
-        } else if let reference = grouped.first(where: { $0.0.isFloat32 }) ?? grouped.max(by: { finals($0.1).0.mean < finals($1.1).0.mean }) {
+        } else if let reference = grouped.first(where: { $0.0.isFloat32 })
+            ?? grouped.max(by: { finals($0.1).0.mean < finals($1.1).0.mean })
+        {
             let mean = finals(reference.1).0.mean
             target = Self.defaultTargetFraction * mean
-            let name = reference.0.isFloat32 ? "float32 (\(reference.0.codec))" : "the best codec (\(reference.0.codec), z\(reference.0.zlibLevel))"
+            let name =
+                reference.0.isFloat32
+                ? "float32 (\(reference.0.codec))" : "the best codec (\(reference.0.codec), z\(reference.0.zlibLevel))"
             targetBasis = "\(Int(Self.defaultTargetFraction * 100))% of \(name) final mean acc@1 \(formatted(mean))"
         } else {
             target = 1
@@ -171,14 +180,16 @@ extension QuantizationBenchmark {
             let (a1, a3) = finals(runs)
             let reached = runs.compactMap { $0.firstRound(reaching: target) }
             let all = reached.count == runs.count
-            rows.append(Row(
-                experiment: e, seeds: runs.map(\.seed), runIDs: runs.map(\.runID),
-                bitsPerParameter: u.count > 0 ? u.bytes * 8 / (Double(u.count) * Double(parameterCount)) : 0,
-                uploadBytesPerDeviceRound: perUpload, ratioToFloat32: perUpload > 0 ? float32Bytes / perUpload : 0,
-                accuracyAt1: a1, accuracyAt3: a3,
-                roundsToTarget: all ? Double(reached.map(\.round).reduce(0, +)) / Double(runs.count) : nil,
-                megabytesToTarget: all ? reached.map(\.megabytes).reduce(0, +) / Double(runs.count) : nil,
-                seedsReachingTarget: reached.count, finalModelSHA256: runs.map { $0.rounds.last?.modelSHA256 ?? "" }))
+            rows.append(
+                Row(
+                    experiment: e, seeds: runs.map(\.seed), runIDs: runs.map(\.runID),
+                    bitsPerParameter: u.count > 0 ? u.bytes * 8 / (Double(u.count) * Double(parameterCount)) : 0,
+                    uploadBytesPerDeviceRound: perUpload, ratioToFloat32: perUpload > 0 ? float32Bytes / perUpload : 0,
+                    accuracyAt1: a1, accuracyAt3: a3,
+                    roundsToTarget: all ? Double(reached.map(\.round).reduce(0, +)) / Double(runs.count) : nil,
+                    megabytesToTarget: all ? reached.map(\.megabytes).reduce(0, +) / Double(runs.count) : nil,
+                    seedsReachingTarget: reached.count, finalModelSHA256: runs.map { $0.rounds.last?.modelSHA256 ?? "" }
+                ))
         }
         return Summary(
             rows: rows, target: target, targetBasis: targetBasis, float32UploadBytes: float32Bytes, float32Basis: basis,
@@ -190,7 +201,9 @@ extension QuantizationBenchmark {
         let bySeed = Dictionary(grouping: runs, by: \.seed)
         return bySeed.values.allSatisfy { group in
             let first = group[0]
-            return group.allSatisfy { $0.rounds.map(\.cohortKey) == first.rounds.map(\.cohortKey) && $0.participation == first.participation }
+            return group.allSatisfy {
+                $0.rounds.map(\.cohortKey) == first.rounds.map(\.cohortKey) && $0.participation == first.participation
+            }
         }
     }
 }
@@ -199,7 +212,9 @@ private func formatted(_ x: Double) -> String { String(format: "%.4f", x) }
 
 extension QuantizationBenchmark.RunMeasurement {
     /// Reads run `runID` from `store`.
-    public init(store: RunStore, runID: Int64, experiment: QuantizationBenchmark.Experiment, seed: UInt64, plannedRounds: Int) throws {
+    public init(
+        store: RunStore, runID: Int64, experiment: QuantizationBenchmark.Experiment, seed: UInt64, plannedRounds: Int
+    ) throws {
         let evaluations = try store.evaluations(ofRun: runID).filter { $0.source == .server }
         let byRound = Dictionary(evaluations.map { ($0.round, $0) }, uniquingKeysWith: { a, _ in a })
         self.experiment = experiment

@@ -60,7 +60,9 @@ public struct QuantizationBenchmark: Sendable, Equatable {
     ///   - seeds: run seeds, at least one.
     ///   - target: an absolute acc@1 in (0, 1], or nil for the default.
     /// - Throws: ``QuantizationBenchmarkError`` naming the first bad entry.
-    public init(base: RunConfiguration, codecs: [String], zlibLevels: [Int], seeds: [UInt64], target: Double?) throws(QuantizationBenchmarkError) {
+    public init(base: RunConfiguration, codecs: [String], zlibLevels: [Int], seeds: [UInt64], target: Double?)
+        throws(QuantizationBenchmarkError)
+    {
         guard !codecs.allSatisfy({ $0.trimmingSpaces().isEmpty }) else {
             throw QuantizationBenchmarkError(.emptyCodecList, "--codecs is empty; \(Self.codecGrammar)")
         }
@@ -70,36 +72,45 @@ public struct QuantizationBenchmark: Sendable, Equatable {
             let scheme = try Self.parseCodec(codec, raw: raw)
             if let earlier = schemes.first(where: { $0.scheme == scheme }) {
                 throw QuantizationBenchmarkError(
-                    .duplicate, "--codecs lists '\(raw)' twice (same codec as '\(earlier.codec)'); give each codec once", entry: raw)
+                    .duplicate,
+                    "--codecs lists '\(raw)' twice (same codec as '\(earlier.codec)'); give each codec once", entry: raw
+                )
             }
             schemes.append((codec, scheme))
         }
         guard !zlibLevels.isEmpty else {
-            throw QuantizationBenchmarkError(.invalidZlibLevel, "--zlib is empty; give levels 0…9, e.g. 0,1,6,9 (0: no zlib)")
+            throw QuantizationBenchmarkError(
+                .invalidZlibLevel, "--zlib is empty; give levels 0…9, e.g. 0,1,6,9 (0: no zlib)")
         }
         for (i, level) in zlibLevels.enumerated() {
             guard (0...9).contains(level) else {
                 throw QuantizationBenchmarkError(
-                    .invalidZlibLevel, "--zlib level \(level) is outside 0…9 (0: no zlib, 1 fastest, 9 smallest)", entry: String(level))
+                    .invalidZlibLevel, "--zlib level \(level) is outside 0…9 (0: no zlib, 1 fastest, 9 smallest)",
+                    entry: String(level))
             }
             if zlibLevels[..<i].contains(level) {
-                throw QuantizationBenchmarkError(.duplicate, "--zlib lists level \(level) twice; give each level once", entry: String(level))
+                throw QuantizationBenchmarkError(
+                    .duplicate, "--zlib lists level \(level) twice; give each level once", entry: String(level))
             }
         }
         guard !seeds.isEmpty else {
-            throw QuantizationBenchmarkError(.invalidSeeds, "no seeds; pass --seeds N (at least 1) or --seed-list 1,2,3")
+            throw QuantizationBenchmarkError(
+                .invalidSeeds, "no seeds; pass --seeds N (at least 1) or --seed-list 1,2,3")
         }
         for (i, seed) in seeds.enumerated() where seeds[..<i].contains(seed) {
-            throw QuantizationBenchmarkError(.duplicate, "seed \(seed) is listed twice; give each seed once", entry: String(seed))
+            throw QuantizationBenchmarkError(
+                .duplicate, "seed \(seed) is listed twice; give each seed once", entry: String(seed))
         }
         if let target, !(target > 0 && target <= 1) {
             throw QuantizationBenchmarkError(
-                .invalidTarget, "--target must be an acc@1 in (0, 1], e.g. 0.2 (got \(target)); omit it for \(Int(Self.defaultTargetFraction * 100))% of float32's final acc@1",
+                .invalidTarget,
+                "--target must be an acc@1 in (0, 1], e.g. 0.2 (got \(target)); omit it for \(Int(Self.defaultTargetFraction * 100))% of float32's final acc@1",
                 entry: String(target))
         }
         guard case .neural = base.model else {
             throw QuantizationBenchmarkError(
-                .unsupportedModel, "--model \(base.modelName): n-gram runs upload count tables, which no codec quantizes; use a neural model (cifg-small, lstm-tiny, a config file)",
+                .unsupportedModel,
+                "--model \(base.modelName): n-gram runs upload count tables, which no codec quantizes; use a neural model (cifg-small, lstm-tiny, a config file)",
                 entry: base.modelName)
         }
         var experiments: [Experiment] = []
@@ -108,7 +119,10 @@ public struct QuantizationBenchmark: Sendable, Equatable {
                 var s = scheme
                 s.zlibLevel = level
                 s.zlibStrategy = .standard
-                experiments.append(Experiment(codec: codec, zlibLevel: level, scheme: s.description, isFloat32: s.quantization == .float32 && s.clipNorm == nil))
+                experiments.append(
+                    Experiment(
+                        codec: codec, zlibLevel: level, scheme: s.description,
+                        isFloat32: s.quantization == .float32 && s.clipNorm == nil))
             }
         }
         self.base = base
@@ -147,19 +161,22 @@ public struct QuantizationBenchmark: Sendable, Equatable {
     private static func parseCodec(_ codec: String, raw: String) throws(QuantizationBenchmarkError) -> CodecScheme {
         guard !codec.isEmpty else {
             throw QuantizationBenchmarkError(
-                .unknownCodec, "--codecs has an empty entry (two commas in a row, or a trailing comma); \(codecGrammar)", entry: raw)
+                .unknownCodec,
+                "--codecs has an empty entry (two commas in a row, or a trailing comma); \(codecGrammar)", entry: raw)
         }
         let stages = codec.split(separator: "+").map { String($0).trimmingSpaces() }
         if let zlib = stages.first(where: { $0.first == "z" && $0.dropFirst().first?.isNumber == true }) {
             throw QuantizationBenchmarkError(
-                .zlibInCodec, "--codecs entry '\(raw)' sets zlib ('\(zlib)'); list the codec without it and pass the level in --zlib, e.g. --zlib 0,1,6,9",
+                .zlibInCodec,
+                "--codecs entry '\(raw)' sets zlib ('\(zlib)'); list the codec without it and pass the level in --zlib, e.g. --zlib 0,1,6,9",
                 entry: raw)
         }
         do {
             return try CodecScheme(parsing: codec)
         } catch {
             let why = error.code == .unknownToken ? "'\(error.token)' is no codec stage" : error.message
-            throw QuantizationBenchmarkError(.unknownCodec, "--codecs entry '\(raw)' is not a codec (\(why)); \(codecGrammar)", entry: raw)
+            throw QuantizationBenchmarkError(
+                .unknownCodec, "--codecs entry '\(raw)' is not a codec (\(why)); \(codecGrammar)", entry: raw)
         }
     }
 }

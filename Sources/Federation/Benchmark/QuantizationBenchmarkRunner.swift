@@ -8,16 +8,22 @@ import UpdateCodec
 /// Runs go seed-major (every codec on seed 1, then on seed 2, …). ``requestStop()`` stops
 /// the current run at its next round boundary (its committed rounds stay in the store,
 /// resumable with `kbd-sim run --resume`) and starts no further run.
-public final class QuantizationBenchmarkRunner: @unchecked Sendable {  // callbacks are set before run(); the stop flag is locked
+// @unchecked: callbacks are set before run(); the stop flag is locked.
+public final class QuantizationBenchmarkRunner: @unchecked Sendable {
     public let benchmark: QuantizationBenchmark
     public let server: AggregationServer
     private let dataset: FederatedDataset
     /// Worker threads for local training (default: all cores).
     public var workers = ProcessInfo.processInfo.activeProcessorCount
     /// Called before each run starts: its experiment, seed, and position (1-based) of total.
-    public var onRunStart: (@Sendable (_ experiment: QuantizationBenchmark.Experiment, _ seed: UInt64, _ index: Int, _ total: Int) -> Void)?
+    public var onRunStart:
+        (
+            @Sendable (_ experiment: QuantizationBenchmark.Experiment, _ seed: UInt64, _ index: Int, _ total: Int) ->
+                Void
+        )?
     /// Called after each committed round of each run.
-    public var onRound: (@Sendable (_ experiment: QuantizationBenchmark.Experiment, _ seed: UInt64, _ progress: RoundProgress) -> Void)?
+    public var onRound:
+        (@Sendable (_ experiment: QuantizationBenchmark.Experiment, _ seed: UInt64, _ progress: RoundProgress) -> Void)?
     private let lock = NSLock()
     private var stopRequested = false
     private var current: FederatedRunner?
@@ -74,9 +80,10 @@ public final class QuantizationBenchmarkRunner: @unchecked Sendable {  // callba
             onRunStart?(experiment, seed, index + 1, planned.count)
             let configuration = benchmark.configuration(for: experiment, seed: seed)
             let outcome = try await runner.run(configuration: configuration)
-            measurements.append(try QuantizationBenchmark.RunMeasurement(
-                store: server.store, runID: outcome.attachment.runID, experiment: experiment, seed: seed,
-                plannedRounds: configuration.rounds))
+            measurements.append(
+                try QuantizationBenchmark.RunMeasurement(
+                    store: server.store, runID: outcome.attachment.runID, experiment: experiment, seed: seed,
+                    plannedRounds: configuration.rounds))
             if !outcome.finished { break }
         }
         withLock { current = nil }

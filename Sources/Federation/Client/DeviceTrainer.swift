@@ -63,7 +63,9 @@ final class CohortTrainer: @unchecked Sendable {
         case ngram(order: Int, vocabularyCount: Int)
     }
 
-    private func work(_ job: DeviceJob, plan: TrainingPlan, model: Model, runSeed: UInt64, worker: Int) -> Result<DeviceReport, FederationError> {
+    private func work(_ job: DeviceJob, plan: TrainingPlan, model: Model, runSeed: UInt64, worker: Int) -> Result<
+        DeviceReport, FederationError
+    > {
         let started = DispatchTime.now().uptimeNanoseconds
         func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
         switch model {
@@ -71,10 +73,12 @@ final class CohortTrainer: @unchecked Sendable {
             let counts = NGramCounts(order: order, messages: job.messages)
             let bytes = NGramUpdateWire.encode(
                 counts, vocabularyCount: vocabularyCount,
-                envelope: .init(runID: UInt64(plan.runID), round: plan.round, device: job.device, exampleCount: counts.tokenCount))
-            return .success(DeviceReport(
-                device: job.device, bytes: bytes, tokens: counts.tokenCount, evaluation: nil,
-                textThroughDay: job.textThroughDay, trainSeconds: seconds()))
+                envelope: .init(
+                    runID: UInt64(plan.runID), round: plan.round, device: job.device, exampleCount: counts.tokenCount))
+            return .success(
+                DeviceReport(
+                    device: job.device, bytes: bytes, tokens: counts.tokenCount, evaluation: nil,
+                    textThroughDay: job.textThroughDay, trainSeconds: seconds()))
         case .neural(let global, let scheme):
             var evaluation: NextWordMetrics?
             if plan.federatedEval {
@@ -83,23 +87,27 @@ final class CohortTrainer: @unchecked Sendable {
                 evaluation = NextWordEvaluator.evaluate(&predictor, messages: job.messages)
             }
             let options = TrainingOptions(
-                batchSize: plan.batchSize, learningRate: plan.learningRate, optimizer: plan.optimizer == "adam" ? .adam(clipNorm: plan.clipNorm) : .sgd(clipNorm: plan.clipNorm),
+                batchSize: plan.batchSize, learningRate: plan.learningRate,
+                optimizer: plan.optimizer == "adam" ? .adam(clipNorm: plan.clipNorm) : .sgd(clipNorm: plan.clipNorm),
                 seed: runSeed, threads: 1, maxMessageLength: plan.maxMessageLength, dropout: plan.dropout ?? 0)
             let trainer = trainers[worker] ?? LSTMTrainer(model: global, options: options)
             trainers[worker] = trainer
             let seed = derivedSeed(runSeed, 0x10CA1, UInt64(plan.round), UInt64(job.device))
-            let result = trainer.trainLocally(from: global.parameters, on: job.messages, epochs: plan.localEpochs, seed: seed)
+            let result = trainer.trainLocally(
+                from: global.parameters, on: job.messages, epochs: plan.localEpochs, seed: seed)
             let metadata = UpdateMetadata(
                 runID: UInt64(plan.runID), round: UInt32(plan.round), layoutHash: global.layoutHash,
                 exampleCount: UInt32(clamping: result.tokenCount), deviceID: UInt64(job.device))
             let codecSeed = derivedSeed(runSeed, 0xC0DEC, UInt64(plan.round), UInt64(job.device))
             do {
                 let bytes = try UpdateEncoder(scheme: scheme).encode(result.delta, metadata: metadata, seed: codecSeed)
-                return .success(DeviceReport(
-                    device: job.device, bytes: bytes, tokens: result.tokenCount, evaluation: evaluation,
-                    textThroughDay: nil, trainSeconds: seconds()))
+                return .success(
+                    DeviceReport(
+                        device: job.device, bytes: bytes, tokens: result.tokenCount, evaluation: evaluation,
+                        textThroughDay: nil, trainSeconds: seconds()))
             } catch {
-                return .failure(FederationError(.rejected, "device \(job.device) could not encode its update: \(error.message)"))
+                return .failure(
+                    FederationError(.rejected, "device \(job.device) could not encode its update: \(error.message)"))
             }
         }
     }

@@ -151,8 +151,12 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         guard (1...100_000).contains(cohort) else { throw bad("cohort", "in 1…100000", cohort) }
         guard (1...1_000_000).contains(rounds) else { throw bad("rounds", "in 1…1000000", rounds) }
         guard (1...10).contains(overSelection) else { throw bad("over-selection", "in 1…10", overSelection) }
-        guard (1...86_400).contains(reportingDeadline) else { throw bad("deadline", "in 1…86400 seconds", reportingDeadline) }
-        guard (0...1).contains(minimumReportFraction) else { throw bad("min-report-fraction", "in 0…1", minimumReportFraction) }
+        guard (1...86_400).contains(reportingDeadline) else {
+            throw bad("deadline", "in 1…86400 seconds", reportingDeadline)
+        }
+        guard (0...1).contains(minimumReportFraction) else {
+            throw bad("min-report-fraction", "in 0…1", minimumReportFraction)
+        }
         if let homeWiFiFraction, !(0...1).contains(homeWiFiFraction) {
             throw bad("home-wifi-fraction", "in 0…1", homeWiFiFraction)
         }
@@ -171,7 +175,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         if let maxDeviceMessages, !(1...1_000_000).contains(maxDeviceMessages) {
             throw bad("max-device-messages", "in 1…1000000", maxDeviceMessages)
         }
-        guard (0...604_800).contains(roundInterval) else { throw bad("round-interval", "in 0…604800 seconds", roundInterval) }
+        guard (0...604_800).contains(roundInterval) else {
+            throw bad("round-interval", "in 0…604800 seconds", roundInterval)
+        }
         guard evalEvery >= 0 else { throw bad("eval-every", "0 or more", evalEvery) }
         guard checkpointEvery >= 0 else { throw bad("checkpoint-every", "0 or more", checkpointEvery) }
         do { _ = try CodecScheme(parsing: codec) } catch {
@@ -184,7 +190,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
             throw bad("model", "kn1 … kn5 for Kneser-Ney", "kn\(order)")
         }
         if case .neural(let config) = model, config.vocabularySize != vocabularySize + 4 {
-            throw FederationError(.invalidConfiguration, "the model's vocabulary size \(config.vocabularySize) is not --vocab + 4 = \(vocabularySize + 4)")
+            throw FederationError(
+                .invalidConfiguration,
+                "the model's vocabulary size \(config.vocabularySize) is not --vocab + 4 = \(vocabularySize + 4)")
         }
     }
 
@@ -201,7 +209,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         do {
             return try JSONDecoder().decode(RunConfiguration.self, from: Data(json.utf8))
         } catch {
-            throw FederationError(.invalidConfiguration, "the stored run configuration cannot be read (\(error)); was it written by a newer kbd-sim?")
+            throw FederationError(
+                .invalidConfiguration,
+                "the stored run configuration cannot be read (\(error)); was it written by a newer kbd-sim?")
         }
     }
 }

@@ -1,6 +1,6 @@
 public import Fleet
-public import KeyboardCorpus
 import Foundation
+public import KeyboardCorpus
 
 /// The text of a federated run: which words each virtual phone has typed, and the
 /// evaluation users the server scores the global model on (nwp-v1, user split).
@@ -41,7 +41,8 @@ public struct FederatedDataset: Sendable {
         if let spec = try SyntheticSpec.resolve(corpusArgument: configuration.corpus) {
             let corpus = try SyntheticCorpus(spec: spec)
             let materialized = try corpus.materialize(source: configuration.corpus)
-            let split = try EncodedSplit(corpus: materialized, split: .users, vocabularySize: configuration.vocabularySize)
+            let split = try EncodedSplit(
+                corpus: materialized, split: .users, vocabularySize: configuration.vocabularySize)
             vocabulary = split.vocabulary
             evalMessages = split.evalMessages
             let ids = (0..<spec.vocabularySize).map { split.vocabulary.id(of: SyntheticCorpus.spell($0)) }
@@ -49,7 +50,10 @@ public struct FederatedDataset: Sendable {
         } else {
             let format = try configuration.format.map { name throws(FederationError) -> CorpusFormat in
                 guard let f = CorpusFormat(rawValue: name) else {
-                    throw FederationError(.invalidConfiguration, "unknown corpus format '\(name)'; use \(CorpusFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw FederationError(
+                        .invalidConfiguration,
+                        "unknown corpus format '\(name)'; use \(CorpusFormat.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
                 return f
             }
@@ -61,7 +65,9 @@ public struct FederatedDataset: Sendable {
             }
             let users = Self.trainingUsers(of: split, in: corpus).map { byUser[$0]! }
             guard !users.isEmpty else {
-                throw FederationError(.unusableCorpus, "\(configuration.corpus): no training user has a message, so no device has text to train on")
+                throw FederationError(
+                    .unusableCorpus,
+                    "\(configuration.corpus): no training user has a message, so no device has text to train on")
             }
             vocabulary = split.vocabulary
             evalMessages = split.evalMessages
@@ -107,7 +113,9 @@ public struct FederatedDataset: Sendable {
     /// - Parameter sinceDay: for synthetic corpora, only days after this local day (the
     ///   n-gram client's "typed since my last upload"); for file corpora any value means
     ///   "already uploaded everything" and returns nothing.
-    public func trainingMessages(of device: Int, at time: Int, population: DevicePopulation, sinceDay: Int? = nil) -> [[Int32]] {
+    public func trainingMessages(of device: Int, at time: Int, population: DevicePopulation, sinceDay: Int? = nil)
+        -> [[Int32]]
+    {
         switch source {
         case .file(let users):
             if sinceDay != nil { return [] }

@@ -90,7 +90,8 @@ public final class FederatedRunner: @unchecked Sendable {
         roundConfig.minimumReportFraction = c.minimumReportFraction
         roundConfig.epochs = Double(c.localEpochs)
         var simulator = try RoundSimulator(
-            population: population, configuration: roundConfig, start: attachment.virtualTime, firstRound: attachment.nextRound - 1)
+            population: population, configuration: roundConfig, start: attachment.virtualTime,
+            firstRound: attachment.nextRound - 1)
         let cohortTrainer = CohortTrainer(workers: workers)
         let scheme = try CodecScheme(parsing: c.codec)
         var modelBytes = attachment.modelBytes
@@ -116,18 +117,23 @@ public final class FederatedRunner: @unchecked Sendable {
                 return m
             }
             let outcome = simulator.runRound(
-                at: start, updateBytes: estimatedUpdateBytes(c, scheme: scheme, modelBytes: modelBytes), modelBytes: modelBytes,
+                at: start, updateBytes: estimatedUpdateBytes(c, scheme: scheme, modelBytes: modelBytes),
+                modelBytes: modelBytes,
                 trainingTokens: { device in
                     let tokens = Double(messages(device).reduce(0) { $0 + $1.count + 1 })
                     return c.isNeural ? tokens : tokens * Self.countingCostPerTrainingToken
                 })
             try await transport.openRound(
                 run: attachment.runID,
-                RoundOpening(round: round, selected: outcome.selected, virtualStart: start, deadline: start + c.reportingDeadline))
+                RoundOpening(
+                    round: round, selected: outcome.selected, virtualStart: start, deadline: start + c.reportingDeadline
+                ))
 
             // The reporting devices check in, download the model and do their local work.
             var plans: [TrainingPlan] = []
-            for d in outcome.reported { plans.append(try await transport.checkIn(run: attachment.runID, round: round, device: Int(d))) }
+            for d in outcome.reported {
+                plans.append(try await transport.checkIn(run: attachment.runID, round: round, device: Int(d)))
+            }
             var reports: [Result<DeviceReport, FederationError>] = []
             if let plan = plans.first {
                 let download = try await transport.model(run: attachment.runID, round: round)
@@ -137,21 +143,25 @@ public final class FederatedRunner: @unchecked Sendable {
                     let device = Int(d)
                     if case .ngram = c.model {
                         let through = dataset.currentDay(of: device, at: start, population: population)
-                        jobs.append(DeviceJob(
-                            device: device,
-                            messages: dataset.trainingMessages(of: device, at: start, population: population, sinceDay: p.contributedThroughDay),
-                            textThroughDay: through))
+                        jobs.append(
+                            DeviceJob(
+                                device: device,
+                                messages: dataset.trainingMessages(
+                                    of: device, at: start, population: population, sinceDay: p.contributedThroughDay),
+                                textThroughDay: through))
                     } else {
                         jobs.append(DeviceJob(device: device, messages: messages(device)))
                     }
                 }
                 reports = cohortTrainer.run(jobs, plan: plan, model: model, runSeed: c.seed)
                 if let onCohort {
-                    let ok = zip(jobs, reports).compactMap { job, r in (try? r.get()).map { (job.messages, $0.tokens) } }
+                    let ok = zip(jobs, reports).compactMap { job, r in (try? r.get()).map { (job.messages, $0.tokens) }
+                    }
                     onCohort(round, ok.map(\.0), ok.map(\.1))
                 }
             }
-            let trainSeconds = reports.reduce(0.0) { $0 + ((try? $1.get())?.trainSeconds ?? 0) } / Double(max(1, workers))
+            let trainSeconds =
+                reports.reduce(0.0) { $0 + ((try? $1.get())?.trainSeconds ?? 0) } / Double(max(1, workers))
             if shouldStop { break }  // nothing of this round is committed; a resume redoes it
 
             // Uploads, in virtual arrival order (the aggregation order). Each accepted report
@@ -161,8 +171,10 @@ public final class FederatedRunner: @unchecked Sendable {
             for (report, reportTime) in zip(reports, outcome.reportTimes) {
                 switch report {
                 case .success(let r):
-                    let extras = UploadExtras(virtualTime: outcome.closeTime, evaluation: r.evaluation, textThroughDay: r.textThroughDay)
-                    _ = try await transport.upload(run: attachment.runID, round: round, device: r.device, bytes: r.bytes, extras: extras)
+                    let extras = UploadExtras(
+                        virtualTime: outcome.closeTime, evaluation: r.evaluation, textThroughDay: r.textThroughDay)
+                    _ = try await transport.upload(
+                        run: attachment.runID, round: round, device: r.device, bytes: r.bytes, extras: extras)
                     localHours[population.localHour(r.device, at: Int(reportTime.rounded(.down)))] += 1
                 case .failure:
                     failed += 1
@@ -174,9 +186,14 @@ public final class FederatedRunner: @unchecked Sendable {
             let summary = try await transport.closeRound(
                 run: attachment.runID,
                 RoundClosing(
-                    round: round, virtualStart: outcome.startTime, virtualEnd: outcome.endTime, nextRoundStart: nextStart, selected: outcome.selected.count,
-                    dropped: outcome.dropped.count + failed, stragglers: outcome.stragglers.count, surplus: outcome.surplus.count,
-                    bytesDown: Int64(modelBytes) * Int64(outcome.reported.count + outcome.dropped.count + outcome.stragglers.count + outcome.surplus.count),
+                    round: round, virtualStart: outcome.startTime, virtualEnd: outcome.endTime,
+                    nextRoundStart: nextStart, selected: outcome.selected.count,
+                    dropped: outcome.dropped.count + failed, stragglers: outcome.stragglers.count,
+                    surplus: outcome.surplus.count,
+                    bytesDown: Int64(modelBytes)
+                        * Int64(
+                            outcome.reported.count + outcome.dropped.count + outcome.stragglers.count
+                                + outcome.surplus.count),
                     wallSeconds: fleetSeconds, trainSeconds: trainSeconds, reportingLocalHours: localHours))
             modelBytes = summary.modelBytes
             cumulativeUp += summary.bytesUp
@@ -224,11 +241,14 @@ public final class FederatedRunner: @unchecked Sendable {
         return try DevicePopulation(populationConfig)
     }
 
-    private func decodeModel(_ bytes: [UInt8], configuration c: RunConfiguration, scheme: CodecScheme) throws -> CohortTrainer.Model {
+    private func decodeModel(_ bytes: [UInt8], configuration c: RunConfiguration, scheme: CodecScheme) throws
+        -> CohortTrainer.Model
+    {
         switch c.model {
         case .neural(let config):
             var model = try LSTMLanguageModel(config: config)
-            let decoded = try ModelDownload.decodeWeights(bytes, layoutHash: model.layoutHash, parameterCount: model.parameters.count)
+            let decoded = try ModelDownload.decodeWeights(
+                bytes, layoutHash: model.layoutHash, parameterCount: model.parameters.count)
             model.parameters = decoded.weights
             return .neural(model, scheme: scheme)
         case .ngram(let order):

@@ -22,7 +22,10 @@ final class ActiveRun: @unchecked Sendable {
     private var cachedDownload: (version: Int, bytes: [UInt8])?
     private let lock = NSLock()
 
-    init(id: Int64, configuration: RunConfiguration, dataset: FederatedDataset, model: GlobalModel, version: Int, virtualTime: Int) {
+    init(
+        id: Int64, configuration: RunConfiguration, dataset: FederatedDataset, model: GlobalModel, version: Int,
+        virtualTime: Int
+    ) {
         self.id = id
         self.configuration = configuration
         self.dataset = dataset
@@ -38,13 +41,16 @@ final class ActiveRun: @unchecked Sendable {
     }
 
     var attachment: RunAttachment {
-        RunAttachment(runID: id, configuration: configuration, nextRound: version + 1, virtualTime: virtualTime, modelBytes: downloadBytes().count)
+        RunAttachment(
+            runID: id, configuration: configuration, nextRound: version + 1, virtualTime: virtualTime,
+            modelBytes: downloadBytes().count)
     }
 
     var status: ServerStatus.Run {
         ServerStatus.Run(
             runID: id, model: configuration.modelLabel, corpus: configuration.corpus, committedRounds: version,
-            totalRounds: configuration.rounds, openRound: open?.opening.round, reportsInOpenRound: open?.order.count ?? 0,
+            totalRounds: configuration.rounds, openRound: open?.opening.round,
+            reportsInOpenRound: open?.order.count ?? 0,
             virtualTime: virtualTime, lastAccuracyAt1: lastAccuracyAt1)
     }
 
@@ -61,7 +67,8 @@ final class ActiveRun: @unchecked Sendable {
             throw ServerRejection(409, .noOpenRound, "run \(id) has no open round (next is \(version + 1))")
         }
         guard open.opening.round == round else {
-            throw ServerRejection(409, .wrongRound, "round \(round) is not open; run \(id) is in round \(open.opening.round)")
+            throw ServerRejection(
+                409, .wrongRound, "round \(round) is not open; run \(id) is in round \(open.opening.round)")
         }
         return open
     }
@@ -74,7 +81,8 @@ final class ActiveRun: @unchecked Sendable {
             guard hours.count == 24, hours.allSatisfy({ $0 >= 0 }), hours.reduce(0, +) == open.order.count else {
                 throw ServerRejection(
                     400, .badRequest,
-                    "the local-hour counts of round \(closing.round) must be 24 non-negative counts summing to its \(open.order.count) accepted reports (got \(hours.count) summing to \(hours.reduce(0, +)))")
+                    "the local-hour counts of round \(closing.round) must be 24 non-negative counts summing to its \(open.order.count) accepted reports (got \(hours.count) summing to \(hours.reduce(0, +)))"
+                )
             }
         }
         let c = configuration
@@ -91,25 +99,33 @@ final class ActiveRun: @unchecked Sendable {
         let evaluationSeconds = evaluate ? Date().timeIntervalSince(evaluationStarted) : 0
         let federated = c.federatedEval && open.federatedEvaluation.predictions > 0 ? open.federatedEvaluation : nil
         let sha = updated.sha256(vocabularyCount: dataset.vocabulary.count)
-        let checkpointBytes = ServerCheckpoint.encode(updated, round: round, virtualTime: closing.nextRoundStart, vocabularyCount: dataset.vocabulary.count)
+        let checkpointBytes = ServerCheckpoint.encode(
+            updated, round: round, virtualTime: closing.nextRoundStart, vocabularyCount: dataset.vocabulary.count)
         var hash = SHA256()
         hash.update(checkpointBytes)
         let serverSeconds = Date().timeIntervalSince(started)
         var records: [EvaluationRecord] = []
         if let e = evaluation { records.append(Self.record(e, run: id, round: round, split: "users", source: .server)) }
-        if let f = federated { records.append(Self.record(f, run: id, round: round, split: "devices", source: .federated)) }
+        if let f = federated {
+            records.append(Self.record(f, run: id, round: round, split: "devices", source: .federated))
+        }
         let roundRecord = RoundRecord(
-            runId: id, number: round, virtualStart: Double(closing.virtualStart), virtualEnd: Double(closing.virtualEnd),
-            selected: closing.selected, reported: open.order.count, dropped: closing.dropped, stragglers: closing.stragglers,
-            abandoned: abandoned, bytesDown: closing.bytesDown, bytesUp: open.bytesUp, wallSeconds: closing.wallSeconds + serverSeconds,
-            surplus: closing.surplus, tokens: Int64(open.tokens), trainSeconds: closing.trainSeconds, serverSeconds: serverSeconds,
+            runId: id, number: round, virtualStart: Double(closing.virtualStart),
+            virtualEnd: Double(closing.virtualEnd),
+            selected: closing.selected, reported: open.order.count, dropped: closing.dropped,
+            stragglers: closing.stragglers,
+            abandoned: abandoned, bytesDown: closing.bytesDown, bytesUp: open.bytesUp,
+            wallSeconds: closing.wallSeconds + serverSeconds,
+            surplus: closing.surplus, tokens: Int64(open.tokens), trainSeconds: closing.trainSeconds,
+            serverSeconds: serverSeconds,
             modelSHA256: sha, reportingLocalHours: closing.reportingLocalHours)
         let checkpoint = CheckpointRecord(
             runId: id, round: round, format: ServerCheckpoint.format, sha256: hash.finalizeHex(),
             byteCount: Int64(checkpointBytes.count), data: Data(checkpointBytes), path: nil)
-        try store.commit(RunStore.CommittedRound(
-            round: roundRecord, evaluations: records, checkpoint: checkpoint,
-            participants: abandoned ? [] : open.order.map(UInt64.init), keepCheckpointsEvery: c.checkpointEvery))
+        try store.commit(
+            RunStore.CommittedRound(
+                round: roundRecord, evaluations: records, checkpoint: checkpoint,
+                participants: abandoned ? [] : open.order.map(UInt64.init), keepCheckpointsEvery: c.checkpointEvery))
         // Only now, with the round durable, does the server move on.
         model = updated
         version = round
@@ -118,11 +134,14 @@ final class ActiveRun: @unchecked Sendable {
         if let e = evaluation { lastAccuracyAt1 = e.accuracyAt1 }
         return RoundSummary(
             round: round, reported: open.order.count, abandoned: abandoned, tokens: open.tokens, bytesUp: open.bytesUp,
-            bytesDown: closing.bytesDown, virtualEnd: closing.virtualEnd, serverSeconds: serverSeconds, evaluationSeconds: evaluationSeconds,
+            bytesDown: closing.bytesDown, virtualEnd: closing.virtualEnd, serverSeconds: serverSeconds,
+            evaluationSeconds: evaluationSeconds,
             evaluation: evaluation, federatedEvaluation: federated, modelSHA256: sha, modelBytes: downloadBytes().count)
     }
 
-    static func record(_ m: NextWordMetrics, run: Int64, round: Int, split: String, source: EvaluationRecord.Source) -> EvaluationRecord {
+    static func record(_ m: NextWordMetrics, run: Int64, round: Int, split: String, source: EvaluationRecord.Source)
+        -> EvaluationRecord
+    {
         EvaluationRecord(
             runId: run, round: round, split: split, source: source, metric: "nwp-v1", predictions: m.predictions,
             acc1: m.accuracyAt1, acc3: m.accuracyAt3, acc1iv: m.accuracyAt1InVocabulary,
@@ -171,31 +190,43 @@ final class OpenRound: @unchecked Sendable {
         }
     }
 
-    func receive(device: Int, bytes: [UInt8], extras: UploadExtras, run: ActiveRun) throws(ServerRejection) -> UploadReceipt {
+    func receive(device: Int, bytes: [UInt8], extras: UploadExtras, run: ActiveRun) throws(ServerRejection)
+        -> UploadReceipt
+    {
         let round = opening.round
         guard device >= 0, device <= Int(UInt32.max), selected.contains(UInt32(device)) else {
-            throw ServerRejection(403, .unknownDevice, "device \(device) was not selected for round \(round) of run \(runID)")
+            throw ServerRejection(
+                403, .unknownDevice, "device \(device) was not selected for round \(round) of run \(runID)")
         }
         let d = UInt32(device)
         let hash = fnv1a64(bytes)
         if let seen = fingerprints[d] {
             guard seen.hash == hash, seen.length == bytes.count else {
-                throw ServerRejection(409, .conflictingReplay, "device \(device) already reported a different update in round \(round)")
+                throw ServerRejection(
+                    409, .conflictingReplay, "device \(device) already reported a different update in round \(round)")
             }
             return UploadReceipt(accepted: false, reportsSoFar: order.count)
         }
         guard extras.virtualTime <= opening.deadline else {
-            throw ServerRejection(410, .afterDeadline, "the report of device \(device) arrived at virtual time \(extras.virtualTime), after round \(round)'s deadline \(opening.deadline)")
+            throw ServerRejection(
+                410, .afterDeadline,
+                "the report of device \(device) arrived at virtual time \(extras.virtualTime), after round \(round)'s deadline \(opening.deadline)"
+            )
         }
         guard order.count < cohort else {
-            throw ServerRejection(409, .cohortComplete, "round \(round) already has its \(cohort) reports; the update of device \(device) is surplus")
+            throw ServerRejection(
+                409, .cohortComplete,
+                "round \(round) already has its \(cohort) reports; the update of device \(device) is surplus")
         }
         guard bytes.count <= maximumUpdateBytes else {
-            throw ServerRejection(413, .oversizedUpdate, "an update of \(bytes.count) bytes exceeds this model's limit of \(maximumUpdateBytes)")
+            throw ServerRejection(
+                413, .oversizedUpdate,
+                "an update of \(bytes.count) bytes exceeds this model's limit of \(maximumUpdateBytes)")
         }
         if let evaluation = extras.evaluation {
             guard evaluation.predictions >= 0, evaluation.hitsAt1 >= 0, evaluation.hitsAt3 >= evaluation.hitsAt1,
-                evaluation.predictions >= evaluation.hitsAt3, evaluation.inVocabularyPredictions <= evaluation.predictions,
+                evaluation.predictions >= evaluation.hitsAt3,
+                evaluation.inVocabularyPredictions <= evaluation.predictions,
                 evaluation.negativeLogLikelihood.isFinite || evaluation.predictions == 0
             else {
                 throw ServerRejection(400, .badRequest, "the federated evaluation of device \(device) is inconsistent")
@@ -209,22 +240,28 @@ final class OpenRound: @unchecked Sendable {
             } catch {
                 throw ServerRejection(400, .malformedUpdate, error.message)
             }
-            try checkEnvelope(runID: decoded.0.runID, round: decoded.0.round, device: decoded.0.device, expectedDevice: device)
+            try checkEnvelope(
+                runID: decoded.0.runID, round: decoded.0.round, device: decoded.0.device, expectedDevice: device)
             examples = decoded.0.exampleCount
             if !decoded.1.isEmpty { countUpdates.append(decoded.1) }
             if let day = extras.textThroughDay {
-                guard let day32 = Int32(exactly: day) else { throw ServerRejection(400, .badRequest, "text-through day \(day) is out of range") }
+                guard let day32 = Int32(exactly: day) else {
+                    throw ServerRejection(400, .badRequest, "text-through day \(day) is out of range")
+                }
                 contributions.append((d, day32))
             }
         } else {
             let header: UpdateHeader
             do {
-                header = try bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws(UpdateCodecError) -> UpdateHeader in
+                header = try bytes.withUnsafeBytes {
+                    (raw: UnsafeRawBufferPointer) throws(UpdateCodecError) -> UpdateHeader in
                     let h = try accumulator!.decoder.readHeader(raw)
                     try Self.checkHeaderBeforeAccumulating(h)
                     return h
                 }
-                try checkEnvelope(runID: header.metadata.runID, round: Int(header.metadata.round), device: Int(exactly: header.metadata.deviceID) ?? -1, expectedDevice: device)
+                try checkEnvelope(
+                    runID: header.metadata.runID, round: Int(header.metadata.round),
+                    device: Int(exactly: header.metadata.deviceID) ?? -1, expectedDevice: device)
                 _ = try accumulator!.accumulate(bytes)
             } catch let error as UpdateCodecError {
                 throw ServerRejection(400, .malformedUpdate, error.description)
@@ -245,7 +282,9 @@ final class OpenRound: @unchecked Sendable {
 
     private static func checkHeaderBeforeAccumulating(_ header: UpdateHeader) throws(UpdateCodecError) {
         guard header.metadata.exampleCount > 0 else {
-            throw UpdateCodecError(code: .invalidField, field: "exampleCount", message: "an update must report at least one training example")
+            throw UpdateCodecError(
+                code: .invalidField, field: "exampleCount",
+                message: "an update must report at least one training example")
         }
     }
 
@@ -254,10 +293,13 @@ final class OpenRound: @unchecked Sendable {
             throw ServerRejection(409, .wrongRound, "the update is for run \(runID), not run \(self.runID)")
         }
         guard round == opening.round else {
-            throw ServerRejection(409, .wrongRound, "the update was trained for round \(round), but round \(opening.round) is open (a replay?)")
+            throw ServerRejection(
+                409, .wrongRound,
+                "the update was trained for round \(round), but round \(opening.round) is open (a replay?)")
         }
         guard device == expectedDevice else {
-            throw ServerRejection(403, .unknownDevice, "the update says device \(device) but was sent as device \(expectedDevice)")
+            throw ServerRejection(
+                403, .unknownDevice, "the update says device \(device) but was sent as device \(expectedDevice)")
         }
     }
 
@@ -267,7 +309,8 @@ final class OpenRound: @unchecked Sendable {
         case .neural(var n):
             guard let accumulator, accumulator.totalWeight > 0 else { return }
             let mean = Array(accumulator.weightedMean())
-            n.optimizer.step(weights: &n.weights, averageDelta: mean, learningRateScale: n.schedule.scale(round: opening.round))
+            n.optimizer.step(
+                weights: &n.weights, averageDelta: mean, learningRateScale: n.schedule.scale(round: opening.round))
             model = .neural(n)
         case .ngram(var g):
             // Pairwise merges keep the work O(total · log cohort).

@@ -33,7 +33,9 @@ public final class AggregationServer: @unchecked Sendable {
     ///   users); the default reads it with the tokenized-corpus cache.
     public init(
         store: RunStore,
-        loadDataset: @escaping @Sendable (RunConfiguration) throws -> FederatedDataset = { try FederatedDataset(configuration: $0) }
+        loadDataset: @escaping @Sendable (RunConfiguration) throws -> FederatedDataset = {
+            try FederatedDataset(configuration: $0)
+        }
     ) {
         self.store = store
         self.loadDataset = loadDataset
@@ -47,7 +49,9 @@ public final class AggregationServer: @unchecked Sendable {
 
     private func active(_ run: Int64) throws(ServerRejection) -> ActiveRun {
         guard let r = withLock({ runs[run] }) else {
-            throw ServerRejection(404, .unknownRun, "run \(run) is not active on this server; attach with POST /v1/runs or /v1/runs/\(run)/resume")
+            throw ServerRejection(
+                404, .unknownRun,
+                "run \(run) is not active on this server; attach with POST /v1/runs or /v1/runs/\(run)/resume")
         }
         return r
     }
@@ -59,12 +63,15 @@ public final class AggregationServer: @unchecked Sendable {
         try configuration.validate()
         let dataset = try loadDataset(configuration)
         let model = try GlobalModel.initial(configuration, vocabulary: dataset.vocabulary)
-        let record = try store.createRun(RunRecord(
-            createdAt: ISO8601DateFormatter().string(from: Date()), corpus: configuration.corpus,
-            model: configuration.modelLabel, codec: configuration.codec,
-            seed: Int64(bitPattern: configuration.seed), config: configuration.encodedJSON()))
+        let record = try store.createRun(
+            RunRecord(
+                createdAt: ISO8601DateFormatter().string(from: Date()), corpus: configuration.corpus,
+                model: configuration.modelLabel, codec: configuration.codec,
+                seed: Int64(bitPattern: configuration.seed), config: configuration.encodedJSON()))
         let id = record.id!
-        let run = ActiveRun(id: id, configuration: configuration, dataset: dataset, model: model, version: 0, virtualTime: configuration.startTime)
+        let run = ActiveRun(
+            id: id, configuration: configuration, dataset: dataset, model: model, version: 0,
+            virtualTime: configuration.startTime)
         withLock { runs[id] = run }
         return run.attachment
     }
@@ -77,7 +84,9 @@ public final class AggregationServer: @unchecked Sendable {
         }
         let record = try store.requireRun(id: id)
         guard record.status != .finished else {
-            throw FederationError(.cannotResume, "run \(id) has finished all its rounds; start a new run instead (kbd-sim runs show \(id))")
+            throw FederationError(
+                .cannotResume,
+                "run \(id) has finished all its rounds; start a new run instead (kbd-sim runs show \(id))")
         }
         let configuration = try RunConfiguration.decode(json: record.config)
         let dataset = try loadDataset(configuration)
@@ -85,18 +94,27 @@ public final class AggregationServer: @unchecked Sendable {
         var model = try GlobalModel.initial(configuration, vocabulary: dataset.vocabulary)
         var virtualTime = configuration.startTime
         if last > 0 {
-            guard let checkpoint = try store.latestCheckpoint(ofRun: id), checkpoint.round == last, let data = checkpoint.data else {
-                throw FederationError(.badCheckpoint, "run \(id): round \(last) is committed but its checkpoint is missing; the run cannot continue exactly")
+            guard let checkpoint = try store.latestCheckpoint(ofRun: id), checkpoint.round == last,
+                let data = checkpoint.data
+            else {
+                throw FederationError(
+                    .badCheckpoint,
+                    "run \(id): round \(last) is committed but its checkpoint is missing; the run cannot continue exactly"
+                )
             }
-            let restored = try ServerCheckpoint.decode([UInt8](data), into: model, vocabularyCount: dataset.vocabulary.count)
+            let restored = try ServerCheckpoint.decode(
+                [UInt8](data), into: model, vocabularyCount: dataset.vocabulary.count)
             guard restored.round == last else {
-                throw FederationError(.badCheckpoint, "run \(id): the checkpoint says round \(restored.round), the store \(last)")
+                throw FederationError(
+                    .badCheckpoint, "run \(id): the checkpoint says round \(restored.round), the store \(last)")
             }
             model = restored.model
             virtualTime = restored.virtualTime
         }
         try store.setStatus(.running, ofRun: id)
-        let run = ActiveRun(id: id, configuration: configuration, dataset: dataset, model: model, version: last, virtualTime: virtualTime)
+        let run = ActiveRun(
+            id: id, configuration: configuration, dataset: dataset, model: model, version: last,
+            virtualTime: virtualTime)
         withLock { runs[id] = run }
         return run.attachment
     }
@@ -116,12 +134,14 @@ public final class AggregationServer: @unchecked Sendable {
         try run.withLock { () throws(ServerRejection) in
             if let open = run.open {
                 guard open.opening == opening else {
-                    throw ServerRejection(409, .roundAlreadyOpen, "round \(open.opening.round) is open; close it before opening another")
+                    throw ServerRejection(
+                        409, .roundAlreadyOpen, "round \(open.opening.round) is open; close it before opening another")
                 }
                 return  // an idempotent retry of the same opening
             }
             guard opening.round == run.version + 1 else {
-                throw ServerRejection(409, .wrongRound, "the next round of run \(id) is \(run.version + 1), not \(opening.round)")
+                throw ServerRejection(
+                    409, .wrongRound, "the next round of run \(id) is \(run.version + 1), not \(opening.round)")
             }
             // A round may select nobody (no phone of a small fleet is eligible at that hour): it
             // opens, takes no uploads and is abandoned at its close, so the run goes on.
@@ -129,7 +149,8 @@ public final class AggregationServer: @unchecked Sendable {
                 throw ServerRejection(400, .badRequest, "a round needs a deadline after its start")
             }
             guard opening.selected.allSatisfy({ Int($0) < run.configuration.devices }) else {
-                throw ServerRejection(400, .badRequest, "selected device ids must be below the fleet size \(run.configuration.devices)")
+                throw ServerRejection(
+                    400, .badRequest, "selected device ids must be below the fleet size \(run.configuration.devices)")
             }
             run.open = try OpenRound(opening: opening, run: run)
         }
@@ -141,15 +162,19 @@ public final class AggregationServer: @unchecked Sendable {
         return try run.withLock { () throws(ServerRejection) -> TrainingPlan in
             let open = try run.requireOpen(round: round)
             guard device >= 0, device <= Int(UInt32.max), open.selected.contains(UInt32(device)) else {
-                throw ServerRejection(403, .unknownDevice, "device \(device) was not selected for round \(round) of run \(id)")
+                throw ServerRejection(
+                    403, .unknownDevice, "device \(device) was not selected for round \(round) of run \(id)")
             }
             let c = run.configuration
             var contributed: Int?
             if case .ngram(let g) = run.model { contributed = g.contributedThroughDay[UInt32(device)].map(Int.init) }
             return TrainingPlan(
-                runID: id, round: round, modelVersion: run.version, modelBytes: run.downloadBytes().count, codec: c.codec,
-                localEpochs: c.localEpochs, batchSize: c.batchSize, optimizer: c.clientOptimizer, learningRate: c.clientLearningRate, clipNorm: c.clientClipNorm,
-                maxMessageLength: c.maxMessageLength, dropout: c.clientDropout, deadline: open.opening.deadline, federatedEval: c.federatedEval,
+                runID: id, round: round, modelVersion: run.version, modelBytes: run.downloadBytes().count,
+                codec: c.codec,
+                localEpochs: c.localEpochs, batchSize: c.batchSize, optimizer: c.clientOptimizer,
+                learningRate: c.clientLearningRate, clipNorm: c.clientClipNorm,
+                maxMessageLength: c.maxMessageLength, dropout: c.clientDropout, deadline: open.opening.deadline,
+                federatedEval: c.federatedEval,
                 contributedThroughDay: contributed)
         }
     }
@@ -164,7 +189,9 @@ public final class AggregationServer: @unchecked Sendable {
     }
 
     /// Receives one device's update for `round`.
-    public func upload(run id: Int64, round: Int, device: Int, bytes: [UInt8], extras: UploadExtras) throws(ServerRejection) -> UploadReceipt {
+    public func upload(run id: Int64, round: Int, device: Int, bytes: [UInt8], extras: UploadExtras)
+        throws(ServerRejection) -> UploadReceipt
+    {
         let run = try active(id)
         do {
             let receipt = try run.withLock { () throws(ServerRejection) -> UploadReceipt in
@@ -212,18 +239,30 @@ public final class AggregationServer: @unchecked Sendable {
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
             lines.append("# HELP \(name) \(help)")
             lines.append("# TYPE \(name) \(type)")
-            for (labels, value) in samples { lines.append("\(name)\(labels) \(value == value.rounded() ? String(Int64(value)) : String(value))") }
+            for (labels, value) in samples {
+                lines.append("\(name)\(labels) \(value == value.rounded() ? String(Int64(value)) : String(value))")
+            }
         }
-        metric("kbdsim_uploads_accepted_total", "counter", "Updates accepted and aggregated.", [("", Double(c.uploadsAccepted))])
-        metric("kbdsim_uploads_duplicate_total", "counter", "Identical re-uploads acknowledged without counting.", [("", Double(c.uploadsDuplicate))])
+        metric(
+            "kbdsim_uploads_accepted_total", "counter", "Updates accepted and aggregated.",
+            [("", Double(c.uploadsAccepted))])
+        metric(
+            "kbdsim_uploads_duplicate_total", "counter", "Identical re-uploads acknowledged without counting.",
+            [("", Double(c.uploadsDuplicate))])
         metric("kbdsim_upload_bytes_total", "counter", "Bytes of accepted updates.", [("", Double(c.uploadBytes))])
         metric(
             "kbdsim_uploads_rejected_total", "counter", "Uploads refused, by reason.",
             c.rejections.sorted { $0.key < $1.key }.map { ("{reason=\"\($0.key)\"}", Double($0.value)) })
-        metric("kbdsim_rounds_committed_total", "counter", "Rounds committed to the store.", [("", Double(c.roundsCommitted))])
-        metric("kbdsim_rounds_abandoned_total", "counter", "Rounds abandoned for too few reports.", [("", Double(c.roundsAbandoned))])
+        metric(
+            "kbdsim_rounds_committed_total", "counter", "Rounds committed to the store.",
+            [("", Double(c.roundsCommitted))])
+        metric(
+            "kbdsim_rounds_abandoned_total", "counter", "Rounds abandoned for too few reports.",
+            [("", Double(c.roundsAbandoned))])
         let statuses = active.map { r in r.withLock { r.status } }
-        metric("kbdsim_run_round", "gauge", "Last committed round per active run.", statuses.map { ("{run=\"\($0.runID)\"}", Double($0.committedRounds)) })
+        metric(
+            "kbdsim_run_round", "gauge", "Last committed round per active run.",
+            statuses.map { ("{run=\"\($0.runID)\"}", Double($0.committedRounds)) })
         metric(
             "kbdsim_run_accuracy_at_1", "gauge", "Last evaluated acc@1 per active run.",
             statuses.compactMap { s in s.lastAccuracyAt1.map { ("{run=\"\(s.runID)\"}", $0) } })
@@ -241,7 +280,9 @@ struct ServerCounters {
     var roundsAbandoned = 0
 
     mutating func accepted(bytes: Int, duplicate: Bool) {
-        if duplicate { uploadsDuplicate += 1 } else {
+        if duplicate {
+            uploadsDuplicate += 1
+        } else {
             uploadsAccepted += 1
             uploadBytes += bytes
         }

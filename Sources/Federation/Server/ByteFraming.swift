@@ -17,10 +17,10 @@ struct ByteWriter {
     /// Appends float32 values in little-endian order (a memcpy on little-endian hosts).
     mutating func floats(_ values: [Float]) {
         #if _endian(little)
-        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+            values.withUnsafeBytes { bytes.append(contentsOf: $0) }
         #else
-        bytes.reserveCapacity(bytes.count + values.count * 4)
-        for v in values { u32(v.bitPattern) }
+            bytes.reserveCapacity(bytes.count + values.count * 4)
+            for v in values { u32(v.bitPattern) }
         #endif
     }
 
@@ -44,7 +44,8 @@ struct ByteReader {
 
     private mutating func take(_ n: Int) throws(FederationError) -> ArraySlice<UInt8> {
         guard n >= 0, n <= remaining else {
-            throw FederationError(.protocolViolation, "\(what) is truncated: needs \(n) more bytes at offset \(offset), has \(remaining)")
+            throw FederationError(
+                .protocolViolation, "\(what) is truncated: needs \(n) more bytes at offset \(offset), has \(remaining)")
         }
         defer { offset += n }
         return bytes[offset..<(offset + n)]
@@ -66,14 +67,17 @@ struct ByteReader {
     /// Reads `count` float32 values, rejecting NaN and infinities.
     mutating func floats(_ count: Int) throws(FederationError) -> [Float] {
         guard count >= 0, count <= remaining / 4 else {
-            throw FederationError(.protocolViolation, "\(what) is truncated: \(count) floats declared at offset \(offset), \(remaining) bytes left")
+            throw FederationError(
+                .protocolViolation,
+                "\(what) is truncated: \(count) floats declared at offset \(offset), \(remaining) bytes left")
         }
         var out = [Float](repeating: 0, count: count)
         let start = offset
         let firstBad: Int? = bytes.withUnsafeBytes { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for i in 0..<count {
-                    let v = Float(bitPattern: src.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self).littleEndian)
+                    let v = Float(
+                        bitPattern: src.loadUnaligned(fromByteOffset: start + 4 * i, as: UInt32.self).littleEndian)
                     guard v.isFinite else { return i }
                     dst[i] = v
                 }
@@ -87,7 +91,9 @@ struct ByteReader {
 
     /// Checks that the last four bytes are the CRC-32 of everything before them.
     static func verifyCRC(_ bytes: [UInt8], what: String) throws(FederationError) {
-        guard bytes.count >= 4 else { throw FederationError(.protocolViolation, "\(what) is truncated: \(bytes.count) bytes") }
+        guard bytes.count >= 4 else {
+            throw FederationError(.protocolViolation, "\(what) is truncated: \(bytes.count) bytes")
+        }
         let body = Array(bytes[..<(bytes.count - 4)])
         var tail = ByteReader(Array(bytes[(bytes.count - 4)...]), what: what)
         let stored = try tail.u32()
@@ -132,7 +138,10 @@ func inflate(_ bytes: [UInt8], rawLength: Int, what: String) throws(FederationEr
         bytes.withUnsafeBufferPointer { i in uncompress2(o.baseAddress, &produced, i.baseAddress, &consumed) }
     }
     guard rc == Z_OK, Int(produced) == rawLength, Int(consumed) == bytes.count else {
-        throw FederationError(.protocolViolation, "\(what): the zlib payload is corrupt or does not inflate to its declared \(rawLength) bytes (zlib code \(rc))")
+        throw FederationError(
+            .protocolViolation,
+            "\(what): the zlib payload is corrupt or does not inflate to its declared \(rawLength) bytes (zlib code \(rc))"
+        )
     }
     return out
 }

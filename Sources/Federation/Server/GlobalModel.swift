@@ -35,8 +35,10 @@ enum GlobalModel {
             if configuration.zipfBias { model.initializeOutputBiasFromRanks() }
             let (kind, schedule) = try ServerOptimizerKind.parseWithSchedule(configuration.serverOptimizer)
             let weights = Array(model.parameters)
-            return .neural(Neural(
-                model: model, weights: weights, optimizer: kind.makeOptimizer(parameterCount: weights.count), schedule: schedule))
+            return .neural(
+                Neural(
+                    model: model, weights: weights, optimizer: kind.makeOptimizer(parameterCount: weights.count),
+                    schedule: schedule))
         case .ngram(let order):
             return .ngram(NGram(order: order, counts: NGramCounts(order: order), contributedThroughDay: [:]))
         }
@@ -124,22 +126,31 @@ public enum ModelDownload {
     static let magic: [UInt8] = Array("KBDW".utf8)
 
     /// Decodes a download, checking it is for `layoutHash` and `parameterCount`.
-    public static func decodeWeights(_ bytes: [UInt8], layoutHash: UInt64, parameterCount: Int) throws(FederationError) -> (version: Int, weights: ContiguousArray<Float>) {
+    public static func decodeWeights(_ bytes: [UInt8], layoutHash: UInt64, parameterCount: Int) throws(FederationError)
+        -> (version: Int, weights: ContiguousArray<Float>)
+    {
         let what = "model download"
         try ByteReader.verifyCRC(bytes, what: what)
         var r = ByteReader(Array(bytes.dropLast(4)), what: what)
-        guard try r.raw(4) == magic else { throw FederationError(.protocolViolation, "\(what): bad magic (not a KBDW model)") }
+        guard try r.raw(4) == magic else {
+            throw FederationError(.protocolViolation, "\(what): bad magic (not a KBDW model)")
+        }
         guard try r.u16() == 1 else { throw FederationError(.protocolViolation, "\(what): unsupported version") }
         _ = try r.u16()
         _ = try r.i64()
         let version = Int(try r.u32())
-        guard try r.u64() == layoutHash else { throw FederationError(.protocolViolation, "\(what): the model's layout does not match this client's") }
+        guard try r.u64() == layoutHash else {
+            throw FederationError(.protocolViolation, "\(what): the model's layout does not match this client's")
+        }
         let count = Int(try r.u32())
         guard count == parameterCount else {
-            throw FederationError(.protocolViolation, "\(what): \(count) parameters, the client expects \(parameterCount)")
+            throw FederationError(
+                .protocolViolation, "\(what): \(count) parameters, the client expects \(parameterCount)")
         }
         let weights = try r.floats(count)
-        guard r.remaining == 0 else { throw FederationError(.protocolViolation, "\(what): \(r.remaining) trailing bytes") }
+        guard r.remaining == 0 else {
+            throw FederationError(.protocolViolation, "\(what): \(r.remaining) trailing bytes")
+        }
         return (version, ContiguousArray(weights))
     }
 }

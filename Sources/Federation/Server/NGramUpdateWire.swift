@@ -79,15 +79,21 @@ public enum NGramUpdateWire {
     ) throws(FederationError) -> (Envelope, NGramCounts) {
         let what = "n-gram update"
         guard bytes.count >= headerSize + 4 else {
-            throw FederationError(.protocolViolation, "\(what) is truncated: \(bytes.count) bytes, the header alone is \(headerSize + 4)")
+            throw FederationError(
+                .protocolViolation, "\(what) is truncated: \(bytes.count) bytes, the header alone is \(headerSize + 4)")
         }
         var r = ByteReader(bytes, what: what)
-        guard try r.raw(4) == magic else { throw FederationError(.protocolViolation, "\(what): bad magic (not a KBDG message)") }
+        guard try r.raw(4) == magic else {
+            throw FederationError(.protocolViolation, "\(what): bad magic (not a KBDG message)")
+        }
         let version = try r.u16()
-        guard version == 1 else { throw FederationError(.protocolViolation, "\(what): unsupported version \(version) (this server reads 1)") }
+        guard version == 1 else {
+            throw FederationError(.protocolViolation, "\(what): unsupported version \(version) (this server reads 1)")
+        }
         let order = Int(try r.u8())
         guard order == expectedOrder else {
-            throw FederationError(.protocolViolation, "\(what): order \(order) but the run trains a \(expectedOrder)-gram model")
+            throw FederationError(
+                .protocolViolation, "\(what): order \(order) but the run trains a \(expectedOrder)-gram model")
         }
         guard try r.u8() == 0 else { throw FederationError(.protocolViolation, "\(what): reserved byte 7 is not zero") }
         let runID = try r.u64()
@@ -95,26 +101,34 @@ public enum NGramUpdateWire {
         let device = Int(try r.u32())
         let vocab = Int(try r.u32())
         guard vocab == vocabularyCount else {
-            throw FederationError(.protocolViolation, "\(what): vocabulary size \(vocab), the run's is \(vocabularyCount)")
+            throw FederationError(
+                .protocolViolation, "\(what): vocabulary size \(vocab), the run's is \(vocabularyCount)")
         }
         let examples = Int(try r.u32())
         var entries: [Int] = []
         for n in 0..<5 {
             let e = Int(try r.u32())
-            guard n < order || e == 0 else { throw FederationError(.protocolViolation, "\(what): entries declared for order \(n + 1) > \(order)") }
+            guard n < order || e == 0 else {
+                throw FederationError(.protocolViolation, "\(what): entries declared for order \(n + 1) > \(order)")
+            }
             entries.append(e)
         }
         let total = entries.reduce(0, +)
         guard total <= maximumEntries else {
-            throw FederationError(.protocolViolation, "\(what): \(total) n-grams exceed the server's limit of \(maximumEntries)")
+            throw FederationError(
+                .protocolViolation, "\(what): \(total) n-grams exceed the server's limit of \(maximumEntries)")
         }
         let rawLength = Int(try r.u32())
         let storedLength = Int(try r.u32())
         guard rawLength == 20 * total else {
-            throw FederationError(.protocolViolation, "\(what): raw payload length \(rawLength) is not 20 × \(total) entries")
+            throw FederationError(
+                .protocolViolation, "\(what): raw payload length \(rawLength) is not 20 × \(total) entries")
         }
         guard bytes.count == headerSize + storedLength + 4 else {
-            throw FederationError(.protocolViolation, "\(what): \(bytes.count) bytes, the header declares \(headerSize + storedLength + 4) (truncated or trailing bytes)")
+            throw FederationError(
+                .protocolViolation,
+                "\(what): \(bytes.count) bytes, the header declares \(headerSize + storedLength + 4) (truncated or trailing bytes)"
+            )
         }
         try ByteReader.verifyCRC(bytes, what: what)
         let raw = rawLength == 0 ? [] : try inflate(try r.raw(storedLength), rawLength: rawLength, what: what)
@@ -138,7 +152,9 @@ public enum NGramUpdateWire {
             throw FederationError(.protocolViolation, "\(what): \(error)")
         }
         guard examples == table.tokenCount else {
-            throw FederationError(.protocolViolation, "\(what): example count \(examples) is not the \(table.tokenCount) unigram targets counted")
+            throw FederationError(
+                .protocolViolation,
+                "\(what): example count \(examples) is not the \(table.tokenCount) unigram targets counted")
         }
         return (Envelope(runID: runID, round: round, device: device, exampleCount: examples), table)
     }

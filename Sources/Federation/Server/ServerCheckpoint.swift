@@ -37,7 +37,8 @@ enum ServerCheckpoint {
             w.u32(UInt32(round))
             w.i64(Int64(virtualTime))
             let table = NGramUpdateWire.encode(
-                g.counts, vocabularyCount: vocabularyCount, envelope: .init(runID: 0, round: round, device: 0, exampleCount: g.counts.tokenCount))
+                g.counts, vocabularyCount: vocabularyCount,
+                envelope: .init(runID: 0, round: round, device: 0, exampleCount: g.counts.tokenCount))
             w.u32(UInt32(table.count))
             w.append(table)
             w.u32(UInt32(g.contributedThroughDay.count))
@@ -52,7 +53,9 @@ enum ServerCheckpoint {
 
     /// Restores a checkpoint into `fresh` (a newly initialised model of the same run, which
     /// supplies the architecture and the optimizer's kind).
-    static func decode(_ bytes: [UInt8], into fresh: GlobalModel, vocabularyCount: Int) throws -> (model: GlobalModel, round: Int, virtualTime: Int) {
+    static func decode(_ bytes: [UInt8], into fresh: GlobalModel, vocabularyCount: Int) throws -> (
+        model: GlobalModel, round: Int, virtualTime: Int
+    ) {
         let what = "checkpoint"
         do {
             try ByteReader.verifyCRC(bytes, what: what)
@@ -68,7 +71,8 @@ enum ServerCheckpoint {
             case (0, .neural(var n)):
                 let count = Int(try r.u32())
                 guard count == n.weights.count else {
-                    throw FederationError(.badCheckpoint, "the checkpoint has \(count) weights, the run's model \(n.weights.count)")
+                    throw FederationError(
+                        .badCheckpoint, "the checkpoint has \(count) weights, the run's model \(n.weights.count)")
                 }
                 n.weights = try r.floats(count)
                 var state: [[Float]] = []
@@ -78,7 +82,8 @@ enum ServerCheckpoint {
             case (1, .ngram(var g)):
                 let table = try r.raw(Int(try r.u32()))
                 g.counts = try NGramUpdateWire.decode(
-                    table, expectedOrder: g.order, vocabularyCount: vocabularyCount, maximumEntries: Int(Int32.max)).1
+                    table, expectedOrder: g.order, vocabularyCount: vocabularyCount, maximumEntries: Int(Int32.max)
+                ).1
                 var contributions: [UInt32: Int32] = [:]
                 for _ in 0..<Int(try r.u32()) {
                     let device = try r.u32()

@@ -108,7 +108,8 @@ public struct RoundClosing: Codable, Sendable, Equatable {
     public var reportingLocalHours: [Int]?
 
     public init(
-        round: Int, virtualStart: Int, virtualEnd: Int, nextRoundStart: Int? = nil, selected: Int, dropped: Int, stragglers: Int,
+        round: Int, virtualStart: Int, virtualEnd: Int, nextRoundStart: Int? = nil, selected: Int, dropped: Int,
+        stragglers: Int,
         surplus: Int, bytesDown: Int64, wallSeconds: Double, trainSeconds: Double, reportingLocalHours: [Int]? = nil
     ) {
         self.reportingLocalHours = reportingLocalHours

@@ -1,6 +1,7 @@
 public import Foundation
+
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// The fleet's side of the HTTP transport: the same calls as ``InProcessTransport``, sent to
@@ -21,8 +22,10 @@ public struct HTTPTransport: ServerTransport {
     ///
     /// - Throws: ``FederationError/Code/invalidConfiguration`` if it is not an http(s) URL.
     public init(baseURL text: String, timeout: TimeInterval = 600) throws {
-        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
-            throw FederationError(.invalidConfiguration, "--server \(text) is not an http:// URL (e.g. http://127.0.0.1:8080)")
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil
+        else {
+            throw FederationError(
+                .invalidConfiguration, "--server \(text) is not an http:// URL (e.g. http://127.0.0.1:8080)")
         }
         baseURL = url
         let configuration = URLSessionConfiguration.ephemeral
@@ -40,7 +43,8 @@ public struct HTTPTransport: ServerTransport {
     }
 
     public func openRound(run: Int64, _ opening: RoundOpening) async throws {
-        _ = try await send("POST", "v1/runs/\(run)/rounds", body: try Self.encode(opening), contentType: "application/json")
+        _ = try await send(
+            "POST", "v1/runs/\(run)/rounds", body: try Self.encode(opening), contentType: "application/json")
     }
 
     public func checkIn(run: Int64, round: Int, device: Int) async throws -> TrainingPlan {
@@ -51,9 +55,12 @@ public struct HTTPTransport: ServerTransport {
         [UInt8](try await send("GET", "v1/runs/\(run)/rounds/\(round)/model", body: nil, contentType: nil))
     }
 
-    public func upload(run: Int64, round: Int, device: Int, bytes: [UInt8], extras: UploadExtras) async throws -> UploadReceipt {
+    public func upload(run: Int64, round: Int, device: Int, bytes: [UInt8], extras: UploadExtras) async throws
+        -> UploadReceipt
+    {
         let data = try await send(
-            "PUT", "v1/runs/\(run)/rounds/\(round)/updates/\(device)", body: Data(bytes), contentType: "application/octet-stream",
+            "PUT", "v1/runs/\(run)/rounds/\(round)/updates/\(device)", body: Data(bytes),
+            contentType: "application/octet-stream",
             headers: [Self.extrasHeader: String(decoding: try Self.encode(extras), as: UTF8.self)])
         return try Self.decode(UploadReceipt.self, data)
     }
@@ -63,7 +70,9 @@ public struct HTTPTransport: ServerTransport {
     }
 
     public func finishRun(_ run: Int64, finished: Bool) async throws {
-        _ = try await send("POST", "v1/runs/\(run)/finish", body: try Self.encode(FinishRequest(finished: finished)), contentType: "application/json")
+        _ = try await send(
+            "POST", "v1/runs/\(run)/finish", body: try Self.encode(FinishRequest(finished: finished)),
+            contentType: "application/json")
     }
 
     /// `GET /v1/status`.
@@ -75,7 +84,9 @@ public struct HTTPTransport: ServerTransport {
 
     private struct Empty: Codable {}
 
-    private func json<Body: Encodable, Reply: Decodable>(_ method: String, _ path: String, body: Body) async throws -> Reply {
+    private func json<Body: Encodable, Reply: Decodable>(_ method: String, _ path: String, body: Body) async throws
+        -> Reply
+    {
         let data = try await send(method, path, body: try Self.encode(body), contentType: "application/json")
         return try Self.decode(Reply.self, data)
     }
@@ -92,14 +103,19 @@ public struct HTTPTransport: ServerTransport {
         do {
             (data, response) = try await session.data(for: request)
         } catch {
-            throw FederationError(.transportFailure, "\(method) \(baseURL.absoluteString)/\(path) failed: \(error.localizedDescription); is `kbd-sim server` running there?")
+            throw FederationError(
+                .transportFailure,
+                "\(method) \(baseURL.absoluteString)/\(path) failed: \(error.localizedDescription); is `kbd-sim server` running there?"
+            )
         }
         guard let http = response as? HTTPURLResponse else {
             throw FederationError(.transportFailure, "\(method) \(path): not an HTTP response")
         }
         guard (200..<300).contains(http.statusCode) else {
             if let rejection = try? JSONDecoder().decode(ServerRejection.self, from: data) { throw rejection }
-            throw ServerRejection(http.statusCode, .internalError, "\(method) \(path): HTTP \(http.statusCode) \(String(decoding: data.prefix(200), as: UTF8.self))")
+            throw ServerRejection(
+                http.statusCode, .internalError,
+                "\(method) \(path): HTTP \(http.statusCode) \(String(decoding: data.prefix(200), as: UTF8.self))")
         }
         return data
     }

@@ -18,7 +18,8 @@ struct BenchCommand: ParsableCommand {
 struct BenchQuantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quant",
-        abstract: "Train the same federated model once per update codec (and seed) and compare upload cost and accuracy.",
+        abstract:
+            "Train the same federated model once per update codec (and seed) and compare upload cost and accuracy.",
         discussion: """
             Each (codec, zlib level) pair in --codecs × --zlib is one experiment; each runs once \
             per seed, as a normal federated run committed to the SQLite store (--db), so \
@@ -51,22 +52,40 @@ struct BenchQuantCommand: AsyncParsableCommand {
 
     @OptionGroup var options: FederatedRunOptions
 
-    @Option(name: .long, help: ArgumentHelp("Codecs to compare, comma-separated; stages of one codec joined by '+' (e.g. f32,q8s,rot+q2s).", valueName: "list"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Codecs to compare, comma-separated; stages of one codec joined by '+' (e.g. f32,q8s,rot+q2s).",
+            valueName: "list"))
     var codecs: String = "f32,f16,q8s,q4s,rot+q2s,rot+q1s"
 
-    @Option(name: .long, help: ArgumentHelp("zlib levels crossed with every codec, comma-separated, 0…9 (0: no zlib; 1: kbd-sim run's default).", valueName: "levels"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "zlib levels crossed with every codec, comma-separated, 0…9 (0: no zlib; 1: kbd-sim run's default).",
+            valueName: "levels"))
     var zlib: String = "1"
 
     @Option(name: .long, help: "Run every experiment with seeds 1…N (default: 3).")
     var seeds: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Explicit seeds instead of 1…N, comma-separated (e.g. 7,11,13).", valueName: "seeds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Explicit seeds instead of 1…N, comma-separated (e.g. 7,11,13).", valueName: "seeds"))
     var seedList: String?
 
-    @Option(name: .long, help: ArgumentHelp("Target acc@1 in (0, 1] for rounds/MB to target (default: 95% of float32's final mean acc@1).", valueName: "acc"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Target acc@1 in (0, 1] for rounds/MB to target (default: 95% of float32's final mean acc@1).",
+            valueName: "acc"))
     var target: Double?
 
-    @Option(name: .long, help: "Evaluate on the evaluation users every N rounds (default: rounds / 10, at least 1); the last round is always evaluated.")
+    @Option(
+        name: .long,
+        help:
+            "Evaluate on the evaluation users every N rounds (default: rounds / 10, at least 1); the last round is always evaluated."
+    )
     var evalEvery: Int?
 
     @Flag(name: .long, help: "Print one JSON document instead of a table.")
@@ -84,7 +103,8 @@ struct BenchQuantCommand: AsyncParsableCommand {
             for entry in seedList.split(separator: ",", omittingEmptySubsequences: false) {
                 let text = entry.trimmingCharacters(in: .whitespaces)
                 guard let seed = UInt64(text) else {
-                    throw ValidationError("--seed-list entry '\(text)' is not a seed (a whole number ≥ 0), e.g. --seed-list 7,11,13")
+                    throw ValidationError(
+                        "--seed-list entry '\(text)' is not a seed (a whole number ≥ 0), e.g. --seed-list 7,11,13")
                 }
                 values.append(seed)
             }
@@ -105,12 +125,14 @@ struct BenchQuantCommand: AsyncParsableCommand {
         for entry in zlib.split(separator: ",", omittingEmptySubsequences: false) {
             let text = entry.trimmingCharacters(in: .whitespaces)
             guard let level = Int(text) else {
-                throw ValidationError("--zlib entry '\(text)' is not a level; give levels 0…9 separated by commas, e.g. --zlib 0,1,6,9")
+                throw ValidationError(
+                    "--zlib entry '\(text)' is not a level; give levels 0…9 separated by commas, e.g. --zlib 0,1,6,9")
             }
             levels.append(level)
         }
         if let evalEvery, evalEvery < 1 {
-            throw ValidationError("--eval-every must be at least 1 (got \(evalEvery)): rounds to target need evaluations during the run")
+            throw ValidationError(
+                "--eval-every must be at least 1 (got \(evalEvery)): rounds to target need evaluations during the run")
         }
         let seedValues = try seedValues()
         var base = try options.runConfiguration(
@@ -118,7 +140,8 @@ struct BenchQuantCommand: AsyncParsableCommand {
         if let devices { base.devices = devices }
         do {
             return try QuantizationBenchmark(
-                base: base, codecs: QuantizationBenchmark.codecList(codecs), zlibLevels: levels, seeds: seedValues, target: target)
+                base: base, codecs: QuantizationBenchmark.codecList(codecs), zlibLevels: levels, seeds: seedValues,
+                target: target)
         } catch {
             throw ValidationError(error.message)
         }
@@ -133,7 +156,9 @@ struct BenchQuantCommand: AsyncParsableCommand {
         let benchmark = try plan(devices: fitted.devices)
         let total = benchmark.plannedRuns.count
         if !json {
-            status("corpus ready in \(fixed(now() - t0, digits: 1)) s: \(grouped(dataset.evalMessages.count)) evaluation messages, V = \(grouped(dataset.vocabulary.count - 4)); \(benchmark.experiments.count) experiments × \(benchmark.seeds.count) seeds = \(total) runs into \(options.db)")
+            status(
+                "corpus ready in \(fixed(now() - t0, digits: 1)) s: \(grouped(dataset.evalMessages.count)) evaluation messages, V = \(grouped(dataset.vocabulary.count - 4)); \(benchmark.experiments.count) experiments × \(benchmark.seeds.count) seeds = \(total) runs into \(options.db)"
+            )
         }
 
         // Only now, with every input checked and the corpus loaded, is the store opened.
@@ -145,7 +170,9 @@ struct BenchQuantCommand: AsyncParsableCommand {
         let progress = ProgressLine(plainInterval: 0)
         runner.onRunStart = { experiment, seed, index, total in
             guard !quiet else { return }
-            status("run \(index)/\(total): codec \(experiment.codec), zlib \(experiment.zlibLevel) (\(experiment.scheme)), seed \(seed)")
+            status(
+                "run \(index)/\(total): codec \(experiment.codec), zlib \(experiment.zlibLevel) (\(experiment.scheme)), seed \(seed)"
+            )
         }
         runner.onRound = { experiment, seed, p in
             guard !quiet else { return }
@@ -172,7 +199,8 @@ struct BenchQuantCommand: AsyncParsableCommand {
                 grouped(Int(row.uploadBytesPerDeviceRound.rounded())), fixed(row.ratioToFloat32, digits: 2),
                 "\(fixed(row.accuracyAt1.mean)) ± \(fixed(row.accuracyAt1.halfRange))",
                 "\(fixed(row.accuracyAt3.mean)) ± \(fixed(row.accuracyAt3.halfRange))",
-                row.roundsToTarget.map { fixed($0, digits: 1) } ?? "—", row.megabytesToTarget.map { fixed($0, digits: 3) } ?? "—",
+                row.roundsToTarget.map { fixed($0, digits: 1) } ?? "—",
+                row.megabytesToTarget.map { fixed($0, digits: 3) } ?? "—",
                 "\(row.seedsReachingTarget)/\(row.seeds.count)", row.runIDs.map(String.init).joined(separator: ","),
             ])
         }
@@ -180,8 +208,12 @@ struct BenchQuantCommand: AsyncParsableCommand {
             print("no run completed; nothing to compare")
         } else {
             print(table.render())
-            let f32 = s.float32Basis == .measured ? "measured (f32 at zlib 0)" : "computed: header + 4 bytes × \(grouped(s.parameterCount)) parameters + CRC (f32 at zlib 0 not listed)"
-            print("""
+            let f32 =
+                s.float32Basis == .measured
+                ? "measured (f32 at zlib 0)"
+                : "computed: header + 4 bytes × \(grouped(s.parameterCount)) parameters + CRC (f32 at zlib 0 not listed)"
+            print(
+                """
 
                 \(benchmark.base.modelLabel) (\(grouped(s.parameterCount)) parameters) on \(benchmark.base.corpus), \(benchmark.base.rounds) rounds, cohort \(benchmark.base.cohort), seeds \(benchmark.seeds.map(String.init).joined(separator: ","))
                 acc@1, acc@3: after the last round, mean ± half-range ((max − min) / 2) over seeds
@@ -191,10 +223,14 @@ struct BenchQuantCommand: AsyncParsableCommand {
                 """)
         }
         for run in stopped {
-            print("\nstopped: run \(run.runID) (codec \(run.experiment.codec), zlib \(run.experiment.zlibLevel), seed \(run.seed)) at round \(run.rounds.count)/\(run.plannedRounds); resume it with kbd-sim run --resume \(run.runID) --db \(options.db)")
+            print(
+                "\nstopped: run \(run.runID) (codec \(run.experiment.codec), zlib \(run.experiment.zlibLevel), seed \(run.seed)) at round \(run.rounds.count)/\(run.plannedRounds); resume it with kbd-sim run --resume \(run.runID) --db \(options.db)"
+            )
         }
         if !outcome.finished {
-            print("\(outcome.measurements.filter(\.isComplete).count) of \(benchmark.plannedRuns.count) runs complete; the table covers those")
+            print(
+                "\(outcome.measurements.filter(\.isComplete).count) of \(benchmark.plannedRuns.count) runs complete; the table covers those"
+            )
         }
     }
 
@@ -204,18 +240,23 @@ struct BenchQuantCommand: AsyncParsableCommand {
         "MB to target", "reached", "runs",
     ]
 
-    static func document(_ outcome: QuantizationBenchmarkRunner.Outcome, benchmark: QuantizationBenchmark) -> [String: Any] {
+    static func document(_ outcome: QuantizationBenchmarkRunner.Outcome, benchmark: QuantizationBenchmark) -> [String:
+        Any]
+    {
         let s = outcome.summary
         let rows: [[String: Any]] = s.rows.map { row in
             [
                 "codec": row.experiment.codec, "zlib": row.experiment.zlibLevel, "scheme": row.experiment.scheme,
                 "bits/param": row.bitsPerParameter, "up bytes/device/round": row.uploadBytesPerDeviceRound,
                 "ratio to f32": row.ratioToFloat32,
-                "acc@1": row.accuracyAt1.mean, "acc@1 ±": row.accuracyAt1.halfRange, "acc@1 by seed": row.accuracyAt1.values,
-                "acc@3": row.accuracyAt3.mean, "acc@3 ±": row.accuracyAt3.halfRange, "acc@3 by seed": row.accuracyAt3.values,
+                "acc@1": row.accuracyAt1.mean, "acc@1 ±": row.accuracyAt1.halfRange,
+                "acc@1 by seed": row.accuracyAt1.values,
+                "acc@3": row.accuracyAt3.mean, "acc@3 ±": row.accuracyAt3.halfRange,
+                "acc@3 by seed": row.accuracyAt3.values,
                 "rounds to target": row.roundsToTarget.map { $0 as Any } ?? NSNull(),
                 "MB to target": row.megabytesToTarget.map { $0 as Any } ?? NSNull(),
-                "reached": row.seedsReachingTarget, "seeds": row.seeds.map { Int64(bitPattern: $0) }, "runs": row.runIDs,
+                "reached": row.seedsReachingTarget, "seeds": row.seeds.map { Int64(bitPattern: $0) },
+                "runs": row.runIDs,
                 "model sha256": row.finalModelSHA256,
             ]
         }
@@ -223,7 +264,8 @@ struct BenchQuantCommand: AsyncParsableCommand {
             "rows": rows, "finished": outcome.finished, "spread": "half-range",
             "target acc@1": s.target, "target basis": s.targetBasis,
             "f32 bytes": s.float32UploadBytes, "f32 basis": s.float32Basis.rawValue, "parameters": s.parameterCount,
-            "cohorts identical": s.cohortsIdentical, "model": benchmark.base.modelLabel, "corpus": benchmark.base.corpus,
+            "cohorts identical": s.cohortsIdentical, "model": benchmark.base.modelLabel,
+            "corpus": benchmark.base.corpus,
             "rounds": benchmark.base.rounds, "seeds": benchmark.seeds.map { Int64(bitPattern: $0) },
             "stopped runs": outcome.measurements.filter { !$0.isComplete }.map(\.runID),
         ]

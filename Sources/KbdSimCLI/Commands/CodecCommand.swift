@@ -1,8 +1,8 @@
 import ArgumentParser
 import FederatedCore
 import Foundation
-import UpdateCodec
 import LanguageModels
+import UpdateCodec
 
 /// `kbd-sim codec`: tools for the update codec.
 struct CodecCommand: ParsableCommand {
@@ -102,7 +102,9 @@ struct CodecBenchCommand: ParsableCommand {
                 throw ValidationError("--checkpoints: \(paths[0]) and \(paths[1]) are models of different shapes")
             }
             let delta = zip(b.parameters, a.parameters).map { $0 - $1 }
-            return [("\((paths[1] as NSString).lastPathComponent) − \((paths[0] as NSString).lastPathComponent)", delta)]
+            return [
+                ("\((paths[1] as NSString).lastPathComponent) − \((paths[0] as NSString).lastPathComponent)", delta)
+            ]
         }
         guard !deltaFiles.isEmpty else {
             return [("gaussian", Self.gaussian(params, seed: seed)), ("sparse90", Self.sparse(params, seed: seed))]
@@ -180,10 +182,16 @@ struct CodecBenchCommand: ParsableCommand {
                 var rows: [Row]
             }
             let data = try encoder.encode(
-                Report(params: deltaFiles.isEmpty && checkpoints == nil ? params : nil, seed: seed, repeats: repeats, rows: rows))
+                Report(
+                    params: deltaFiles.isEmpty && checkpoints == nil ? params : nil, seed: seed, repeats: repeats,
+                    rows: rows))
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(Self.table(rows, params: checkpoints != nil ? "from --checkpoints" : (deltaFiles.isEmpty ? "\(params)" : "from --delta-file")))
+            print(
+                Self.table(
+                    rows,
+                    params: checkpoints != nil
+                        ? "from --checkpoints" : (deltaFiles.isEmpty ? "\(params)" : "from --delta-file")))
         }
     }
 

@@ -68,17 +68,18 @@ struct CorpusStatsCommand: ParsableCommand {
             ("vocabulary fingerprint", data.vocabulary.fingerprint()),
         ]
         if json {
-            printJSON([
-                "format": p.format, "messages read": p.messagesRead, "empty messages": p.emptyMessages,
-                "users": corpus.userCount, "messages": corpus.messageCount, "tokens": corpus.tokenCount,
-                "distinct tokens": corpus.types.count, "split": split.rawValue,
-                "train users": data.split.trainUserCount, "eval users": data.split.evalUserCount,
-                "train messages": data.trainMessages.count, "eval messages": data.evalMessages.count,
-                "predictions": evalTokens, "predictions-iv": data.evalInVocabularyCount,
-                "V": data.vocabulary.words.count, "oov rate": oov,
-                "corpus fingerprint": corpus.fingerprint(), "vocabulary fingerprint": data.vocabulary.fingerprint(),
-                "metric": NWPTokenizer.metricVersion, "load seconds": loadSeconds,
-            ] as [String: Any])
+            printJSON(
+                [
+                    "format": p.format, "messages read": p.messagesRead, "empty messages": p.emptyMessages,
+                    "users": corpus.userCount, "messages": corpus.messageCount, "tokens": corpus.tokenCount,
+                    "distinct tokens": corpus.types.count, "split": split.rawValue,
+                    "train users": data.split.trainUserCount, "eval users": data.split.evalUserCount,
+                    "train messages": data.trainMessages.count, "eval messages": data.evalMessages.count,
+                    "predictions": evalTokens, "predictions-iv": data.evalInVocabularyCount,
+                    "V": data.vocabulary.words.count, "oov rate": oov,
+                    "corpus fingerprint": corpus.fingerprint(), "vocabulary fingerprint": data.vocabulary.fingerprint(),
+                    "metric": NWPTokenizer.metricVersion, "load seconds": loadSeconds,
+                ] as [String: Any])
         } else {
             var table = SummaryTable(columns: ["statistic", "value"])
             for (k, v) in rows { table.append([k, v]) }

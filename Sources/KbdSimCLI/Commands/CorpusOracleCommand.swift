@@ -22,7 +22,8 @@ public struct CorpusOracleCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("A synthetic spec (JSON path), or 'synthetic' for the built-in default.", valueName: "spec"))
+    @Argument(
+        help: ArgumentHelp("A synthetic spec (JSON path), or 'synthetic' for the built-in default.", valueName: "spec"))
     var spec: String = "synthetic"
     @Option(help: "Users to materialise (default: the spec's).")
     var users: Int?
@@ -41,7 +42,9 @@ public struct CorpusOracleCommand: AsyncParsableCommand {
         if let users { guard users >= 1 else { throw ValidationError("--users must be at least 1 (got \(users))") } }
         if let days { guard days >= 1 else { throw ValidationError("--days must be at least 1 (got \(days))") } }
         guard vocabularySize >= 1 else { throw ValidationError("--vocab must be at least 1 (got \(vocabularySize))") }
-        guard SplitKind(rawValue: split) != nil else { throw ValidationError("--split must be users or per-user (got \(split))") }
+        guard SplitKind(rawValue: split) != nil else {
+            throw ValidationError("--split must be users or per-user (got \(split))")
+        }
     }
 
     public func run() async throws {
@@ -52,11 +55,13 @@ public struct CorpusOracleCommand: AsyncParsableCommand {
             spec = try SyntheticSpec.load(path: self.spec)
         }
         let bench = try SyntheticBenchmark(
-            spec: spec, users: users, days: days, split: SplitKind(rawValue: split)!, vocabularySize: vocabularySize, source: self.spec)
+            spec: spec, users: users, days: days, split: SplitKind(rawValue: split)!, vocabularySize: vocabularySize,
+            source: self.spec)
         let (text, vocabulary, report) = (bench.text, bench.vocabulary, bench.ceiling)
         func f(_ x: Double) -> String { String(format: "%.4f", x) }
         if json {
-            print("""
+            print(
+                """
                 {"spec": "\(spec.name)", "users": \(text.userCount), "messages": \(text.messageCount), "tokens": \(text.tokenCount), \
                 "split": "\(split)", "vocabularySize": \(vocabulary.words.count), "predictions": \(report.predictions), \
                 "inVocabularyTargets": \(report.inVocabularyTargets), \
@@ -66,11 +71,19 @@ public struct CorpusOracleCommand: AsyncParsableCommand {
                 "expectedAcc1": \(f(report.expectedAccuracy(.population, k: 1))), "expectedAcc3": \(f(report.expectedAccuracy(.population, k: 3)))}}
                 """)
         } else {
-            print("spec \(spec.name): \(text.userCount) users, \(text.messageCount) messages, \(text.tokenCount) tokens; split \(split), V = \(vocabulary.words.count)")
-            print("predictions \(report.predictions), in-vocabulary targets \(report.inVocabularyTargets) (\(f(Double(report.inVocabularyTargets) / Double(max(report.predictions, 1)))))")
+            print(
+                "spec \(spec.name): \(text.userCount) users, \(text.messageCount) messages, \(text.tokenCount) tokens; split \(split), V = \(vocabulary.words.count)"
+            )
+            print(
+                "predictions \(report.predictions), in-vocabulary targets \(report.inVocabularyTargets) (\(f(Double(report.inVocabularyTargets) / Double(max(report.predictions, 1)))))"
+            )
             print("oracle                    acc@1   acc@3   E[acc@1] E[acc@3]")
-            print("personalised (knows θ_u)  \(f(report.accuracy(.user, k: 1)))  \(f(report.accuracy(.user, k: 3)))  \(f(report.expectedAccuracy(.user, k: 1)))   \(f(report.expectedAccuracy(.user, k: 3)))")
-            print("global (population only)  \(f(report.accuracy(.population, k: 1)))  \(f(report.accuracy(.population, k: 3)))  \(f(report.expectedAccuracy(.population, k: 1)))   \(f(report.expectedAccuracy(.population, k: 3)))")
+            print(
+                "personalised (knows θ_u)  \(f(report.accuracy(.user, k: 1)))  \(f(report.accuracy(.user, k: 3)))  \(f(report.expectedAccuracy(.user, k: 1)))   \(f(report.expectedAccuracy(.user, k: 3)))"
+            )
+            print(
+                "global (population only)  \(f(report.accuracy(.population, k: 1)))  \(f(report.accuracy(.population, k: 3)))  \(f(report.expectedAccuracy(.population, k: 1)))   \(f(report.expectedAccuracy(.population, k: 3)))"
+            )
         }
     }
 }

@@ -21,7 +21,10 @@ struct EvalCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("kn1 … kn5, or a model file (ARPA, or a neural model from kbd-sim train).", valueName: "model"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "kn1 … kn5, or a model file (ARPA, or a neural model from kbd-sim train).", valueName: "model"))
     var model: String
 
     @OptionGroup var corpus: CorpusOptions
@@ -53,7 +56,9 @@ struct EvalCommand: ParsableCommand {
         let loadedModel: LoadedModel
         switch choice {
         case .kneserNey(let order):
-            loadedModel = .nGram(try KneserNeyModel(counts: NGramCounts(order: order, messages: data.trainMessages), vocabulary: data.vocabulary))
+            loadedModel = .nGram(
+                try KneserNeyModel(
+                    counts: NGramCounts(order: order, messages: data.trainMessages), vocabulary: data.vocabulary))
         case .file(let path):
             loadedModel = try LoadedModel(path: path)
         }
@@ -70,7 +75,9 @@ struct EvalCommand: ParsableCommand {
             evalMessages = data.evalMessages
         } else {
             let ids = loadedModel.vocabulary.idsByType(of: loaded)
-            evalMessages = data.split.evalMessages.map { loadedModel.vocabulary.encode(message: $0, of: loaded, idsByType: ids) }
+            evalMessages = data.split.evalMessages.map {
+                loadedModel.vocabulary.encode(message: $0, of: loaded, idsByType: ids)
+            }
         }
         let metrics: NextWordMetrics
         switch loadedModel {
@@ -87,20 +94,25 @@ struct EvalCommand: ParsableCommand {
             fixed(metrics.accuracyAt3), fixed(metrics.accuracyAt1InVocabulary), fixed(metrics.perplexity, digits: 2),
         ])
         if json {
-            printJSON([
-                "model": name, "split": split.rawValue, "V": vocab, "metric": NWPTokenizer.metricVersion,
-                "predictions": metrics.predictions, "predictions-iv": metrics.inVocabularyPredictions,
-                "acc@1": metrics.accuracyAt1, "acc@3": metrics.accuracyAt3,
-                "acc@1-iv": metrics.accuracyAt1InVocabulary, "ppl": metrics.perplexity,
-                "train-users": data.split.trainUserCount, "eval-users": data.split.evalUserCount,
-                "seconds": ["load": t1 - t0, "split+vocab": t2 - t1, "build": t3 - t2, "eval": t4 - t3],
-                "predictions-per-second": rate,
-            ] as [String: Any])
+            printJSON(
+                [
+                    "model": name, "split": split.rawValue, "V": vocab, "metric": NWPTokenizer.metricVersion,
+                    "predictions": metrics.predictions, "predictions-iv": metrics.inVocabularyPredictions,
+                    "acc@1": metrics.accuracyAt1, "acc@3": metrics.accuracyAt3,
+                    "acc@1-iv": metrics.accuracyAt1InVocabulary, "ppl": metrics.perplexity,
+                    "train-users": data.split.trainUserCount, "eval-users": data.split.evalUserCount,
+                    "seconds": ["load": t1 - t0, "split+vocab": t2 - t1, "build": t3 - t2, "eval": t4 - t3],
+                    "predictions-per-second": rate,
+                ] as [String: Any])
         } else {
             print(table.render())
             print("")
-            print("train users \(data.split.trainUserCount), eval users \(data.split.evalUserCount), OOV targets \(fixed(metrics.outOfVocabularyRate * 100, digits: 2))% (\(NWPTokenizer.metricVersion))")
-            print("load \(fixed(t1 - t0, digits: 3)) s, split+vocab \(fixed(t2 - t1, digits: 3)) s, build \(fixed(t3 - t2, digits: 3)) s, eval \(fixed(t4 - t3, digits: 3)) s (\(grouped(Int(rate))) predictions/s, \(threads) threads)")
+            print(
+                "train users \(data.split.trainUserCount), eval users \(data.split.evalUserCount), OOV targets \(fixed(metrics.outOfVocabularyRate * 100, digits: 2))% (\(NWPTokenizer.metricVersion))"
+            )
+            print(
+                "load \(fixed(t1 - t0, digits: 3)) s, split+vocab \(fixed(t2 - t1, digits: 3)) s, build \(fixed(t3 - t2, digits: 3)) s, eval \(fixed(t4 - t3, digits: 3)) s (\(grouped(Int(rate))) predictions/s, \(threads) threads)"
+            )
         }
     }
 }

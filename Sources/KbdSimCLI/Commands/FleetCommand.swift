@@ -20,7 +20,10 @@ struct PopulationOptions: ParsableArguments {
     var devices: Int = 1_000_000
     @Option(help: "Seed of the population, its availability and the rounds.")
     var seed: UInt64 = 1
-    @Option(help: ArgumentHelp("Time zones as UTC-offset-hours:weight pairs, comma-separated; write = before a negative first offset (--time-zones=-5:0.3,1:0.3,5.5:0.4).", valueName: "zones"))
+    @Option(
+        help: ArgumentHelp(
+            "Time zones as UTC-offset-hours:weight pairs, comma-separated; write = before a negative first offset (--time-zones=-5:0.3,1:0.3,5.5:0.4).",
+            valueName: "zones"))
     var timeZones: String?
     @Option(help: ArgumentHelp("Mean local start of overnight charging (HH:MM).", valueName: "HH:MM"))
     var chargeStart: String = "22:30"
@@ -78,7 +81,9 @@ struct PopulationOptions: ParsableArguments {
         c.devices = devices
         c.seed = seed
         if let timeZones {
-            c.timeZones = try Self.pairs(timeZones, name: "--time-zones").map { WeightedChoice(Int(($0.0 * 4).rounded()), $0.1) }
+            c.timeZones = try Self.pairs(timeZones, name: "--time-zones").map {
+                WeightedChoice(Int(($0.0 * 4).rounded()), $0.1)
+            }
         }
         c.chargeStartMean = try Self.clock(chargeStart, name: "--charge-start")
         c.chargeStartSpread = chargeStartSpread
@@ -115,7 +120,8 @@ struct PopulationOptions: ParsableArguments {
 
     static func clock(_ text: String, name: String) throws -> Double {
         let parts = text.split(separator: ":")
-        guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m) else {
+        guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m)
+        else {
             throw ValidationError("\(name) must be a time of day HH:MM, e.g. 22:30 (got \"\(text)\")")
         }
         return Double(h * 60 + m)
@@ -125,7 +131,8 @@ struct PopulationOptions: ParsableArguments {
         let pairs = try text.split(separator: ",").map { item -> (Double, Double) in
             let parts = item.split(separator: ":")
             guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]) else {
-                throw ValidationError("\(name) must be comma-separated VALUE:WEIGHT pairs, e.g. 3:0.5,10:0.5 (bad item \"\(item)\")")
+                throw ValidationError(
+                    "\(name) must be comma-separated VALUE:WEIGHT pairs, e.g. 3:0.5,10:0.5 (bad item \"\(item)\")")
             }
             return (a, b)
         }
@@ -202,11 +209,14 @@ struct FleetSimulateCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard population.devices >= 1 else { throw ValidationError("--devices must be at least 1 (got \(population.devices))") }
+        guard population.devices >= 1 else {
+            throw ValidationError("--devices must be at least 1 (got \(population.devices))")
+        }
         guard days >= 1 else { throw ValidationError("--days must be at least 1 (got \(days))") }
         guard rounds.cohort >= 1 else { throw ValidationError("--cohort must be at least 1 (got \(rounds.cohort))") }
         guard rounds.cohort <= population.devices else {
-            throw ValidationError("--cohort \(rounds.cohort) is larger than the population (--devices \(population.devices))")
+            throw ValidationError(
+                "--cohort \(rounds.cohort) is larger than the population (--devices \(population.devices))")
         }
         _ = try population.configuration()
         _ = try rounds.configuration(devices: population.devices)
@@ -219,14 +229,20 @@ struct FleetSimulateCommand: AsyncParsableCommand {
         let began = clock.now
         note("drawing \(populationConfiguration.devices) devices (seed \(populationConfiguration.seed))…")
         let fleet = try DevicePopulation(populationConfiguration)
-        note("population ready in \(seconds(clock.now - began)) s; simulating \(days) days, cohort \(roundConfiguration.cohort) (\(roundConfiguration.selectionSize) selected per round)")
-        let header = pad(["hour", "eligible", "elig%", "check-ins", "rounds", "selected", "reported", "dropped", "stragglers", "surplus", "abandoned"])
+        note(
+            "population ready in \(seconds(clock.now - began)) s; simulating \(days) days, cohort \(roundConfiguration.cohort) (\(roundConfiguration.selectionSize) selected per round)"
+        )
+        let header = pad([
+            "hour", "eligible", "elig%", "check-ins", "rounds", "selected", "reported", "dropped", "stragglers",
+            "surplus", "abandoned",
+        ])
         if !json { print(header) }
         let report = try await FleetTimeline.simulate(population: fleet, rounds: roundConfiguration, days: days) { h in
             let row = pad([
                 "d\(h.hour / 24) \(h.hour % 24 < 10 ? "0" : "")\(h.hour % 24):00", "\(h.eligible)",
                 String(format: "%.2f", 100 * Double(h.eligible) / Double(fleet.count)), "\(h.checkIns)", "\(h.rounds)",
-                "\(h.selected)", "\(h.reported)", "\(h.dropped)", "\(h.stragglers)", "\(h.surplus)", "\(h.abandonedRounds)",
+                "\(h.selected)", "\(h.reported)", "\(h.dropped)", "\(h.stragglers)", "\(h.surplus)",
+                "\(h.abandonedRounds)",
             ])
             if json { note(row) } else { print(row) }
         }
@@ -249,7 +265,8 @@ struct FleetSimulateCommand: AsyncParsableCommand {
 
     private func pad(_ cells: [String]) -> String {
         let widths = [9, 9, 6, 10, 7, 9, 9, 8, 11, 8, 10]
-        return zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(separator: " ")
+        return zip(cells, widths).map { String(repeating: " ", count: max(0, $1 - $0.count)) + $0 }.joined(
+            separator: " ")
     }
 }
 
@@ -277,7 +294,9 @@ struct FleetBenchCommand: AsyncParsableCommand {
     var json = false
 
     func validate() throws {
-        guard population.devices >= 1 else { throw ValidationError("--devices must be at least 1 (got \(population.devices))") }
+        guard population.devices >= 1 else {
+            throw ValidationError("--devices must be at least 1 (got \(population.devices))")
+        }
         guard cohort >= 1, cohort <= population.devices else {
             throw ValidationError("--cohort must be in 1...--devices (got \(cohort))")
         }
@@ -291,7 +310,9 @@ struct FleetBenchCommand: AsyncParsableCommand {
         let fleet = try DevicePopulation(configuration)
         let buildSeconds = seconds(clock.now - began)
         if !json {
-            print("devices: \(fleet.count); built in \(buildSeconds) s; storage \(fleet.storageBytes / 1_000_000) MB (\(DevicePopulation.bytesPerDevice) bytes/device)")
+            print(
+                "devices: \(fleet.count); built in \(buildSeconds) s; storage \(fleet.storageBytes / 1_000_000) MB (\(DevicePopulation.bytesPerDevice) bytes/device)"
+            )
             print("memory: \(memoryLine())")
         }
         var table = SummaryTable(columns: ["UTC hour", "eligible %", "cohort", "best ms", "median ms", "probes"])
@@ -301,7 +322,9 @@ struct FleetBenchCommand: AsyncParsableCommand {
             // Estimate the eligible fraction from 200,000 probes.
             var probe = SplitMix64(seed: 77, streams: UInt64(hour))
             var eligible = 0
-            for _ in 0..<200_000 where fleet.isEligible(Int(probe.next() % UInt64(fleet.count)), at: time) { eligible += 1 }
+            for _ in 0..<200_000 where fleet.isEligible(Int(probe.next() % UInt64(fleet.count)), at: time) {
+                eligible += 1
+            }
             var timings: [Double] = []
             var got = 0
             var probes = 0
@@ -326,11 +349,12 @@ struct FleetBenchCommand: AsyncParsableCommand {
             ])
         }
         if json {
-            printJSON([
-                "devices": fleet.count, "bytes per device": DevicePopulation.bytesPerDevice,
-                "storage bytes": fleet.storageBytes, "build seconds": Double(buildSeconds) ?? 0,
-                "peak memory kB": peakMemoryKilobytes() as Any, "selections": rows,
-            ] as [String: Any])
+            printJSON(
+                [
+                    "devices": fleet.count, "bytes per device": DevicePopulation.bytesPerDevice,
+                    "storage bytes": fleet.storageBytes, "build seconds": Double(buildSeconds) ?? 0,
+                    "peak memory kB": peakMemoryKilobytes() as Any, "selections": rows,
+                ] as [String: Any])
         } else {
             print(table.render())
             print("memory: \(memoryLine())")
@@ -346,9 +370,12 @@ struct FleetBenchCommand: AsyncParsableCommand {
     }
 
     private func memoryLine() -> String {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return "unavailable" }
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else {
+            return "unavailable"
+        }
         return status.split(separator: "\n").filter { $0.hasPrefix("VmHWM") || $0.hasPrefix("VmRSS") }
-            .map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }.joined(separator: ", ")
+            .map { $0.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") }.joined(
+                separator: ", ")
     }
 }
 

@@ -1,5 +1,5 @@
-import Foundation
 import ArgumentParser
+import Foundation
 import KeyboardCorpus
 import LanguageModels
 
@@ -19,7 +19,9 @@ struct PredictCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A model file: ARPA (n-gram) or a neural model from kbd-sim train.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("A model file: ARPA (n-gram) or a neural model from kbd-sim train.", valueName: "file"))
     var model: String
 
     @Option(name: .short, help: "How many suggestions.")

@@ -38,7 +38,9 @@ struct ReportCommand: ParsableCommand {
 
     func validate() throws {
         if ids.isEmpty {
-            throw ValidationError("name at least one run id, e.g. kbd-sim report 1 2 --db \(store.db) --out report.html (kbd-sim runs list --db \(store.db) shows them)")
+            throw ValidationError(
+                "name at least one run id, e.g. kbd-sim report 1 2 --db \(store.db) --out report.html (kbd-sim runs list --db \(store.db) shows them)"
+            )
         }
     }
 
@@ -47,7 +49,8 @@ struct ReportCommand: ParsableCommand {
         let document: ReportDocument
         let written: (path: String, bytes: Int)
         do {
-            let runs = try ReportedRun.load(ids: ids, from: runStore, storePath: store.db, allowMixedCorpora: allowMixedCorpora)
+            let runs = try ReportedRun.load(
+                ids: ids, from: runStore, storePath: store.db, allowMixedCorpora: allowMixedCorpora)
             document = ReportDocument(
                 runs: runs, storePath: store.db, generatedAt: Date(),
                 toolVersion: KbdSimCommand.configuration.version)
@@ -62,7 +65,8 @@ struct ReportCommand: ParsableCommand {
                 "mixed corpora": document.hasMixedCorpora, "store": store.db,
                 "runs": document.runs.map { run -> [String: Any] in
                     var entry: [String: Any] = [
-                        "run": run.id, "model": run.record.model, "corpus": run.record.corpus, "codec": run.record.codec,
+                        "run": run.id, "model": run.record.model, "corpus": run.record.corpus,
+                        "codec": run.record.codec,
                         "seed": run.record.seed, "status": run.record.status.rawValue, "rounds": run.rounds.count,
                         "MB up": Double(run.bytesUp) / 1e6,
                     ]
@@ -75,7 +79,9 @@ struct ReportCommand: ParsableCommand {
             ])
         } else {
             let runs = document.runs.map { "run \($0.id)" }.joined(separator: ", ")
-            print("wrote \(written.path) (\(grouped(written.bytes)) bytes): \(document.chartHeadings.count) charts and a configuration table for \(runs)")
+            print(
+                "wrote \(written.path) (\(grouped(written.bytes)) bytes): \(document.chartHeadings.count) charts and a configuration table for \(runs)"
+            )
         }
     }
 }

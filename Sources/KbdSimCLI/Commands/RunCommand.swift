@@ -1,11 +1,11 @@
 import ArgumentParser
 import Dispatch
 import Federation
+import Fleet
 internal import Foundation
 import KeyboardCorpus
 import LanguageModels
 import RunStore
-import Fleet
 
 /// `kbd-sim run`: a federated training run, the product's main job.
 struct RunCommand: AsyncParsableCommand {
@@ -38,7 +38,10 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var options: FederatedRunOptions
 
-    @Option(name: .long, help: ArgumentHelp("Update codec scheme, e.g. f32, q8s,z6, rot,q4s,z1 (kbd-sim codec bench --help).", valueName: "scheme"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Update codec scheme, e.g. f32, q8s,z6, rot,q4s,z1 (kbd-sim codec bench --help).", valueName: "scheme"))
     var codec: String = "rot,q8s,z1"
 
     @Option(name: .long, help: "Evaluate on the evaluation users every N rounds (0: only after the last round).")
@@ -47,13 +50,21 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Seed of the fleet, selection, training and codec.")
     var seed: UInt64 = 1
 
-    @Option(name: .long, help: ArgumentHelp("Continue this run from its last committed round (its stored configuration is used).", valueName: "run-id"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Continue this run from its last committed round (its stored configuration is used).", valueName: "run-id"))
     var resume: Int64?
 
-    @Option(name: .long, help: ArgumentHelp("Run against a kbd-sim server over HTTP instead of in-process.", valueName: "url"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Run against a kbd-sim server over HTTP instead of in-process.", valueName: "url"))
     var server: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write each round's cohort (messages, weights) as JSON for tools/bench_fedavg.py.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Write each round's cohort (messages, weights) as JSON for tools/bench_fedavg.py.", valueName: "file"))
     var exportWorkload: String?
 
     @Flag(name: .long, help: "Print one JSON document instead of a table.")
@@ -90,7 +101,11 @@ struct RunCommand: AsyncParsableCommand {
             try options.fitFleet(&c, to: dataset)  // one phone per training user of a file corpus
             configuration = c
         }
-        if !json { status("corpus ready in \(fixed(now() - t0, digits: 1)) s: \(grouped(dataset.evalMessages.count)) evaluation messages, V = \(grouped(dataset.vocabulary.count - 4))") }
+        if !json {
+            status(
+                "corpus ready in \(fixed(now() - t0, digits: 1)) s: \(grouped(dataset.evalMessages.count)) evaluation messages, V = \(grouped(dataset.vocabulary.count - 4))"
+            )
+        }
 
         let transport: any ServerTransport
         if let server {
@@ -104,7 +119,9 @@ struct RunCommand: AsyncParsableCommand {
         if let workers = options.workers { runner.workers = workers }
         let workload = exportWorkload.map { _ in WorkloadRecorder() }
         if let workload {
-            runner.onCohort = { round, messages, weights in workload.record(round: round, messages: messages, weights: weights) }
+            runner.onCohort = { round, messages, weights in
+                workload.record(round: round, messages: messages, weights: weights)
+            }
         }
         let progress = ProgressLine(plainInterval: 0)
         let quiet = json
@@ -124,7 +141,9 @@ struct RunCommand: AsyncParsableCommand {
         // Which phones ever reported: the whole run's participation in-process (a resumed
         // run included), this invocation's rounds over HTTP.
         var reporters = Set(rows.all.flatMap { $0.outcome.reported.map(Int.init) })
-        if server == nil, let store = try? RunStore.open(path: db), let all = try? store.participation(ofRun: outcome.attachment.runID) {
+        if server == nil, let store = try? RunStore.open(path: db),
+            let all = try? store.participation(ofRun: outcome.attachment.runID)
+        {
             reporters.formUnion(all.keys.map { Int($0) })
         }
         try report(outcome, rounds: rows.all, coverage: dataset.coverage(ofDevices: reporters))
@@ -132,14 +151,17 @@ struct RunCommand: AsyncParsableCommand {
 
     private func storedConfiguration(run id: Int64) throws -> RunConfiguration {
         if server != nil {
-            throw ValidationError("--resume with --server: resume the run on the server's host (kbd-sim run --resume \(id) --db THE_SERVER_DB)")
+            throw ValidationError(
+                "--resume with --server: resume the run on the server's host (kbd-sim run --resume \(id) --db THE_SERVER_DB)"
+            )
         }
         let store = try RunStore.open(path: db)
         return try RunConfiguration.decode(json: try store.requireRun(id: id).config)
     }
 
     static func progressLine(_ p: RoundProgress) -> String {
-        var line = "round \(p.round)/\(p.totalRounds)  \(virtualClock(p.summary.virtualEnd))  reported \(p.summary.reported)/\(p.outcome.selected.count)"
+        var line =
+            "round \(p.round)/\(p.totalRounds)  \(virtualClock(p.summary.virtualEnd))  reported \(p.summary.reported)/\(p.outcome.selected.count)"
         if p.summary.abandoned { line += " (abandoned)" }
         line += "  up \(fixed(Double(p.cumulativeBytesUp) / 1e6, digits: 1)) MB"
         if let e = p.summary.evaluation { line += "  acc@1 \(fixed(e.accuracyAt1))  acc@3 \(fixed(e.accuracyAt3))" }
@@ -171,7 +193,8 @@ struct RunCommand: AsyncParsableCommand {
                     "dropped": p.outcome.dropped.count + p.failedDevices, "stragglers": p.outcome.stragglers.count,
                     "abandoned": p.summary.abandoned, "tokens": p.summary.tokens, "bytes up": p.summary.bytesUp,
                     "bytes down": p.summary.bytesDown, "virtual end": p.summary.virtualEnd,
-                    "train s": p.trainSeconds, "eval s": p.summary.evaluationSeconds, "wall s": p.fleetSeconds + p.summary.serverSeconds, "model sha256": p.summary.modelSHA256,
+                    "train s": p.trainSeconds, "eval s": p.summary.evaluationSeconds,
+                    "wall s": p.fleetSeconds + p.summary.serverSeconds, "model sha256": p.summary.modelSHA256,
                 ]
                 if let e = p.summary.evaluation {
                     row["acc@1"] = e.accuracyAt1
@@ -186,7 +209,8 @@ struct RunCommand: AsyncParsableCommand {
                 return row
             }
             var summary: [String: Any] = [
-                "run": outcome.attachment.runID, "finished": outcome.finished, "model": c.modelLabel, "corpus": c.corpus,
+                "run": outcome.attachment.runID, "finished": outcome.finished, "model": c.modelLabel,
+                "corpus": c.corpus,
                 "codec": c.codec, "server optimizer": c.serverOptimizer, "rounds": rounds.count, "reported": reported,
                 "MB up": Double(bytesUp) / 1e6, "MB down": Double(bytesDown) / 1e6, "wall s": wall,
                 "transport": server ?? "in-process",
@@ -207,7 +231,9 @@ struct RunCommand: AsyncParsableCommand {
             printJSON(["run": outcome.attachment.runID, "rounds": perRound, "summary": summary])
             return
         }
-        var table = SummaryTable(columns: ["round", "virtual time", "reported", "dropped", "stragglers", "MB up", "acc@1", "acc@3", "acc@1-iv", "ppl"])
+        var table = SummaryTable(columns: [
+            "round", "virtual time", "reported", "dropped", "stragglers", "MB up", "acc@1", "acc@3", "acc@1-iv", "ppl",
+        ])
         for p in evaluated {
             let e = p.summary.evaluation!
             table.append([
@@ -218,8 +244,11 @@ struct RunCommand: AsyncParsableCommand {
             ])
         }
         if !table.rows.isEmpty { print(table.render()) }
-        let state = outcome.finished ? "finished" : "stopped (resume with: kbd-sim run --resume \(outcome.attachment.runID) --db \(db))"
-        print("""
+        let state =
+            outcome.finished
+            ? "finished" : "stopped (resume with: kbd-sim run --resume \(outcome.attachment.runID) --db \(db))"
+        print(
+            """
 
             run \(outcome.attachment.runID) \(state): \(c.modelLabel) on \(c.corpus), \(rounds.count) rounds here, \(grouped(reported)) reports, \
             \(fixed(Double(bytesUp) / 1e6, digits: 1)) MB up, \(fixed(Double(bytesDown) / 1e6, digits: 1)) MB down, \(fixed(wall, digits: 1)) s wall
@@ -227,7 +256,8 @@ struct RunCommand: AsyncParsableCommand {
         if let coverage {
             print(
                 "phones that reported: \(coverage.users) of \(coverage.trainingUsers) training users, holding \(grouped(coverage.messages)) of "
-                    + "\(grouped(coverage.trainingMessages)) training messages (\(fixed(100 * coverage.messageShare, digits: 0))%)")
+                    + "\(grouped(coverage.trainingMessages)) training messages (\(fixed(100 * coverage.messageShare, digits: 0))%)"
+            )
         }
     }
 }

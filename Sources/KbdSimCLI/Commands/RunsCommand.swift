@@ -47,7 +47,9 @@ struct RunsListCommand: ParsableCommand {
 
     func run() throws {
         let store = try store.open()
-        var table = SummaryTable(columns: ["run", "created", "status", "model", "corpus", "codec", "rounds", "acc@1", "acc@3", "MB up"])
+        var table = SummaryTable(columns: [
+            "run", "created", "status", "model", "corpus", "codec", "rounds", "acc@1", "acc@3", "MB up",
+        ])
         var documents: [[String: Any]] = []
         for run in try store.runs() {
             let id = run.id!
@@ -61,7 +63,8 @@ struct RunsListCommand: ParsableCommand {
                 last.map { fixed($0.acc3) } ?? "-", fixed(up, digits: 1),
             ])
             var doc: [String: Any] = [
-                "run": id, "created": run.createdAt, "status": run.status.rawValue, "model": run.model, "corpus": run.corpus,
+                "run": id, "created": run.createdAt, "status": run.status.rawValue, "model": run.model,
+                "corpus": run.corpus,
                 "codec": run.codec, "rounds": rounds.count, "MB up": up,
             ]
             if let planned { doc["planned rounds"] = planned }
@@ -113,10 +116,12 @@ struct RunsShowCommand: ParsableCommand {
                 "devices participating": participation.count,
                 "rounds": rounds.map { r -> [String: Any] in
                     var row: [String: Any] = [
-                        "round": r.number, "virtual start": r.virtualStart, "virtual end": r.virtualEnd, "selected": r.selected,
+                        "round": r.number, "virtual start": r.virtualStart, "virtual end": r.virtualEnd,
+                        "selected": r.selected,
                         "reported": r.reported, "dropped": r.dropped, "stragglers": r.stragglers, "surplus": r.surplus,
                         "abandoned": r.abandoned, "tokens": r.tokens, "bytes up": r.bytesUp, "bytes down": r.bytesDown,
-                        "wall s": r.wallSeconds, "train s": r.trainSeconds, "server s": r.serverSeconds, "model sha256": r.modelSHA256,
+                        "wall s": r.wallSeconds, "train s": r.trainSeconds, "server s": r.serverSeconds,
+                        "model sha256": r.modelSHA256,
                     ]
                     for e in byRound[r.number] ?? [] {
                         let prefix = e.source == .server ? "" : "federated "
@@ -130,14 +135,20 @@ struct RunsShowCommand: ParsableCommand {
             ])
             return
         }
-        print("run \(id): \(run.status.rawValue), created \(run.createdAt); \(run.model) on \(run.corpus), codec \(run.codec), seed \(run.seed)")
+        print(
+            "run \(id): \(run.status.rawValue), created \(run.createdAt); \(run.model) on \(run.corpus), codec \(run.codec), seed \(run.seed)"
+        )
         print("\(rounds.count) rounds committed, \(grouped(participation.count)) devices took part\n")
-        var table = SummaryTable(columns: ["round", "selected", "reported", "dropped", "stragglers", "abandoned", "tokens", "MB up", "wall s", "acc@1", "acc@3", "acc@1-iv", "ppl"])
+        var table = SummaryTable(columns: [
+            "round", "selected", "reported", "dropped", "stragglers", "abandoned", "tokens", "MB up", "wall s", "acc@1",
+            "acc@3", "acc@1-iv", "ppl",
+        ])
         for r in rounds {
             let e = byRound[r.number]?.first { $0.source == .server }
             table.append([
                 String(r.number), String(r.selected), String(r.reported), String(r.dropped), String(r.stragglers),
-                r.abandoned ? "yes" : "no", grouped(Int(r.tokens)), fixed(Double(r.bytesUp) / 1e6, digits: 2), fixed(r.wallSeconds, digits: 2),
+                r.abandoned ? "yes" : "no", grouped(Int(r.tokens)), fixed(Double(r.bytesUp) / 1e6, digits: 2),
+                fixed(r.wallSeconds, digits: 2),
                 e.map { fixed($0.acc1) } ?? "", e.map { fixed($0.acc3) } ?? "", e.map { fixed($0.acc1iv) } ?? "",
                 e?.ppl.map { fixed($0, digits: 1) } ?? "",
             ])

@@ -42,26 +42,35 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The largest update accepted, in MiB.")
     var maxUpdateMib: Int = 64
 
-    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String = "info"
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be in 0…65535 (got \(port))") }
         guard !host.isEmpty else { throw ValidationError("--host must be an address such as 127.0.0.1") }
-        guard (1...4096).contains(maxUpdateMib) else { throw ValidationError("--max-update-mib must be in 1…4096 (got \(maxUpdateMib))") }
+        guard (1...4096).contains(maxUpdateMib) else {
+            throw ValidationError("--max-update-mib must be in 1…4096 (got \(maxUpdateMib))")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \(logLevel))")
+            throw ValidationError(
+                "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")) (got \(logLevel))"
+            )
         }
         let files = FileManager.default
         var isDirectory: ObjCBool = false
         if files.fileExists(atPath: db, isDirectory: &isDirectory) {
             guard !isDirectory.boolValue, files.isWritableFile(atPath: db) else {
-                throw ValidationError("--db \(db) is \(isDirectory.boolValue ? "a folder" : "not writable"); pass a SQLite file you can write")
+                throw ValidationError(
+                    "--db \(db) is \(isDirectory.boolValue ? "a folder" : "not writable"); pass a SQLite file you can write"
+                )
             }
         } else {
             let folder = URL(fileURLWithPath: db).deletingLastPathComponent().path
             guard files.isWritableFile(atPath: folder) else {
-                throw ValidationError("--db \(db) cannot be created: its folder \(folder) does not exist or is not writable")
+                throw ValidationError(
+                    "--db \(db) cannot be created: its folder \(folder) does not exist or is not writable")
             }
         }
     }

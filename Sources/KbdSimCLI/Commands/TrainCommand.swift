@@ -67,16 +67,26 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .long, inversion: .prefixedNo, help: "Start the output bias at the training unigram log-frequencies.")
     var unigramBias = true
 
-    @Option(name: .long, help: ArgumentHelp("Start from this trained model (same corpus, split and --vocab) instead of a fresh initialization.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Start from this trained model (same corpus, split and --vocab) instead of a fresh initialization.",
+            valueName: "file"))
     var initial: String?
 
-    @Option(name: .long, help: ArgumentHelp("Where to write the trained model (kbd-sim keyboard model file).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Where to write the trained model (kbd-sim keyboard model file).", valueName: "file"))
     var out: String
 
     @Option(name: .long, help: ArgumentHelp("Also export the weights as safetensors.", valueName: "file"))
     var safetensors: String?
 
-    @Option(name: .long, help: ArgumentHelp("Train only on the training users whose phones reported in this federated run of --db (same corpus and --vocab, user split).", valueName: "run-id"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Train only on the training users whose phones reported in this federated run of --db (same corpus and --vocab, user split).",
+            valueName: "run-id"))
     var participantsOf: Int64?
 
     @Option(name: .long, help: "The SQLite run store --participants-of reads.")
@@ -89,15 +99,21 @@ struct TrainCommand: ParsableCommand {
         guard (1...1000).contains(epochs) else { throw ValidationError("--epochs must be 1…1000 (got \(epochs))") }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be 1…4096 (got \(batch))") }
         guard lr.isFinite && lr > 0 && lr <= 10 else { throw ValidationError("--lr must be in (0, 10] (got \(lr))") }
-        guard lrDecay.isFinite && lrDecay > 0 && lrDecay <= 1 else { throw ValidationError("--lr-decay must be in (0, 1] (got \(lrDecay))") }
+        guard lrDecay.isFinite && lrDecay > 0 && lrDecay <= 1 else {
+            throw ValidationError("--lr-decay must be in (0, 1] (got \(lrDecay))")
+        }
         guard clip.isFinite && clip > 0 else { throw ValidationError("--clip must be positive (got \(clip))") }
-        guard dropout >= 0 && dropout < 0.9 else { throw ValidationError("--dropout must be in 0…0.9 (got \(dropout))") }
+        guard dropout >= 0 && dropout < 0.9 else {
+            throw ValidationError("--dropout must be in 0…0.9 (got \(dropout))")
+        }
         guard maxLength >= 0 else { throw ValidationError("--max-length must not be negative") }
         guard threads == 1 || threads == 2 else { throw ValidationError("--threads must be 1 or 2 (got \(threads))") }
         if participantsOf != nil, !FileManager.default.fileExists(atPath: db) {
             throw ValidationError("--participants-of: no run store at \(db); pass --db with the file kbd-sim run wrote")
         }
-        guard optimizer == "adam" || optimizer == "sgd" else { throw ValidationError("--optimizer must be adam or sgd (got \(optimizer))") }
+        guard optimizer == "adam" || optimizer == "sgd" else {
+            throw ValidationError("--optimizer must be adam or sgd (got \(optimizer))")
+        }
         do {
             try resolveModelConfig(model).validate()
         } catch let error as NeuralModelError {
@@ -110,14 +126,18 @@ struct TrainCommand: ParsableCommand {
         var config = try resolveModelConfig(model)
         let loaded = try corpus.load()
         let data = try splitOptions.encode(loaded)
-        let trainMessages = try participantsOf.map { try participantMessages(run: $0, corpus: loaded, data: data) } ?? data.trainMessages
+        let trainMessages =
+            try participantsOf.map { try participantMessages(run: $0, corpus: loaded, data: data) }
+            ?? data.trainMessages
         config.vocabularySize = data.vocabulary.count
         config.seed = seed
         var network: LSTMLanguageModel
         if let initial {
             let start = try NeuralKeyboardModel(contentsOf: initial)
             guard start.vocabulary == data.vocabulary else {
-                throw ValidationError("--initial \(initial) was trained with another vocabulary; use the same corpus, --split and --vocab")
+                throw ValidationError(
+                    "--initial \(initial) was trained with another vocabulary; use the same corpus, --split and --vocab"
+                )
             }
             guard start.model.layout.layoutHash == ParameterLayout(config: config).layoutHash else {
                 throw ValidationError("--initial \(initial) is a \(start.model.config.name) model, not \(config.name)")
@@ -132,9 +152,13 @@ struct TrainCommand: ParsableCommand {
             optimizer: optimizer == "adam" ? .adam(clipNorm: clip) : .sgd(clipNorm: clip),
             seed: seed, threads: threads, maxMessageLength: maxLength, dropout: dropout, learningRateDecay: lrDecay)
         let trainer = LSTMTrainer(model: network, options: options)
-        status("training \(config.name) (\(network.layout.parameterCount) parameters, V = \(data.vocabulary.words.count)) on \(trainMessages.count) messages, \(epochs) epochs")
+        status(
+            "training \(config.name) (\(network.layout.parameterCount) parameters, V = \(data.vocabulary.words.count)) on \(trainMessages.count) messages, \(epochs) epochs"
+        )
 
-        var table = SummaryTable(columns: ["epoch", "train loss", "acc@1", "acc@3", "acc@1-iv", "ppl", "seconds", "tokens/s"])
+        var table = SummaryTable(columns: [
+            "epoch", "train loss", "acc@1", "acc@3", "acc@1-iv", "ppl", "seconds", "tokens/s",
+        ])
         var rows: [[String: Any]] = []
         let progress = ProgressLine()
         for epoch in 0..<epochs {
@@ -145,12 +169,15 @@ struct TrainCommand: ParsableCommand {
                 let rate = Double(p.tokensDone) / max(now() - start, 1e-9)
                 progress.update(
                     Double(p.batchesDone) / Double(p.batchCount),
-                    "epoch \(epoch + 1)/\(epochs)  loss \(fixed(p.meanLoss, digits: 3))  \(grouped(Int(rate))) tokens/s")
+                    "epoch \(epoch + 1)/\(epochs)  loss \(fixed(p.meanLoss, digits: 3))  \(grouped(Int(rate))) tokens/s"
+                )
             }
             let seconds = now() - start
             let metrics = evaluateNeural(trainer.model, messages: data.evalMessages)
             let rate = Double(epochTokens) / max(seconds, 1e-9)
-            progress.finish("epoch \(epoch + 1)/\(epochs): loss \(fixed(loss, digits: 3)), acc@1 \(fixed(metrics.accuracyAt1)), acc@3 \(fixed(metrics.accuracyAt3)), \(fixed(seconds, digits: 1)) s")
+            progress.finish(
+                "epoch \(epoch + 1)/\(epochs): loss \(fixed(loss, digits: 3)), acc@1 \(fixed(metrics.accuracyAt1)), acc@3 \(fixed(metrics.accuracyAt3)), \(fixed(seconds, digits: 1)) s"
+            )
             table.append([
                 String(epoch + 1), fixed(loss, digits: 3), fixed(metrics.accuracyAt1), fixed(metrics.accuracyAt3),
                 fixed(metrics.accuracyAt1InVocabulary), fixed(metrics.perplexity, digits: 2), fixed(seconds, digits: 1),
@@ -158,45 +185,60 @@ struct TrainCommand: ParsableCommand {
             ])
             rows.append([
                 "epoch": epoch + 1, "train loss": loss, "acc@1": metrics.accuracyAt1, "acc@3": metrics.accuracyAt3,
-                "acc@1-iv": metrics.accuracyAt1InVocabulary, "ppl": metrics.perplexity, "seconds": seconds, "tokens/s": rate,
+                "acc@1-iv": metrics.accuracyAt1InVocabulary, "ppl": metrics.perplexity, "seconds": seconds,
+                "tokens/s": rate,
             ])
         }
         let keyboardModel = try NeuralKeyboardModel(model: trainer.model, vocabulary: data.vocabulary)
         try keyboardModel.write(to: out)
         if let safetensors { try trainer.model.exportSafetensors(to: URL(fileURLWithPath: safetensors)) }
         if json {
-            printJSON([
-                "model": config.name, "split": split.rawValue, "V": vocab, "parameters": network.layout.parameterCount,
-                "predictions": data.evalTokenCount, "epochs": rows, "out": out,
-            ] as [String: Any])
+            printJSON(
+                [
+                    "model": config.name, "split": split.rawValue, "V": vocab,
+                    "parameters": network.layout.parameterCount,
+                    "predictions": data.evalTokenCount, "epochs": rows, "out": out,
+                ] as [String: Any])
         } else {
             print(table.render())
-            print("\n\(config.name), \(network.layout.parameterCount) parameters, \(split.rawValue) split, V = \(vocab), \(grouped(data.evalTokenCount)) predictions; model written to \(out)")
+            print(
+                "\n\(config.name), \(network.layout.parameterCount) parameters, \(split.rawValue) split, V = \(vocab), \(grouped(data.evalTokenCount)) predictions; model written to \(out)"
+            )
         }
     }
 
     /// The training messages of the users whose phones reported in federated run `id`.
-    private func participantMessages(run id: Int64, corpus loaded: TokenizedCorpus, data: EncodedSplit) throws -> [[Int32]] {
+    private func participantMessages(run id: Int64, corpus loaded: TokenizedCorpus, data: EncodedSplit) throws
+        -> [[Int32]]
+    {
         let store = try RunStore.open(path: db)
         let run = try RunConfiguration.decode(json: try store.requireRun(id: id).config)
         guard try SyntheticSpec.resolve(corpusArgument: run.corpus) == nil else {
             throw ValidationError(
-                "--participants-of \(id): run \(id) is on the synthetic corpus \(run.corpus), whose phones type endless generated text; it works for file corpora (NUS SMS, text, …)")
+                "--participants-of \(id): run \(id) is on the synthetic corpus \(run.corpus), whose phones type endless generated text; it works for file corpora (NUS SMS, text, …)"
+            )
         }
         guard splitOptions.split == .users, run.vocabularySize == splitOptions.vocab,
-            URL(fileURLWithPath: run.corpus).standardizedFileURL.path == URL(fileURLWithPath: corpus.corpus).standardizedFileURL.path
+            URL(fileURLWithPath: run.corpus).standardizedFileURL.path
+                == URL(fileURLWithPath: corpus.corpus).standardizedFileURL.path
         else {
             throw ValidationError(
-                "--participants-of \(id): run \(id) trained on \(run.corpus) with --vocab \(run.vocabularySize) and the user split; pass the same --corpus and --vocab (and --split users)")
+                "--participants-of \(id): run \(id) trained on \(run.corpus) with --vocab \(run.vocabularySize) and the user split; pass the same --corpus and --vocab (and --split users)"
+            )
         }
         let users = FederatedDataset.trainingUsers(of: data, in: loaded)
         let devices = try store.participation(ofRun: id).keys
-        guard !devices.isEmpty else { throw ValidationError("--participants-of \(id): no phone has reported in run \(id) yet") }
+        guard !devices.isEmpty else {
+            throw ValidationError("--participants-of \(id): no phone has reported in run \(id) yet")
+        }
         let reachedUsers = Set(devices.map { users[Int($0) % users.count] })
         var reached = [Bool](repeating: false, count: loaded.userCount)
         for u in reachedUsers { reached[u] = true }
-        let kept = zip(data.split.trainMessages, data.trainMessages).filter { reached[Int(loaded.messageUsers[$0.0])] }.map(\.1)
-        status("run \(id): \(reachedUsers.count) of \(users.count) training users reported; \(kept.count) of \(data.trainMessages.count) training messages")
+        let kept = zip(data.split.trainMessages, data.trainMessages).filter { reached[Int(loaded.messageUsers[$0.0])] }
+            .map(\.1)
+        status(
+            "run \(id): \(reachedUsers.count) of \(users.count) training users reported; \(kept.count) of \(data.trainMessages.count) training messages"
+        )
         return kept
     }
 }

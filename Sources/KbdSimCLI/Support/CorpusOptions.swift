@@ -10,7 +10,11 @@ struct CorpusOptions: ParsableArguments {
             valueName: "path"))
     var corpus: String
 
-    @Option(name: .long, help: "Force the corpus format instead of detecting it: \(CorpusFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(
+        name: .long,
+        help:
+            "Force the corpus format instead of detecting it: \(CorpusFormat.allCases.map(\.rawValue).joined(separator: ", "))."
+    )
     var format: CorpusFormat?
 
     @Flag(name: .long, help: "Read the source again instead of the tokenized-corpus cache (~/.cache/kbd-sim).")

@@ -10,19 +10,32 @@ import LanguageModels
 /// The codec, the seed and the evaluation schedule are the commands' own (one codec and
 /// seed for `run`, lists for `bench quant`).
 struct FederatedRunOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("A corpus file or folder (NUS SMS zip/XML, .txt, .tsv, .jsonl), or synthetic[:SPEC].", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A corpus file or folder (NUS SMS zip/XML, .txt, .tsv, .jsonl), or synthetic[:SPEC].", valueName: "path"))
     var corpus: String = "synthetic"
 
-    @Option(name: .long, help: "Force the corpus format instead of detecting it: \(CorpusFormat.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(
+        name: .long,
+        help:
+            "Force the corpus format instead of detecting it: \(CorpusFormat.allCases.map(\.rawValue).joined(separator: ", "))."
+    )
     var format: CorpusFormat?
 
     @Option(name: .long, help: "Vocabulary size V: the V most frequent training tokens.")
     var vocab: Int = 10_000
 
-    @Option(name: .long, help: ArgumentHelp("cifg-small, cifg-gboard, lstm-tiny, a model config file, or kn1…kn5 (federated n-gram counts).", valueName: "model"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "cifg-small, cifg-gboard, lstm-tiny, a model config file, or kn1…kn5 (federated n-gram counts).",
+            valueName: "model"))
     var model: String = "cifg-small"
 
-    @Option(name: .long, help: "Virtual phones in the fleet (default: 100000; for a file corpus, its number of training users).")
+    @Option(
+        name: .long,
+        help: "Virtual phones in the fleet (default: 100000; for a file corpus, its number of training users).")
     var devices: Int?
 
     @Option(name: .long, help: "Reports wanted per round (K).")
@@ -40,7 +53,11 @@ struct FederatedRunOptions: ParsableArguments {
     @Option(name: .long, help: "A round with fewer than this fraction of K reports is abandoned.")
     var minReportFraction: Double = 0.8
 
-    @Option(name: .long, help: "Virtual seconds from one round's start to the next at the least (0: back to back); small fleets need spaced rounds to reach every time zone.")
+    @Option(
+        name: .long,
+        help:
+            "Virtual seconds from one round's start to the next at the least (0: back to back); small fleets need spaced rounds to reach every time zone."
+    )
     var roundInterval: Int = 0
 
     @Option(name: .long, help: "Fraction of phones with home Wi-Fi; the others never train (default: the fleet's 0.8).")
@@ -64,13 +81,21 @@ struct FederatedRunOptions: ParsableArguments {
     @Option(name: .long, help: "Client global-norm gradient clip.")
     var clientClip: Float = 5
 
-    @Option(name: .long, help: "A device trains on at most N of its messages per round, a fresh random sample each round (default: all), so heavy typists finish before the deadline.")
+    @Option(
+        name: .long,
+        help:
+            "A device trains on at most N of its messages per round, a fresh random sample each round (default: all), so heavy typists finish before the deadline."
+    )
     var maxDeviceMessages: Int?
 
     @Option(name: .long, help: "Dropout rate during on-device training, at least 0 and below 1 (default: none).")
     var clientDropout: Float?
 
-    @Option(name: .long, help: ArgumentHelp("Server optimizer: fedavg, fedavgm, fedadam, fedyogi, with :key=value options (lr, momentum, beta1, beta2, tau, and halflife=R to halve the rate every R rounds; e.g. fedadam:lr=0.01,tau=0.001,halflife=150).", valueName: "optimizer"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Server optimizer: fedavg, fedavgm, fedadam, fedyogi, with :key=value options (lr, momentum, beta1, beta2, tau, and halflife=R to halve the rate every R rounds; e.g. fedadam:lr=0.01,tau=0.001,halflife=150).",
+            valueName: "optimizer"))
     var serverOpt: String = "fedavg"
 
     @Flag(name: .long, help: "Devices also evaluate the downloaded model on their own text (federated evaluation).")
@@ -92,7 +117,9 @@ struct FederatedRunOptions: ParsableArguments {
     var noCache = false
 
     func validate() throws {
-        if let workers, !(1...64).contains(workers) { throw ValidationError("--workers must be in 1…64 (got \(workers))") }
+        if let workers, !(1...64).contains(workers) {
+            throw ValidationError("--workers must be in 1…64 (got \(workers))")
+        }
     }
 
     /// The run configuration from these flags and the command's own codec, evaluation
@@ -150,7 +177,9 @@ struct FederatedRunOptions: ParsableArguments {
         if devices == nil, let users = dataset.trainingUserCount { c.devices = users }
         let selection = Int((Double(c.cohort) * c.overSelection).rounded(.up))
         if selection > c.devices {
-            throw ValidationError("a cohort of \(c.cohort) with \(Int(c.overSelection * 100))% over-selection selects \(selection) devices, more than the fleet of \(c.devices); lower --cohort or raise --devices")
+            throw ValidationError(
+                "a cohort of \(c.cohort) with \(Int(c.overSelection * 100))% over-selection selects \(selection) devices, more than the fleet of \(c.devices); lower --cohort or raise --devices"
+            )
         }
     }
 }

@@ -13,7 +13,9 @@ final class InterruptHandler: @unchecked Sendable {
         source.setEventHandler { [unowned self] in
             count += 1
             if count == 1 {
-                status("\ninterrupted: stopping before the next commit point; the store keeps every committed round (Ctrl-C again to quit now)")
+                status(
+                    "\ninterrupted: stopping before the next commit point; the store keeps every committed round (Ctrl-C again to quit now)"
+                )
                 onFirst()
             } else {
                 exit(130)

@@ -19,7 +19,8 @@ final class ProgressLine: @unchecked Sendable {  // driven from one task at a ti
             let width = 28
             let filled = Int((min(max(fraction, 0), 1) * Double(width)).rounded(.down))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            FileHandle.standardError.write(Data("\r\u{1B}[2K\(bar) \(String(format: "%3.0f", fraction * 100))% \(text)".utf8))
+            FileHandle.standardError.write(
+                Data("\r\u{1B}[2K\(bar) \(String(format: "%3.0f", fraction * 100))% \(text)".utf8))
             drewBar = true
         } else {
             guard t - lastDraw >= plainInterval else { return }

@@ -10,8 +10,12 @@ struct SplitOptions: ParsableArguments {
     var vocab: Int = 10_000
 
     func validate() throws {
-        guard vocab >= 1 else { throw ValidationError("--vocab must be at least 1 (got \(vocab)); nwp-v1's default is 10000") }
-        guard vocab <= 1_000_000 else { throw ValidationError("--vocab \(vocab) is larger than kbd-sim supports (1,000,000)") }
+        guard vocab >= 1 else {
+            throw ValidationError("--vocab must be at least 1 (got \(vocab)); nwp-v1's default is 10000")
+        }
+        guard vocab <= 1_000_000 else {
+            throw ValidationError("--vocab \(vocab) is larger than kbd-sim supports (1,000,000)")
+        }
     }
 
     /// Splits and encodes `corpus` with these options.

@@ -22,7 +22,8 @@ struct SummaryTable {
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { i, cell in
                 let pad = String(repeating: " ", count: widths[i] - cell.count)
-                let numeric = Double(cell.replacingOccurrences(of: ",", with: "").replacingOccurrences(of: "%", with: "")) != nil
+                let numeric =
+                    Double(cell.replacingOccurrences(of: ",", with: "").replacingOccurrences(of: "%", with: "")) != nil
                 return numeric ? pad + cell : cell + pad
             }.joined(separator: "  ")
         }
@@ -34,7 +35,8 @@ struct SummaryTable {
 
 /// Writes one JSON document to stdout.
 func printJSON(_ object: Any) {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
+    let data =
+        (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])) ?? Data("{}".utf8)
     print(String(decoding: data, as: UTF8.self))
 }
 

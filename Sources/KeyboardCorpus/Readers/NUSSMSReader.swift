@@ -13,7 +13,10 @@ struct NUSSMSReader {
         var builder = TokenizedCorpusBuilder(format: "nus-sms-xml", source: path)
         try bytes.withUnsafeBufferPointer { buf in
             guard let root = find(Array("<smsCorpus".utf8), in: buf, from: 0) else {
-                throw CorpusError(.notTheCorpus, "no <smsCorpus> element: this is not the NUS SMS Corpus XML (expected the 2015.03.09 English release)", path: path)
+                throw CorpusError(
+                    .notTheCorpus,
+                    "no <smsCorpus> element: this is not the NUS SMS Corpus XML (expected the 2015.03.09 English release)",
+                    path: path)
             }
             var cursor = root
             var number = 0
@@ -27,19 +30,29 @@ struct NUSSMSReader {
                 }
                 number += 1
                 guard let end = find(close, in: buf, from: afterName) else {
-                    throw CorpusError(.malformedXML, "message \(number) (byte \(start)) has no closing </message>; the file is truncated or not well-formed", path: path, location: number)
+                    throw CorpusError(
+                        .malformedXML,
+                        "message \(number) (byte \(start)) has no closing </message>; the file is truncated or not well-formed",
+                        path: path, location: number)
                 }
                 let text = try element("text", in: buf, from: afterName, to: end, message: number, required: true) ?? ""
-                guard let user = try element("userID", in: buf, from: afterName, to: end, message: number, required: true),
+                guard
+                    let user = try element(
+                        "userID", in: buf, from: afterName, to: end, message: number, required: true),
                     !user.isEmpty
                 else {
-                    throw CorpusError(.malformedXML, "message \(number) (byte \(start)) has an empty <userID>", path: path, location: number)
+                    throw CorpusError(
+                        .malformedXML, "message \(number) (byte \(start)) has an empty <userID>", path: path,
+                        location: number)
                 }
                 builder.appendMessage(user: user, text: text)
                 cursor = end + close.count
             }
             guard find(Array("</smsCorpus>".utf8), in: buf, from: cursor) != nil else {
-                throw CorpusError(.malformedXML, "the document ends without </smsCorpus> after message \(number); the file is truncated", path: path, location: number)
+                throw CorpusError(
+                    .malformedXML,
+                    "the document ends without </smsCorpus> after message \(number); the file is truncated", path: path,
+                    location: number)
             }
         }
         return builder.build()
@@ -54,14 +67,17 @@ struct NUSSMSReader {
         guard let start = find(open, in: buf, from: from, before: to) else {
             if find(empty, in: buf, from: from, before: to) != nil { return "" }
             if required {
-                throw CorpusError(.malformedXML, "message \(message) has no <\(name)> element", path: path, location: message)
+                throw CorpusError(
+                    .malformedXML, "message \(message) has no <\(name)> element", path: path, location: message)
             }
             return nil
         }
         let contentStart = start + open.count
         let close = Array("</\(name)>".utf8)
         guard let end = find(close, in: buf, from: contentStart, before: to) else {
-            throw CorpusError(.malformedXML, "message \(message): <\(name)> is not closed inside its <message>", path: path, location: message)
+            throw CorpusError(
+                .malformedXML, "message \(message): <\(name)> is not closed inside its <message>", path: path,
+                location: message)
         }
         return try decodeContent(buf, contentStart, end, element: name, message: message)
     }
@@ -76,7 +92,10 @@ struct NUSSMSReader {
         while i < end {
             let b = buf[i]
             if b == 0x3C {
-                throw CorpusError(.malformedXML, "message \(message): markup inside <\(element)> (byte \(i)); only character data is expected", path: path, location: message)
+                throw CorpusError(
+                    .malformedXML,
+                    "message \(message): markup inside <\(element)> (byte \(i)); only character data is expected",
+                    path: path, location: message)
             }
             guard b == 0x26 else {
                 out.append(b)
@@ -86,7 +105,9 @@ struct NUSSMSReader {
             var j = i + 1
             while j < end && j - i <= 12 && buf[j] != 0x3B { j += 1 }
             guard j < end, buf[j] == 0x3B else {
-                throw CorpusError(.malformedXML, "message \(message): an '&' in <\(element)> (byte \(i)) starts no entity", path: path, location: message)
+                throw CorpusError(
+                    .malformedXML, "message \(message): an '&' in <\(element)> (byte \(i)) starts no entity",
+                    path: path, location: message)
             }
             let name = String(decoding: buf[(i + 1)..<j], as: UTF8.self)
             switch name {
@@ -103,14 +124,19 @@ struct NUSSMSReader {
                     value = UInt32(name.dropFirst(1), radix: 10)
                 }
                 guard let value, let scalar = Unicode.Scalar(value), value != 0 else {
-                    throw CorpusError(.malformedXML, "message \(message): unknown entity '&\(name);' in <\(element)>", path: path, location: message)
+                    throw CorpusError(
+                        .malformedXML, "message \(message): unknown entity '&\(name);' in <\(element)>", path: path,
+                        location: message)
                 }
                 out.append(contentsOf: String(Character(scalar)).utf8)
             }
             i = j + 1
         }
         guard let text = String(validating: out, as: UTF8.self) else {
-            throw CorpusError(.invalidUTF8, "message \(message): <\(element)> is not valid UTF-8; the NUS SMS XML is UTF-8 — re-encode the file", path: path, location: message)
+            throw CorpusError(
+                .invalidUTF8,
+                "message \(message): <\(element)> is not valid UTF-8; the NUS SMS XML is UTF-8 — re-encode the file",
+                path: path, location: message)
         }
         return text
     }

@@ -22,7 +22,10 @@ struct ShakespeareReader {
             if atBlockStart {
                 atBlockStart = false
                 guard line.hasSuffix(":"), line.count > 1 else {
-                    throw CorpusError(.malformedRecord, "line \(lineNumber) starts a turn but is not a 'NAME:' speaker line; tiny Shakespeare turns begin with the speaker's name and a colon", path: path, location: lineNumber)
+                    throw CorpusError(
+                        .malformedRecord,
+                        "line \(lineNumber) starts a turn but is not a 'NAME:' speaker line; tiny Shakespeare turns begin with the speaker's name and a colon",
+                        path: path, location: lineNumber)
                 }
                 speaker = String(line.dropLast()).trimmingWhitespace()
                 continue

@@ -25,11 +25,15 @@ struct TSVReader {
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             if line.isEmpty { continue }
             guard let tab = line.firstIndex(of: "\t") else {
-                throw CorpusError(.malformedRecord, "line \(lineNumber) has no tab; a user-column file needs USER<TAB>MESSAGE on every line", path: path, location: lineNumber)
+                throw CorpusError(
+                    .malformedRecord,
+                    "line \(lineNumber) has no tab; a user-column file needs USER<TAB>MESSAGE on every line",
+                    path: path, location: lineNumber)
             }
             let user = line[..<tab]
             guard !user.isEmpty else {
-                throw CorpusError(.malformedRecord, "line \(lineNumber) has an empty user column", path: path, location: lineNumber)
+                throw CorpusError(
+                    .malformedRecord, "line \(lineNumber) has an empty user column", path: path, location: lineNumber)
             }
             builder.appendMessage(user: String(user), text: String(line[line.index(after: tab)...]))
         }
@@ -52,20 +56,30 @@ struct JSONLReader {
             do {
                 object = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
             } catch {
-                throw CorpusError(.malformedRecord, "line \(lineNumber) is not valid JSON; each line must be an object like {\"user\": \"u1\", \"text\": \"…\"}", path: path, location: lineNumber)
+                throw CorpusError(
+                    .malformedRecord,
+                    "line \(lineNumber) is not valid JSON; each line must be an object like {\"user\": \"u1\", \"text\": \"…\"}",
+                    path: path, location: lineNumber)
             }
             guard let record = object as? [String: Any] else {
-                throw CorpusError(.malformedRecord, "line \(lineNumber) is JSON but not an object; expected {\"user\": …, \"text\": …}", path: path, location: lineNumber)
+                throw CorpusError(
+                    .malformedRecord,
+                    "line \(lineNumber) is JSON but not an object; expected {\"user\": …, \"text\": …}", path: path,
+                    location: lineNumber)
             }
             let user: String
             switch record["user"] {
             case let s as String where !s.isEmpty: user = s
-            case let n as NSNumber where !(n is Bool) && n.doubleValue == n.doubleValue.rounded(): user = String(n.int64Value)
+            case let n as NSNumber where !(n is Bool) && n.doubleValue == n.doubleValue.rounded():
+                user = String(n.int64Value)
             default:
-                throw CorpusError(.malformedRecord, "line \(lineNumber) has no usable \"user\" (a non-empty string or an integer)", path: path, location: lineNumber)
+                throw CorpusError(
+                    .malformedRecord, "line \(lineNumber) has no usable \"user\" (a non-empty string or an integer)",
+                    path: path, location: lineNumber)
             }
             guard let message = record["text"] as? String else {
-                throw CorpusError(.malformedRecord, "line \(lineNumber) has no \"text\" string", path: path, location: lineNumber)
+                throw CorpusError(
+                    .malformedRecord, "line \(lineNumber) has no \"text\" string", path: path, location: lineNumber)
             }
             builder.appendMessage(user: user, text: message)
         }

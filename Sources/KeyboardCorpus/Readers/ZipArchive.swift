@@ -39,7 +39,8 @@ struct ZipArchive {
     private func readCentralDirectory() throws -> [Entry] {
         // The end-of-central-directory record sits in the last 22 + 65535 bytes.
         guard bytes.count >= 22 else {
-            throw CorpusError(.notAZipArchive, "the file is too short to be a zip archive (\(bytes.count) bytes)", path: path)
+            throw CorpusError(
+                .notAZipArchive, "the file is too short to be a zip archive (\(bytes.count) bytes)", path: path)
         }
         var eocd = -1
         var i = bytes.count - 22
@@ -52,24 +53,32 @@ struct ZipArchive {
             i -= 1
         }
         guard eocd >= 0 else {
-            throw CorpusError(.notAZipArchive, "no zip end-of-central-directory record found; the archive is truncated or not a zip file", path: path)
+            throw CorpusError(
+                .notAZipArchive,
+                "no zip end-of-central-directory record found; the archive is truncated or not a zip file", path: path)
         }
         let count = Int(u16(eocd + 10))
         let directorySize = Int(u32(eocd + 12))
         var offset = Int(u32(eocd + 16))
         guard offset + directorySize <= eocd else {
-            throw CorpusError(.corruptArchive, "the zip central directory points past the end of the file (offset \(offset))", path: path, location: offset)
+            throw CorpusError(
+                .corruptArchive, "the zip central directory points past the end of the file (offset \(offset))",
+                path: path, location: offset)
         }
         var result: [Entry] = []
         for index in 0..<count {
             guard offset + 46 <= eocd, u32(offset) == 0x0201_4B50 else {
-                throw CorpusError(.corruptArchive, "zip central directory entry \(index + 1) is damaged", path: path, location: offset)
+                throw CorpusError(
+                    .corruptArchive, "zip central directory entry \(index + 1) is damaged", path: path, location: offset
+                )
             }
             let nameLength = Int(u16(offset + 28))
             let extraLength = Int(u16(offset + 30))
             let commentLength = Int(u16(offset + 32))
             guard offset + 46 + nameLength <= eocd else {
-                throw CorpusError(.corruptArchive, "zip central directory entry \(index + 1) is truncated", path: path, location: offset)
+                throw CorpusError(
+                    .corruptArchive, "zip central directory entry \(index + 1) is truncated", path: path,
+                    location: offset)
             }
             let name = String(decoding: bytes[(offset + 46)..<(offset + 46 + nameLength)], as: UTF8.self)
             result.append(
@@ -86,30 +95,49 @@ struct ZipArchive {
     func extract(_ entry: Entry) throws -> [UInt8] {
         let local = entry.localHeaderOffset
         guard local + 30 <= bytes.count, u32(local) == 0x0403_4B50 else {
-            throw CorpusError(.corruptArchive, "the local header of zip member '\(entry.name)' is missing or damaged", path: path, location: local)
+            throw CorpusError(
+                .corruptArchive, "the local header of zip member '\(entry.name)' is missing or damaged", path: path,
+                location: local)
         }
         let start = local + 30 + Int(u16(local + 26)) + Int(u16(local + 28))
         guard start + entry.compressedSize <= bytes.count else {
-            throw CorpusError(.corruptArchive, "zip member '\(entry.name)' is truncated: \(entry.compressedSize) compressed bytes announced, \(max(0, bytes.count - start)) present", path: path, location: start)
+            throw CorpusError(
+                .corruptArchive,
+                "zip member '\(entry.name)' is truncated: \(entry.compressedSize) compressed bytes announced, \(max(0, bytes.count - start)) present",
+                path: path, location: start)
         }
         guard entry.uncompressedSize <= Self.maximumMemberSize else {
-            throw CorpusError(.corruptArchive, "zip member '\(entry.name)' announces \(entry.uncompressedSize) bytes, above the \(Self.maximumMemberSize)-byte limit", path: path)
+            throw CorpusError(
+                .corruptArchive,
+                "zip member '\(entry.name)' announces \(entry.uncompressedSize) bytes, above the \(Self.maximumMemberSize)-byte limit",
+                path: path)
         }
         var output: [UInt8]
         switch entry.method {
         case 0:
             output = Array(bytes[start..<(start + entry.compressedSize)])
         case 8:
-            output = try inflateRaw(bytes[start..<(start + entry.compressedSize)], expected: entry.uncompressedSize, name: entry.name)
+            output = try inflateRaw(
+                bytes[start..<(start + entry.compressedSize)], expected: entry.uncompressedSize, name: entry.name)
         default:
-            throw CorpusError(.corruptArchive, "zip member '\(entry.name)' uses compression method \(entry.method); only stored (0) and deflate (8) are supported — re-zip it or unzip it and pass the file itself", path: path)
+            throw CorpusError(
+                .corruptArchive,
+                "zip member '\(entry.name)' uses compression method \(entry.method); only stored (0) and deflate (8) are supported — re-zip it or unzip it and pass the file itself",
+                path: path)
         }
         guard output.count == entry.uncompressedSize else {
-            throw CorpusError(.corruptArchive, "zip member '\(entry.name)' inflated to \(output.count) bytes, the archive says \(entry.uncompressedSize)", path: path)
+            throw CorpusError(
+                .corruptArchive,
+                "zip member '\(entry.name)' inflated to \(output.count) bytes, the archive says \(entry.uncompressedSize)",
+                path: path)
         }
-        let crc = output.withUnsafeBufferPointer { UInt32(truncatingIfNeeded: crc32(0, $0.baseAddress, uInt($0.count))) }
+        let crc = output.withUnsafeBufferPointer {
+            UInt32(truncatingIfNeeded: crc32(0, $0.baseAddress, uInt($0.count)))
+        }
         guard crc == entry.crc32 else {
-            throw CorpusError(.corruptArchive, "zip member '\(entry.name)' fails its CRC-32 check; the archive is corrupt", path: path)
+            throw CorpusError(
+                .corruptArchive, "zip member '\(entry.name)' fails its CRC-32 check; the archive is corrupt", path: path
+            )
         }
         return output
     }
@@ -119,7 +147,8 @@ struct ZipArchive {
         var stream = z_stream()
         var status = inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else {
-            throw CorpusError(.corruptArchive, "zlib could not start inflating '\(name)' (status \(status))", path: path)
+            throw CorpusError(
+                .corruptArchive, "zlib could not start inflating '\(name)' (status \(status))", path: path)
         }
         defer { inflateEnd(&stream) }
         let produced: Int = input.withUnsafeBufferPointer { src in
@@ -133,7 +162,10 @@ struct ZipArchive {
             }
         }
         guard status == Z_STREAM_END else {
-            throw CorpusError(.corruptArchive, "zip member '\(name)' does not inflate cleanly (zlib status \(status)); the archive is corrupt or truncated", path: path)
+            throw CorpusError(
+                .corruptArchive,
+                "zip member '\(name)' does not inflate cleanly (zlib status \(status)); the archive is corrupt or truncated",
+                path: path)
         }
         output.removeLast(output.count - min(produced, output.count))
         return output

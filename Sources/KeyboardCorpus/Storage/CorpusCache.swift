@@ -98,7 +98,8 @@ package struct CorpusCache {
         }
         var corpus = TokenizedCorpus()
         let meta = try reader.strings(count: 2)
-        corpus.provenance = CorpusProvenance(format: meta[0], source: meta[1], messagesRead: counts[4], emptyMessages: counts[5])
+        corpus.provenance = CorpusProvenance(
+            format: meta[0], source: meta[1], messagesRead: counts[4], emptyMessages: counts[5])
         corpus.userIDs = try reader.strings(count: counts[0])
         corpus.types = try reader.strings(count: counts[1])
         corpus.tokens = try reader.array(UInt32.self, count: counts[2])
@@ -142,7 +143,9 @@ struct ByteReader {
         guard offset + size <= bytes.count else { throw CorpusError(.corruptCache, "corpus cache file is truncated") }
         var value: T = 0
         withUnsafeMutableBytes(of: &value) { dst in
-            bytes.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + size)])) }
+            bytes.withUnsafeBytes { src in
+                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + size)]))
+            }
         }
         offset += size
         return T(littleEndian: value)
@@ -150,10 +153,13 @@ struct ByteReader {
 
     mutating func array<T: FixedWidthInteger>(_: T.Type, count: Int) throws -> [T] {
         let size = MemoryLayout<T>.size * count
-        guard count >= 0, offset + size <= bytes.count else { throw CorpusError(.corruptCache, "corpus cache file is truncated") }
+        guard count >= 0, offset + size <= bytes.count else {
+            throw CorpusError(.corruptCache, "corpus cache file is truncated")
+        }
         let result = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             bytes.withUnsafeBytes { src in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + size)]))
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + size)]))
             }
             initialized = count
         }
@@ -166,7 +172,9 @@ struct ByteReader {
         result.reserveCapacity(count)
         for _ in 0..<count {
             let length = Int(try integer(UInt32.self))
-            guard offset + length <= bytes.count else { throw CorpusError(.corruptCache, "corpus cache file is truncated") }
+            guard offset + length <= bytes.count else {
+                throw CorpusError(.corruptCache, "corpus cache file is truncated")
+            }
             result.append(String(decoding: bytes[offset..<(offset + length)], as: UTF8.self))
             offset += length
         }

@@ -1,5 +1,5 @@
-internal import Foundation
 package import FederatedCore
+internal import Foundation
 
 /// A synthetic keyboard corpus generated on demand from a ``SyntheticSpec``.
 ///
@@ -55,7 +55,8 @@ public struct SyntheticCorpus: Sendable {
         firstWordSlotCumulative = cumulativeSums(firstWordSlotWeights)
         successorSlotWeights = zipfWeights(count: spec.successors, exponent: spec.successorZipfExponent)
         successorSlotCumulative = cumulativeSums(successorSlotWeights)
-        collocationWeights = spec.collocationsPerTopic > 0 ? zipfWeights(count: spec.collocationsPerTopic, exponent: 1) : []
+        collocationWeights =
+            spec.collocationsPerTopic > 0 ? zipfWeights(count: spec.collocationsPerTopic, exponent: 1) : []
         collocationCumulative = cumulativeSums(collocationWeights)
         // Message length: 1 + geometric with mean `meanMessageLength`, cut at the maximum.
         let q = 1 / spec.meanMessageLength
@@ -68,11 +69,12 @@ public struct SyntheticCorpus: Sendable {
             var rng = SplitMix64(seed: spec.seed, streams: 1, UInt64(z))
             let cdf = unigramCumulative
             firsts.append((0..<spec.firstWords).map { _ in Int32(rng.nextIndex(cumulative: cdf)) })
-            collocs.append((0..<spec.collocationsPerTopic).map { _ in
-                let span = spec.maxCollocationLength - spec.minCollocationLength + 1
-                let length = spec.minCollocationLength + Int(rng.next() % UInt64(span))
-                return (0..<length).map { _ in Int32(rng.nextIndex(cumulative: cdf)) }
-            })
+            collocs.append(
+                (0..<spec.collocationsPerTopic).map { _ in
+                    let span = spec.maxCollocationLength - spec.minCollocationLength + 1
+                    let length = spec.minCollocationLength + Int(rng.next() % UInt64(span))
+                    return (0..<length).map { _ in Int32(rng.nextIndex(cumulative: cdf)) }
+                })
         }
         firstWordSlots = firsts
         collocations = collocs
@@ -213,8 +215,12 @@ public struct SyntheticCorpus: Sendable {
     public func materialize(users: Int? = nil, days: Int? = nil, source: String? = nil) throws -> TokenizedCorpus {
         let users = users ?? spec.users
         let days = days ?? spec.days
-        guard users >= 1 else { throw CorpusError(.invalidSpec, "a synthetic corpus needs at least 1 user (got \(users))") }
-        guard days >= 1 else { throw CorpusError(.invalidSpec, "a synthetic corpus needs at least 1 day (got \(days))") }
+        guard users >= 1 else {
+            throw CorpusError(.invalidSpec, "a synthetic corpus needs at least 1 user (got \(users))")
+        }
+        guard days >= 1 else {
+            throw CorpusError(.invalidSpec, "a synthetic corpus needs at least 1 day (got \(days))")
+        }
         var builder = TokenizedCorpusBuilder(format: "synthetic", source: source ?? spec.name)
         let spelled = (0..<spec.vocabularySize).map(Self.spell)
         for u in 0..<users {

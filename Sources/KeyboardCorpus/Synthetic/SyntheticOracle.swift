@@ -138,7 +138,8 @@ public struct SyntheticOracle: Sendable {
     private func successors(topic: Int, of word: Int32, cache: SuccessorCache) -> [(word: Int32, probability: Double)] {
         let key = Int64(topic) << 32 | Int64(word)
         if let hit = cache.table[key] { return hit }
-        let merged = Self.merge(slots: corpus.successorSlots(topic: topic, word: word), weights: corpus.successorSlotWeights)
+        let merged = Self.merge(
+            slots: corpus.successorSlots(topic: topic, word: word), weights: corpus.successorSlotWeights)
         if cache.table.count > 200_000 { cache.table.removeAll(keepingCapacity: true) }
         cache.table[key] = merged
         return merged
@@ -211,7 +212,8 @@ public struct SyntheticOracle: Sendable {
             if c > 0, let starts = collocationsByFirstWord[Int(z)][w] {
                 for (k, weight) in starts {
                     // Collocations have at least 2 words.
-                    next[HiddenState(topic: z, kind: .collocation, item: k, position: 1), default: 0] += mass * c * weight
+                    next[HiddenState(topic: z, kind: .collocation, item: k, position: 1), default: 0] +=
+                        mass * c * weight
                 }
             }
         }
@@ -223,14 +225,19 @@ public struct SyntheticOracle: Sendable {
                     if let profile {
                         let share = alpha * rho / Double(profile.personalPhrases.count)
                         for (j, phrase) in profile.personalPhrases.enumerated() where phrase[0] == w {
-                            let to = phrase.count > 1 ? HiddenState(topic: z, kind: .personal, item: Int32(j), position: 1) : free(z)
+                            let to =
+                                phrase.count > 1
+                                ? HiddenState(topic: z, kind: .personal, item: Int32(j), position: 1) : free(z)
                             next[to, default: 0] += share
                         }
                     } else {
                         let lengths = spec.minPersonalPhraseLength...spec.maxPersonalPhraseLength
                         let share = alpha * rho * uw / Double(lengths.count)
                         for length in lengths {
-                            let to = length > 1 ? HiddenState(topic: z, kind: .anonymousPersonal, item: Int32(length), position: 1) : free(z)
+                            let to =
+                                length > 1
+                                ? HiddenState(topic: z, kind: .anonymousPersonal, item: Int32(length), position: 1)
+                                : free(z)
                             next[to, default: 0] += share
                         }
                     }
@@ -241,17 +248,20 @@ public struct SyntheticOracle: Sendable {
             case .collocation:
                 let phrase = corpus.collocations[Int(z)][Int(s.item)]
                 guard phrase[Int(s.position)] == w else { continue }
-                let to = Int(s.position) + 1 < phrase.count
+                let to =
+                    Int(s.position) + 1 < phrase.count
                     ? HiddenState(topic: z, kind: .collocation, item: s.item, position: s.position + 1) : free(z)
                 next[to, default: 0] += alpha
             case .personal:
                 let phrase = profile!.personalPhrases[Int(s.item)]
                 guard phrase[Int(s.position)] == w else { continue }
-                let to = Int(s.position) + 1 < phrase.count
+                let to =
+                    Int(s.position) + 1 < phrase.count
                     ? HiddenState(topic: z, kind: .personal, item: s.item, position: s.position + 1) : free(z)
                 next[to, default: 0] += alpha
             case .anonymousPersonal:
-                let to = s.position + 1 < s.item
+                let to =
+                    s.position + 1 < s.item
                     ? HiddenState(topic: z, kind: .anonymousPersonal, item: s.item, position: s.position + 1) : free(z)
                 next[to, default: 0] += alpha * uw
             }
@@ -312,7 +322,10 @@ public struct SyntheticOracle: Sendable {
         var typeToWord = [Int32](repeating: -1, count: text.types.count)
         for (t, s) in text.types.enumerated() {
             guard let i = indexOfWord[s] else {
-                throw CorpusError(.notTheCorpus, "token type \(t) is not a word of synthetic spec \"\(corpus.spec.name)\"; evaluate the oracle on the corpus its spec materialises", path: text.provenance.source)
+                throw CorpusError(
+                    .notTheCorpus,
+                    "token type \(t) is not a word of synthetic spec \"\(corpus.spec.name)\"; evaluate the oracle on the corpus its spec materialises",
+                    path: text.provenance.source)
             }
             typeToWord[t] = i
         }
@@ -329,10 +342,14 @@ public struct SyntheticOracle: Sendable {
         for m in split.evalMessages {
             let id = text.userIDs[Int(text.messageUsers[m])]
             guard let user = SyntheticCorpus.userIndex(ofID: id) else {
-                throw CorpusError(.notTheCorpus, "user id at message \(m + 1) is not a synthetic user id (u0000000 form)", path: text.provenance.source, location: m + 1)
+                throw CorpusError(
+                    .notTheCorpus, "user id at message \(m + 1) is not a synthetic user id (u0000000 form)",
+                    path: text.provenance.source, location: m + 1)
             }
             let profile: SyntheticCorpus.UserProfile
-            if let cached = profiles[user] { profile = cached } else {
+            if let cached = profiles[user] {
+                profile = cached
+            } else {
                 profile = corpus.profile(user: user)
                 profiles[user] = profile
             }
@@ -343,7 +360,9 @@ public struct SyntheticOracle: Sendable {
                 var accuracy = knowledge == .user ? report.personalised : report.global
                 for w in words {
                     let a = predict(belief, profile: known, cache: cache, sparse: &sparse, touched: &touched)
-                    let top = topThree(sparse: sparse, touched: touched, unigramMass: a, vocabID: vocabID, wordOfVocabID: wordOfVocabID)
+                    let top = topThree(
+                        sparse: sparse, touched: touched, unigramMass: a, vocabID: vocabID, wordOfVocabID: wordOfVocabID
+                    )
                     if vocabID[Int(w)] >= 0 {
                         if top.first?.word == w { accuracy.hitsAt1 += 1 }
                         if top.contains(where: { $0.word == w }) { accuracy.hitsAt3 += 1 }

@@ -1,5 +1,5 @@
-internal import Foundation
 package import FederatedCore
+internal import Foundation
 
 /// Distributions the synthetic generator draws from, on top of ``SplitMix64``.
 ///
@@ -79,5 +79,8 @@ package func zipfWeights(count n: Int, exponent s: Double) -> [Double] {
 /// Running sums of `weights`.
 package func cumulativeSums(_ weights: [Double]) -> [Double] {
     var running = 0.0
-    return weights.map { running += $0; return running }
+    return weights.map {
+        running += $0
+        return running
+    }
 }

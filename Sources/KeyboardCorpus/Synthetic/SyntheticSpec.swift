@@ -138,8 +138,9 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
         let known = Set(CodingKeys.allCases.map(\.stringValue))
         let any = try decoder.container(keyedBy: AnyKey.self)
         if let unknown = any.allKeys.first(where: { !known.contains($0.stringValue) }) {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: [unknown], debugDescription: "unknown field \"\(unknown.stringValue)\""))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: [unknown], debugDescription: "unknown field \"\(unknown.stringValue)\""))
         }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = SyntheticSpec.english
@@ -148,7 +149,8 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
         }
         self.init(
             name: try v(.name, d.name), seed: try v(.seed, d.seed),
-            vocabularySize: try v(.vocabularySize, d.vocabularySize), zipfExponent: try v(.zipfExponent, d.zipfExponent),
+            vocabularySize: try v(.vocabularySize, d.vocabularySize),
+            zipfExponent: try v(.zipfExponent, d.zipfExponent),
             topics: try v(.topics, d.topics), topicZipfExponent: try v(.topicZipfExponent, d.topicZipfExponent),
             topicConcentration: try v(.topicConcentration, d.topicConcentration),
             firstWords: try v(.firstWords, d.firstWords), successors: try v(.successors, d.successors),
@@ -187,16 +189,26 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
         func probability(_ field: String, _ p: Double) throws {
             guard p >= 0, p <= 1, p.isFinite else { throw fail(field, "a probability in [0, 1]", p) }
         }
-        guard vocabularySize >= 2, vocabularySize <= 5_000_000 else { throw fail("vocabularySize", "in 2...5000000", vocabularySize) }
+        guard vocabularySize >= 2, vocabularySize <= 5_000_000 else {
+            throw fail("vocabularySize", "in 2...5000000", vocabularySize)
+        }
         guard zipfExponent > 0, zipfExponent <= 4 else { throw fail("zipfExponent", "in (0, 4]", zipfExponent) }
         guard topics >= 1, topics <= 1000 else { throw fail("topics", "in 1...1000", topics) }
-        guard topicZipfExponent >= 0, topicZipfExponent <= 4 else { throw fail("topicZipfExponent", "in [0, 4]", topicZipfExponent) }
-        guard topicConcentration > 0, topicConcentration.isFinite else { throw fail("topicConcentration", "positive", topicConcentration) }
+        guard topicZipfExponent >= 0, topicZipfExponent <= 4 else {
+            throw fail("topicZipfExponent", "in [0, 4]", topicZipfExponent)
+        }
+        guard topicConcentration > 0, topicConcentration.isFinite else {
+            throw fail("topicConcentration", "positive", topicConcentration)
+        }
         guard firstWords >= 1, firstWords <= 100_000 else { throw fail("firstWords", "in 1...100000", firstWords) }
         guard successors >= 1, successors <= 10_000 else { throw fail("successors", "in 1...10000", successors) }
-        guard successorZipfExponent >= 0, successorZipfExponent <= 4 else { throw fail("successorZipfExponent", "in [0, 4]", successorZipfExponent) }
+        guard successorZipfExponent >= 0, successorZipfExponent <= 4 else {
+            throw fail("successorZipfExponent", "in [0, 4]", successorZipfExponent)
+        }
         try probability("backoffProbability", backoffProbability)
-        guard collocationsPerTopic >= 0, collocationsPerTopic <= 100_000 else { throw fail("collocationsPerTopic", "in 0...100000", collocationsPerTopic) }
+        guard collocationsPerTopic >= 0, collocationsPerTopic <= 100_000 else {
+            throw fail("collocationsPerTopic", "in 0...100000", collocationsPerTopic)
+        }
         guard minCollocationLength >= 2 else { throw fail("minCollocationLength", "at least 2", minCollocationLength) }
         guard maxCollocationLength >= minCollocationLength, maxCollocationLength <= 20 else {
             throw fail("maxCollocationLength", "in minCollocationLength...20", maxCollocationLength)
@@ -205,8 +217,12 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
         if collocationsPerTopic == 0, collocationProbability > 0 {
             throw fail("collocationProbability", "0 when collocationsPerTopic is 0", collocationProbability)
         }
-        guard personalPhrases >= 0, personalPhrases <= 100 else { throw fail("personalPhrases", "in 0...100", personalPhrases) }
-        guard minPersonalPhraseLength >= 1 else { throw fail("minPersonalPhraseLength", "at least 1", minPersonalPhraseLength) }
+        guard personalPhrases >= 0, personalPhrases <= 100 else {
+            throw fail("personalPhrases", "in 0...100", personalPhrases)
+        }
+        guard minPersonalPhraseLength >= 1 else {
+            throw fail("minPersonalPhraseLength", "at least 1", minPersonalPhraseLength)
+        }
         guard maxPersonalPhraseLength >= minPersonalPhraseLength, maxPersonalPhraseLength <= 20 else {
             throw fail("maxPersonalPhraseLength", "in minPersonalPhraseLength...20", maxPersonalPhraseLength)
         }
@@ -214,10 +230,18 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
         if personalPhrases == 0, personalPhraseProbability > 0 {
             throw fail("personalPhraseProbability", "0 when personalPhrases is 0", personalPhraseProbability)
         }
-        guard meanMessageLength >= 1, meanMessageLength <= 1000 else { throw fail("meanMessageLength", "in [1, 1000]", meanMessageLength) }
-        guard maxMessageLength >= 1, maxMessageLength <= 10_000 else { throw fail("maxMessageLength", "in 1...10000", maxMessageLength) }
-        guard meanMessagesPerDay > 0, meanMessagesPerDay <= 10_000 else { throw fail("meanMessagesPerDay", "in (0, 10000]", meanMessagesPerDay) }
-        guard messageRateSpread >= 0, messageRateSpread <= 3 else { throw fail("messageRateSpread", "in [0, 3]", messageRateSpread) }
+        guard meanMessageLength >= 1, meanMessageLength <= 1000 else {
+            throw fail("meanMessageLength", "in [1, 1000]", meanMessageLength)
+        }
+        guard maxMessageLength >= 1, maxMessageLength <= 10_000 else {
+            throw fail("maxMessageLength", "in 1...10000", maxMessageLength)
+        }
+        guard meanMessagesPerDay > 0, meanMessagesPerDay <= 10_000 else {
+            throw fail("meanMessagesPerDay", "in (0, 10000]", meanMessagesPerDay)
+        }
+        guard messageRateSpread >= 0, messageRateSpread <= 3 else {
+            throw fail("messageRateSpread", "in [0, 3]", messageRateSpread)
+        }
         guard users >= 1, users <= 9_999_999 else { throw fail("users", "in 1...9999999", users) }
         guard days >= 1, days <= 3650 else { throw fail("days", "in 1...3650", days) }
     }
@@ -228,7 +252,9 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
     ///   an unknown field, a wrong type or a value out of range), naming the path and field.
     public static func load(path: String) throws -> SyntheticSpec {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw CorpusError(.fileNotFound, "synthetic spec not found; pass a JSON spec such as corpora/synthetic-en.json", path: path)
+            throw CorpusError(
+                .fileNotFound, "synthetic spec not found; pass a JSON spec such as corpora/synthetic-en.json",
+                path: path)
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CorpusError(.unreadable, "cannot read the synthetic spec (check permissions)", path: path)

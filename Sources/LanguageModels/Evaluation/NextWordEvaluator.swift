@@ -33,7 +33,9 @@ public struct NextWordEvaluator: Sendable {
     }
 
     /// Evaluates on the calling thread.
-    public static func evaluate(_ model: inout some NextWordPredictor, messages: some Sequence<[Int32]>) -> NextWordMetrics {
+    public static func evaluate(_ model: inout some NextWordPredictor, messages: some Sequence<[Int32]>)
+        -> NextWordMetrics
+    {
         let k = 3
         var metrics = NextWordMetrics()
         var top: [Int32] = []

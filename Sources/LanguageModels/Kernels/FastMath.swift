@@ -14,7 +14,8 @@ enum FastMath {
     @inline(__always)
     static func exp(_ xIn: V) -> V {
         // Comparisons + blends: `clamped`/`pointwiseMax` lower to per-lane loops through the stack.
-        let lo = V(repeating: -87.3), hi = V(repeating: 88.7)
+        let lo = V(repeating: -87.3)
+        let hi = V(repeating: 88.7)
         var x = xIn.replacing(with: lo, where: xIn .< lo)
         x = x.replacing(with: hi, where: x .> hi)
         // n = round(x / ln2) via the 1.5·2^23 trick: the low mantissa bits of t hold n.

@@ -36,7 +36,8 @@ extension KneserNeyModel {
         do {
             try arpaText().write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
-            throw LanguageModelError(.unreadable, "cannot write the ARPA file (\(error.localizedDescription))", path: path)
+            throw LanguageModelError(
+                .unreadable, "cannot write the ARPA file (\(error.localizedDescription))", path: path)
         }
     }
 
@@ -47,7 +48,9 @@ extension KneserNeyModel {
     public init(arpaFile path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
-            throw LanguageModelError(.unreadable, exists ? "the ARPA file cannot be read (check permissions)" : "no such model file", path: path)
+            throw LanguageModelError(
+                .unreadable, exists ? "the ARPA file cannot be read (check permissions)" : "no such model file",
+                path: path)
         }
         guard let text = String(validating: data, as: UTF8.self) else {
             throw LanguageModelError(.malformedLine, "the ARPA file is not valid UTF-8", path: path)
@@ -57,11 +60,14 @@ extension KneserNeyModel {
 
     /// Parses ARPA text; `path` only labels errors.
     public init(arpaText text: String, path: String = "<arpa>") throws {
-        var parser = ARPAParser(lines: text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }), path: path)
+        var parser = ARPAParser(
+            lines: text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }),
+            path: path)
         let declared = try parser.readHeader()
         let order = declared.count
         guard (1...NGramKey.maximumLength).contains(order) else {
-            throw LanguageModelError(.invalidOrder, "the ARPA file declares order \(order); kbd-sim reads orders 1…5", path: path)
+            throw LanguageModelError(
+                .invalidOrder, "the ARPA file declares order \(order); kbd-sim reads orders 1…5", path: path)
         }
         // Unigrams define the vocabulary: specials at their fixed ids, words in file order.
         let unigrams = try parser.readSection(order: 1, expected: declared[0])
@@ -71,12 +77,14 @@ extension KneserNeyModel {
         for entry in unigrams where special[entry.words[0]] == nil { words.append(entry.words[0]) }
         let vocabulary: Vocabulary
         do { vocabulary = try Vocabulary(words: words) } catch {
-            throw LanguageModelError(.malformedLine, "the unigram section lists a word twice or an empty word", path: path)
+            throw LanguageModelError(
+                .malformedLine, "the unigram section lists a word twice or an empty word", path: path)
         }
         func id(_ word: String, line: Int) throws -> Int32 {
             if let s = special[word] { return s }
             guard let id = vocabulary.getID(of: word) else {
-                throw LanguageModelError(.unknownWord, "an n-gram uses a word that is not among the unigrams", path: path, line: line)
+                throw LanguageModelError(
+                    .unknownWord, "an n-gram uses a word that is not among the unigrams", path: path, line: line)
             }
             return id
         }
@@ -157,25 +165,32 @@ struct ARPAParser {
     mutating func readHeader() throws -> [Int] {
         skipBlank()
         guard index < lines.count, trimmed(index) == "\\data\\" else {
-            throw LanguageModelError(.badHeader, "an ARPA file starts with a \\data\\ line", path: path, line: index + 1)
+            throw LanguageModelError(
+                .badHeader, "an ARPA file starts with a \\data\\ line", path: path, line: index + 1)
         }
         index += 1
         var counts: [Int] = []
         while index < lines.count {
             let line = trimmed(index)
-            if line.isEmpty { index += 1; continue }
+            if line.isEmpty {
+                index += 1
+                continue
+            }
             guard line.hasPrefix("ngram ") else { break }
             let parts = line.dropFirst(6).split(separator: "=")
             guard parts.count == 2, let n = Int(parts[0].trimmingCharacters(in: .whitespaces)),
                 let c = Int(parts[1].trimmingCharacters(in: .whitespaces)), n == counts.count + 1, c >= 0
             else {
-                throw LanguageModelError(.badHeader, "expected 'ngram \(counts.count + 1)=COUNT' in the \\data\\ header", path: path, line: index + 1)
+                throw LanguageModelError(
+                    .badHeader, "expected 'ngram \(counts.count + 1)=COUNT' in the \\data\\ header", path: path,
+                    line: index + 1)
             }
             counts.append(c)
             index += 1
         }
         guard !counts.isEmpty else {
-            throw LanguageModelError(.badHeader, "the \\data\\ header declares no 'ngram N=COUNT' line", path: path, line: index + 1)
+            throw LanguageModelError(
+                .badHeader, "the \\data\\ header declares no 'ngram N=COUNT' line", path: path, line: index + 1)
         }
         return counts
     }
@@ -184,34 +199,46 @@ struct ARPAParser {
     mutating func readSection(order n: Int, expected: Int) throws -> [Entry] {
         skipBlank()
         guard index < lines.count else {
-            throw LanguageModelError(.truncated, "the file ends before the \\\(n)-grams: section", path: path, line: index + 1)
+            throw LanguageModelError(
+                .truncated, "the file ends before the \\\(n)-grams: section", path: path, line: index + 1)
         }
         guard trimmed(index) == "\\\(n)-grams:" else {
-            throw LanguageModelError(.malformedLine, "expected the \\\(n)-grams: section header", path: path, line: index + 1)
+            throw LanguageModelError(
+                .malformedLine, "expected the \\\(n)-grams: section header", path: path, line: index + 1)
         }
         index += 1
         var entries: [Entry] = []
         entries.reserveCapacity(expected)
         while entries.count < expected {
             guard index < lines.count else {
-                throw LanguageModelError(.truncated, "the \\\(n)-grams: section ends after \(entries.count) of the \(expected) entries its header declares; the file is truncated", path: path, line: index + 1)
+                throw LanguageModelError(
+                    .truncated,
+                    "the \\\(n)-grams: section ends after \(entries.count) of the \(expected) entries its header declares; the file is truncated",
+                    path: path, line: index + 1)
             }
             let line = trimmed(index)
             if line.isEmpty || line.hasPrefix("\\") {
-                throw LanguageModelError(.truncated, "the \\\(n)-grams: section holds \(entries.count) entries, its header declares \(expected)", path: path, line: index + 1)
+                throw LanguageModelError(
+                    .truncated,
+                    "the \\\(n)-grams: section holds \(entries.count) entries, its header declares \(expected)",
+                    path: path, line: index + 1)
             }
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count == n + 1 || fields.count == n + 2, let logProb = Double(fields[0]), !logProb.isNaN else {
-                throw LanguageModelError(.malformedLine, "an \(n)-gram line needs LOG10PROB, \(n) word(s) and an optional BACKOFF", path: path, line: index + 1)
+                throw LanguageModelError(
+                    .malformedLine, "an \(n)-gram line needs LOG10PROB, \(n) word(s) and an optional BACKOFF",
+                    path: path, line: index + 1)
             }
             var backoff: Double?
             if fields.count == n + 2 {
                 guard let b = Double(fields[n + 1]), b.isFinite else {
-                    throw LanguageModelError(.malformedLine, "the backoff weight is not a finite number", path: path, line: index + 1)
+                    throw LanguageModelError(
+                        .malformedLine, "the backoff weight is not a finite number", path: path, line: index + 1)
                 }
                 backoff = b
             }
-            entries.append(Entry(logProb: logProb, words: fields[1...n].map(String.init), backoff: backoff, line: index + 1))
+            entries.append(
+                Entry(logProb: logProb, words: fields[1...n].map(String.init), backoff: backoff, line: index + 1))
             index += 1
         }
         return entries
@@ -220,7 +247,9 @@ struct ARPAParser {
     mutating func readEnd() throws {
         skipBlank()
         guard index < lines.count, trimmed(index) == "\\end\\" else {
-            throw LanguageModelError(.truncated, "expected \\end\\ after the last section; the file is truncated or has extra entries", path: path, line: index + 1)
+            throw LanguageModelError(
+                .truncated, "expected \\end\\ after the last section; the file is truncated or has extra entries",
+                path: path, line: index + 1)
         }
     }
 }

@@ -1,5 +1,5 @@
-public import KeyboardCorpus
 internal import Foundation
+public import KeyboardCorpus
 
 /// An interpolated modified Kneser-Ney n-gram model (Chen & Goodman 1998), orders 1–5:
 /// the classic keyboard baseline.
@@ -32,10 +32,13 @@ public struct KneserNeyModel: NextWordPredictor, Sendable {
     /// - Throws: ``LanguageModelError`` if the counts are empty.
     public init(counts: NGramCounts, vocabulary: Vocabulary) throws {
         guard !counts.keys[0].isEmpty else {
-            throw LanguageModelError(.noTrainingData, "cannot build a Kneser-Ney model from no training text; the training split is empty")
+            throw LanguageModelError(
+                .noTrainingData, "cannot build a Kneser-Ney model from no training text; the training split is empty")
         }
         guard vocabulary.count - 1 <= Int(NGramKey.maximumID) else {
-            throw LanguageModelError(.vocabularyTooLarge, "a vocabulary of \(vocabulary.count) ids does not fit the n-gram key (at most \(NGramKey.maximumID))")
+            throw LanguageModelError(
+                .vocabularyTooLarge,
+                "a vocabulary of \(vocabulary.count) ids does not fit the n-gram key (at most \(NGramKey.maximumID))")
         }
         let builder = KneserNeyBuilder(counts: counts, vocabularyCount: vocabulary.count)
         self.order = counts.order
@@ -94,7 +97,9 @@ public struct KneserNeyModel: NextWordPredictor, Sendable {
                     let start = max(0, i + 1 - (order - 1))
                     var found = LevelContexts()
                     findContexts(history: UnsafeBufferPointer(rebasing: f[start..<(i + 1)]), into: &found)
-                    topK(in: found, k: k, ids: UnsafeMutableBufferPointer(rebasing: topKOut[(i * k)..<(i * k + k)]), scores: s)
+                    topK(
+                        in: found, k: k, ids: UnsafeMutableBufferPointer(rebasing: topKOut[(i * k)..<(i * k + k)]),
+                        scores: s)
                     targetLogProbs[i] = log10Probability(of: ids[i], in: found) * M_LN10
                 }
             }
@@ -143,7 +148,10 @@ public struct KneserNeyModel: NextWordPredictor, Sendable {
     }
 
     /// Exact top-k: the first `k` eligible words of each order's context in rank order.
-    func topK(in found: LevelContexts, k: Int, ids: UnsafeMutableBufferPointer<Int32>, scores: UnsafeMutableBufferPointer<Double>) {
+    func topK(
+        in found: LevelContexts, k: Int, ids: UnsafeMutableBufferPointer<Int32>,
+        scores: UnsafeMutableBufferPointer<Double>
+    ) {
         for i in 0..<k {
             ids[i] = -1
             scores[i] = -.infinity
@@ -169,7 +177,9 @@ public struct KneserNeyModel: NextWordPredictor, Sendable {
                     // Insert into the small sorted candidate list: score desc, id asc.
                     if score > scores[k - 1] || (score == scores[k - 1] && w < ids[k - 1]) || ids[k - 1] < 0 {
                         var j = k - 1
-                        while j > 0 && (score > scores[j - 1] || (score == scores[j - 1] && (w < ids[j - 1] || ids[j - 1] < 0))) {
+                        while j > 0
+                            && (score > scores[j - 1] || (score == scores[j - 1] && (w < ids[j - 1] || ids[j - 1] < 0)))
+                        {
                             scores[j] = scores[j - 1]
                             ids[j] = ids[j - 1]
                             j -= 1

@@ -17,14 +17,17 @@ extension NGramCounts {
             throw LanguageModelError(.invalidOrder, "n-gram counts of order \(order); kbd-sim reads orders 1…5")
         }
         guard keys.count == order, counts.count == order else {
-            throw LanguageModelError(.invalidCounts, "order \(order) needs \(order) key and count tables (got \(keys.count) and \(counts.count))")
+            throw LanguageModelError(
+                .invalidCounts,
+                "order \(order) needs \(order) key and count tables (got \(keys.count) and \(counts.count))")
         }
         let bos = SpecialToken.bos.rawValue
         let eos = SpecialToken.eos.rawValue
         for n in 1...order {
             let level = keys[n - 1]
             guard counts[n - 1].count == level.count else {
-                throw LanguageModelError(.invalidCounts, "order \(n): \(level.count) keys but \(counts[n - 1].count) counts")
+                throw LanguageModelError(
+                    .invalidCounts, "order \(n): \(level.count) keys but \(counts[n - 1].count) counts")
             }
             for (i, key) in level.enumerated() {
                 func fail(_ why: String) -> LanguageModelError {
@@ -38,7 +41,9 @@ extension NGramCounts {
                         if id != 0 { throw fail("id slot \(position) beyond the order is not zero") }
                         continue
                     }
-                    guard id >= 1, Int(id) < vocabularyCount else { throw fail("id \(id) is outside 1..<\(vocabularyCount)") }
+                    guard id >= 1, Int(id) < vocabularyCount else {
+                        throw fail("id \(id) is outside 1..<\(vocabularyCount)")
+                    }
                     if id == bos, position != 0 { throw fail("<s> is not the first word") }
                     if id == eos, position != n - 1 { throw fail("</s> is not the last word") }
                 }
@@ -46,8 +51,12 @@ extension NGramCounts {
                 if n >= 2 {
                     let lower = keys[n - 2]
                     let prefixIsBOS = n == 2 && key.id(at: 0) == bos  // `<s>` alone is never counted
-                    guard prefixIsBOS || lower.binarySearch(key.prefix(ofLength: n - 1)) != nil else { throw fail("its \(n - 1)-gram prefix is missing") }
-                    guard lower.binarySearch(key.droppingFirst(ofLength: n)) != nil else { throw fail("its \(n - 1)-gram suffix is missing") }
+                    guard prefixIsBOS || lower.binarySearch(key.prefix(ofLength: n - 1)) != nil else {
+                        throw fail("its \(n - 1)-gram prefix is missing")
+                    }
+                    guard lower.binarySearch(key.droppingFirst(ofLength: n)) != nil else {
+                        throw fail("its \(n - 1)-gram suffix is missing")
+                    }
                 }
             }
         }

@@ -85,11 +85,18 @@ public struct NGramCounts: Sendable, Equatable {
             var j = 0
             while i < a.count || j < b.count {
                 if j == b.count || (i < a.count && a[i] < b[j]) {
-                    mk.append(a[i]); mc.append(ac[i]); i += 1
+                    mk.append(a[i])
+                    mc.append(ac[i])
+                    i += 1
                 } else if i == a.count || b[j] < a[i] {
-                    mk.append(b[j]); mc.append(bc[j]); j += 1
+                    mk.append(b[j])
+                    mc.append(bc[j])
+                    j += 1
                 } else {
-                    mk.append(a[i]); mc.append(ac[i] &+ bc[j]); i += 1; j += 1
+                    mk.append(a[i])
+                    mc.append(ac[i] &+ bc[j])
+                    i += 1
+                    j += 1
                 }
             }
             keys[n] = mk

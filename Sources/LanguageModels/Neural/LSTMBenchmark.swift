@@ -51,7 +51,10 @@ public enum LSTMBenchmark {
         let workers = parallelism == .independent ? 2 : 1
         let threads = parallelism == .dataParallel ? 2 : 1
         let trainers = (0..<workers).map { _ in
-            LSTMTrainer(model: model, options: TrainingOptions(batchSize: batchSize, learningRate: 0.1, optimizer: .sgd(clipNorm: 5), threads: threads))
+            LSTMTrainer(
+                model: model,
+                options: TrainingOptions(
+                    batchSize: batchSize, learningRate: 0.1, optimizer: .sgd(clipNorm: 5), threads: threads))
         }
         let batches = (0..<(steps + 2)).map { s in
             (0..<batchSize).map { message(s * batchSize + $0, vocabularySize: config.vocabularySize) }
@@ -72,7 +75,9 @@ public enum LSTMBenchmark {
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         let tokens = Double(tokensPerStep[2...].reduce(0, +) * workers)
-        return TrainingResult(batchSize: batchSize, parallelism: parallelism, tokensPerSecond: tokens / best, secondsPerStep: best / Double(steps))
+        return TrainingResult(
+            batchSize: batchSize, parallelism: parallelism, tokensPerSecond: tokens / best,
+            secondsPerStep: best / Double(steps))
     }
 
     /// Measures one-word inference: `feed` plus `topK(3)`, mean seconds per word (best of

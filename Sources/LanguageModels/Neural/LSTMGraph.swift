@@ -190,14 +190,30 @@ final class LSTMGraph<S: LSTMScalar> {
     ) -> Double {
         let n = rowCount
         // Class properties are read once here: no exclusivity checks in the loops below.
-        let x = self.x, gates = self.gates, cells = self.cells, tanhCells = self.tanhCells
-        let hs = self.hs, hPrev = self.hPrev, ys = self.ys, dYs = self.dYs, dHs = self.dHs
-        let dGates = self.dGates, dX = self.dX, dcNext = self.dcNext, logits = self.logits
-        let stepOffset = self.stepOffset, activeCount = self.activeCount
-        let inputIDs = self.inputIDs, targetIDs = self.targetIDs
-        let stepCount = self.stepCount, messageCount = self.messageCount, cell = self.cell
-        let softmaxChunkRows = self.softmaxChunkRows, projectionOffset = self.projectionOffset
-        let maskX = self.maskX, maskY = self.maskY
+        let x = self.x
+        let gates = self.gates
+        let cells = self.cells
+        let tanhCells = self.tanhCells
+        let hs = self.hs
+        let hPrev = self.hPrev
+        let ys = self.ys
+        let dYs = self.dYs
+        let dHs = self.dHs
+        let dGates = self.dGates
+        let dX = self.dX
+        let dcNext = self.dcNext
+        let logits = self.logits
+        let stepOffset = self.stepOffset
+        let activeCount = self.activeCount
+        let inputIDs = self.inputIDs
+        let targetIDs = self.targetIDs
+        let stepCount = self.stepCount
+        let messageCount = self.messageCount
+        let cell = self.cell
+        let softmaxChunkRows = self.softmaxChunkRows
+        let projectionOffset = self.projectionOffset
+        let maskX = self.maskX
+        let maskY = self.maskY
         let useDropout = gradients != nil && dropout > 0
         if useDropout {
             var rng = SplitMix64(seed: dropoutSeed)
@@ -210,7 +226,11 @@ final class LSTMGraph<S: LSTMScalar> {
             if let gradients { gradients.update(repeating: 0, count: layout.parameterCount) }
             return 0
         }
-        let e = embeddingWidth, h = hiddenWidth, g = gateWidth, d = outputWidth, v = vocabularySize
+        let e = embeddingWidth
+        let h = hiddenWidth
+        let g = gateWidth
+        let d = outputWidth
+        let v = vocabularySize
         let emb = parameters + embeddingOffset
         let wx = parameters + inputKernelOffset
         let wh = parameters + recurrentKernelOffset
@@ -223,15 +243,20 @@ final class LSTMGraph<S: LSTMScalar> {
             (gates + r * g).update(from: bias, count: g)
         }
         if useDropout { for i in 0..<(n * e) { x[i] *= maskX[i] } }
-        S.gemm(transA: false, transB: false, m: n, n: g, k: e, alpha: 1, a: x, lda: e, b: wx, ldb: g, beta: 1, c: gates, ldc: g)
+        S.gemm(
+            transA: false, transB: false, m: n, n: g, k: e, alpha: 1, a: x, lda: e, b: wx, ldb: g, beta: 1, c: gates,
+            ldc: g)
 
         // Recurrence.
         let sigmoidWidth = g - h
         for t in 0..<stepCount {
-            let r0 = stepOffset[t], bt = activeCount[t]
+            let r0 = stepOffset[t]
+            let bt = activeCount[t]
             if t > 0 {
                 let p0 = stepOffset[t - 1]
-                S.gemm(transA: false, transB: false, m: bt, n: g, k: h, alpha: 1, a: hs + p0 * h, lda: h, b: wh, ldb: g, beta: 1, c: gates + r0 * g, ldc: g)
+                S.gemm(
+                    transA: false, transB: false, m: bt, n: g, k: h, alpha: 1, a: hs + p0 * h, lda: h, b: wh, ldb: g,
+                    beta: 1, c: gates + r0 * g, ldc: g)
                 if gradients != nil { (hPrev + r0 * h).update(from: hs + p0 * h, count: bt * h) }
             }
             for b in 0..<bt {
@@ -246,14 +271,17 @@ final class LSTMGraph<S: LSTMScalar> {
                 let cp = cPrevBase.map { $0 + b * h }
                 switch cell {
                 case .cifg:
-                    let f = row, gg = row + 2 * h
+                    let f = row
+                    let gg = row + 2 * h
                     if let cp {
                         for j in 0..<h { c[j] = f[j] * cp[j] + (1 - f[j]) * gg[j] }
                     } else {
                         for j in 0..<h { c[j] = (1 - f[j]) * gg[j] }
                     }
                 case .lstm:
-                    let i = row, f = row + h, gg = row + 3 * h
+                    let i = row
+                    let f = row + h
+                    let gg = row + 3 * h
                     if let cp {
                         for j in 0..<h { c[j] = f[j] * cp[j] + i[j] * gg[j] }
                     } else {
@@ -275,7 +303,9 @@ final class LSTMGraph<S: LSTMScalar> {
         // Projection.
         let y: UnsafeMutablePointer<S>
         if let po = projectionOffset {
-            S.gemm(transA: false, transB: false, m: n, n: d, k: h, alpha: 1, a: hs, lda: h, b: parameters + po, ldb: d, beta: 0, c: ys, ldc: d)
+            S.gemm(
+                transA: false, transB: false, m: n, n: d, k: h, alpha: 1, a: hs, lda: h, b: parameters + po, ldb: d,
+                beta: 0, c: ys, ldc: d)
             y = ys
         } else if useDropout {
             ys.update(from: hs, count: n * h)
@@ -294,7 +324,9 @@ final class LSTMGraph<S: LSTMScalar> {
         while chunkStart < n {
             let rows = min(softmaxChunkRows, n - chunkStart)
             for r in 0..<rows { (logits + r * v).update(from: outBias, count: v) }
-            S.gemm(transA: false, transB: true, m: rows, n: v, k: d, alpha: 1, a: y + chunkStart * d, lda: d, b: emb, ldb: d, beta: 1, c: logits, ldc: v)
+            S.gemm(
+                transA: false, transB: true, m: rows, n: v, k: d, alpha: 1, a: y + chunkStart * d, lda: d, b: emb,
+                ldb: d, beta: 1, c: logits, ldc: v)
             for r in 0..<rows {
                 let row = logits + r * v
                 let target = Int(targetIDs[chunkStart + r])
@@ -312,8 +344,12 @@ final class LSTMGraph<S: LSTMScalar> {
                     let row = logits + r * v
                     for j in 0..<v { gOutBias[j] += row[j] }
                 }
-                S.gemm(transA: true, transB: false, m: v, n: d, k: rows, alpha: 1, a: logits, lda: v, b: y + chunkStart * d, ldb: d, beta: chunkStart == 0 ? 0 : 1, c: gEmb, ldc: d)
-                S.gemm(transA: false, transB: false, m: rows, n: d, k: v, alpha: 1, a: logits, lda: v, b: emb, ldb: d, beta: 0, c: dYs + chunkStart * d, ldc: d)
+                S.gemm(
+                    transA: true, transB: false, m: v, n: d, k: rows, alpha: 1, a: logits, lda: v,
+                    b: y + chunkStart * d, ldb: d, beta: chunkStart == 0 ? 0 : 1, c: gEmb, ldc: d)
+                S.gemm(
+                    transA: false, transB: false, m: rows, n: d, k: v, alpha: 1, a: logits, lda: v, b: emb, ldb: d,
+                    beta: 0, c: dYs + chunkStart * d, ldc: d)
             }
             chunkStart += rows
         }
@@ -323,8 +359,12 @@ final class LSTMGraph<S: LSTMScalar> {
 
         // Projection backward.
         if let po = projectionOffset {
-            S.gemm(transA: true, transB: false, m: h, n: d, k: n, alpha: 1, a: hs, lda: h, b: dYs, ldb: d, beta: 0, c: gradients + po, ldc: d)
-            S.gemm(transA: false, transB: true, m: n, n: h, k: d, alpha: 1, a: dYs, lda: d, b: parameters + po, ldb: d, beta: 0, c: dHs, ldc: h)
+            S.gemm(
+                transA: true, transB: false, m: h, n: d, k: n, alpha: 1, a: hs, lda: h, b: dYs, ldb: d, beta: 0,
+                c: gradients + po, ldc: d)
+            S.gemm(
+                transA: false, transB: true, m: n, n: h, k: d, alpha: 1, a: dYs, lda: d, b: parameters + po, ldb: d,
+                beta: 0, c: dHs, ldc: h)
         } else {
             dHs.update(from: dYs, count: n * h)
         }
@@ -332,19 +372,30 @@ final class LSTMGraph<S: LSTMScalar> {
         // Backpropagation through time.
         dcNext.update(repeating: 0, count: messageCount * h)
         for t in stride(from: stepCount - 1, through: 0, by: -1) {
-            let r0 = stepOffset[t], bt = activeCount[t]
+            let r0 = stepOffset[t]
+            let bt = activeCount[t]
             let cPrevBase: UnsafeMutablePointer<S>? = t > 0 ? cells + stepOffset[t - 1] * h : nil
             for b in 0..<bt {
                 let r = r0 + b
-                let gr = gates + r * g, dg = dGates + r * g
-                let dh = dHs + r * h, tc = tanhCells + r * h, dcn = dcNext + b * h
+                let gr = gates + r * g
+                let dg = dGates + r * g
+                let dh = dHs + r * h
+                let tc = tanhCells + r * h
+                let dcn = dcNext + b * h
                 let cp = cPrevBase.map { $0 + b * h }
                 switch cell {
                 case .cifg:
-                    let f = gr, o = gr + h, gg = gr + 2 * h
-                    let df = dg, dO = dg + h, dG = dg + 2 * h
+                    let f = gr
+                    let o = gr + h
+                    let gg = gr + 2 * h
+                    let df = dg
+                    let dO = dg + h
+                    let dG = dg + 2 * h
                     for j in 0..<h {
-                        let tcj = tc[j], oj = o[j], fj = f[j], gj = gg[j]
+                        let tcj = tc[j]
+                        let oj = o[j]
+                        let fj = f[j]
+                        let gj = gg[j]
                         let dc = dh[j] * oj * (1 - tcj * tcj) + dcn[j]
                         let cpj: S = cp?[j] ?? 0
                         dO[j] = dh[j] * tcj * oj * (1 - oj)
@@ -353,10 +404,20 @@ final class LSTMGraph<S: LSTMScalar> {
                         dcn[j] = dc * fj
                     }
                 case .lstm:
-                    let i = gr, f = gr + h, o = gr + 2 * h, gg = gr + 3 * h
-                    let dI = dg, df = dg + h, dO = dg + 2 * h, dG = dg + 3 * h
+                    let i = gr
+                    let f = gr + h
+                    let o = gr + 2 * h
+                    let gg = gr + 3 * h
+                    let dI = dg
+                    let df = dg + h
+                    let dO = dg + 2 * h
+                    let dG = dg + 3 * h
                     for j in 0..<h {
-                        let tcj = tc[j], oj = o[j], fj = f[j], gj = gg[j], ij = i[j]
+                        let tcj = tc[j]
+                        let oj = o[j]
+                        let fj = f[j]
+                        let gj = gg[j]
+                        let ij = i[j]
                         let dc = dh[j] * oj * (1 - tcj * tcj) + dcn[j]
                         let cpj: S = cp?[j] ?? 0
                         dO[j] = dh[j] * tcj * oj * (1 - oj)
@@ -368,15 +429,22 @@ final class LSTMGraph<S: LSTMScalar> {
                 }
             }
             if t > 0 {
-                S.gemm(transA: false, transB: true, m: bt, n: h, k: g, alpha: 1, a: dGates + r0 * g, lda: g, b: wh, ldb: g, beta: 1, c: dHs + stepOffset[t - 1] * h, ldc: h)
+                S.gemm(
+                    transA: false, transB: true, m: bt, n: h, k: g, alpha: 1, a: dGates + r0 * g, lda: g, b: wh, ldb: g,
+                    beta: 1, c: dHs + stepOffset[t - 1] * h, ldc: h)
             }
         }
 
         // Weight gradients of the cell: one GEMM each over all rows.
-        S.gemm(transA: true, transB: false, m: e, n: g, k: n, alpha: 1, a: x, lda: e, b: dGates, ldb: g, beta: 0, c: gradients + inputKernelOffset, ldc: g)
+        S.gemm(
+            transA: true, transB: false, m: e, n: g, k: n, alpha: 1, a: x, lda: e, b: dGates, ldb: g, beta: 0,
+            c: gradients + inputKernelOffset, ldc: g)
         let firstRecurrentRow = stepCount > 1 ? stepOffset[1] : n
         if n - firstRecurrentRow > 0 {
-            S.gemm(transA: true, transB: false, m: h, n: g, k: n - firstRecurrentRow, alpha: 1, a: hPrev + firstRecurrentRow * h, lda: h, b: dGates + firstRecurrentRow * g, ldb: g, beta: 0, c: gradients + recurrentKernelOffset, ldc: g)
+            S.gemm(
+                transA: true, transB: false, m: h, n: g, k: n - firstRecurrentRow, alpha: 1,
+                a: hPrev + firstRecurrentRow * h, lda: h, b: dGates + firstRecurrentRow * g, ldb: g, beta: 0,
+                c: gradients + recurrentKernelOffset, ldc: g)
         } else {
             (gradients + recurrentKernelOffset).update(repeating: 0, count: h * g)
         }
@@ -388,7 +456,9 @@ final class LSTMGraph<S: LSTMScalar> {
         }
 
         // Input embedding gradient: dX = dGates · Wxᵀ, scattered by input id.
-        S.gemm(transA: false, transB: true, m: n, n: e, k: g, alpha: 1, a: dGates, lda: g, b: wx, ldb: g, beta: 0, c: dX, ldc: e)
+        S.gemm(
+            transA: false, transB: true, m: n, n: e, k: g, alpha: 1, a: dGates, lda: g, b: wx, ldb: g, beta: 0, c: dX,
+            ldc: e)
         let gE = gradients + embeddingOffset
         for r in 0..<n {
             let dst = gE + Int(inputIDs[r]) * e

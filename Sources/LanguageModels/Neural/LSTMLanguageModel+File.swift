@@ -30,7 +30,10 @@ extension LSTMLanguageModel {
         data.appendLE(UInt64(parameters.count))
         parameters.withUnsafeBufferPointer { buf in
             // Float32 bit patterns, little-endian on every platform Swift runs on here.
-            data.append(UnsafeBufferPointer(start: UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: UInt8.self), count: buf.count * 4))
+            data.append(
+                UnsafeBufferPointer(
+                    start: UnsafeRawPointer(buf.baseAddress!).assumingMemoryBound(to: UInt8.self), count: buf.count * 4)
+            )
         }
         data.appendLE(Self.checksum(parameters))
         return data
@@ -70,7 +73,8 @@ extension LSTMLanguageModel {
         var at = 0
         func need(_ n: Int, _ what: String) throws(NeuralModelError) {
             if bytes.count - at < n {
-                throw NeuralModelError(.truncatedFile, "file ends at byte \(bytes.count) inside the \(what) (needs \(at + n))")
+                throw NeuralModelError(
+                    .truncatedFile, "file ends at byte \(bytes.count) inside the \(what) (needs \(at + n))")
             }
         }
         func readU32() -> UInt32 {
@@ -89,7 +93,8 @@ extension LSTMLanguageModel {
         try need(8, "header")
         let version = readU32()
         guard version == Self.fileFormatVersion else {
-            throw NeuralModelError(.badFormat, "model file version \(version); this build reads version \(Self.fileFormatVersion)")
+            throw NeuralModelError(
+                .badFormat, "model file version \(version); this build reads version \(Self.fileFormatVersion)")
         }
         let jsonLength = Int(readU32())
         try need(jsonLength, "config")
@@ -105,7 +110,8 @@ extension LSTMLanguageModel {
         if let expectedLayoutHash, expectedLayoutHash != storedHash {
             throw NeuralModelError(
                 .shapeMismatch,
-                "model shape \(String(storedHash, radix: 16)) differs from the expected \(String(expectedLayoutHash, radix: 16))")
+                "model shape \(String(storedHash, radix: 16)) differs from the expected \(String(expectedLayoutHash, radix: 16))"
+            )
         }
         try need(Int(count) * 4 + 8, "parameters")
         var parameters = ContiguousArray<Float>(repeating: 0, count: Int(count))

@@ -12,8 +12,10 @@ extension LSTMLanguageModel {
         header += jsonString(configJSON)
         header += ",\"layout_hash\":\"\(String(layout.layoutHash, radix: 16))\"}"
         for t in layout.tensors {
-            let begin = t.offset * 4, end = (t.offset + t.count) * 4
-            header += ",\"\(t.name)\":{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(begin),\(end)]}"
+            let begin = t.offset * 4
+            let end = (t.offset + t.count) * 4
+            header +=
+                ",\"\(t.name)\":{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(begin),\(end)]}"
         }
         header += "}"
         while header.utf8.count % 8 != 0 { header += " " }

@@ -1,5 +1,5 @@
-import Foundation
 import FederatedCore
+import Foundation
 
 /// An embedding + LSTM (CIFG or plain) language model with tied input/output embeddings:
 /// its configuration and all of its weights in one flat buffer.

@@ -92,7 +92,8 @@ public final class LSTMPredictor: NextWordPredictor {
             let graph = messageGraph ?? LSTMGraph<Float>(config: model.config, softmaxChunkRows: 64)
             messageGraph = graph
             graph.prepare([Array(ids)])
-            let scratch = self.scratch, v = self.v
+            let scratch = self.scratch
+            let v = self.v
             let topBase = topK.baseAddress!
             model.parameters.withUnsafeBufferPointer { pb in
                 _ = graph.run(parameters: pb.baseAddress!, gradients: nil, lossScale: 1) { row, logits in
@@ -101,7 +102,8 @@ public final class LSTMPredictor: NextWordPredictor {
                     let target = ids[row]
                     scratch.update(from: logits, count: v)
                     let lse = FastMath.softmaxExcludingPadAndBOS(scratch, count: v)
-                    targetLogProbs[row] = target == SpecialTokenIDs.pad || target == SpecialTokenIDs.bos
+                    targetLogProbs[row] =
+                        target == SpecialTokenIDs.pad || target == SpecialTokenIDs.bos
                         ? -.infinity : Double(logits[Int(target)] - lse)
                 }
             }
@@ -119,7 +121,9 @@ public final class LSTMPredictor: NextWordPredictor {
         Self.selectTopK(k: k, logits: logitsBuffer, v: v, into: out)
     }
 
-    private static func selectTopK(k: Int, logits: UnsafeMutablePointer<Float>, v: Int, into out: UnsafeMutablePointer<Int32>) {
+    private static func selectTopK(
+        k: Int, logits: UnsafeMutablePointer<Float>, v: Int, into out: UnsafeMutablePointer<Int32>
+    ) {
         precondition(k >= 1 && k <= v - 4, "k must be in 1...V")
         if k <= 32 {
             // Insertion into a sorted list of k; scanning ids upwards with a strict `>` keeps
@@ -154,16 +158,20 @@ public final class LSTMPredictor: NextWordPredictor {
             gates.update(from: p + offsets.bias, count: g)
             cblas_sgemv(CblasRowMajor, CblasTrans, Int32(e), Int32(g), 1, p + offsets.wx, Int32(g), x, 1, 1, gates, 1)
             if !first {
-                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(h), Int32(g), 1, p + offsets.wh, Int32(g), hState, 1, 1, gates, 1)
+                cblas_sgemv(
+                    CblasRowMajor, CblasTrans, Int32(h), Int32(g), 1, p + offsets.wh, Int32(g), hState, 1, 1, gates, 1)
             }
             FastMath.sigmoid(gates, count: g - h)
             FastMath.tanh(gates + g - h, count: h)
             switch model.config.cell {
             case .cifg:
-                let f = gates, gg = gates + 2 * h
+                let f = gates
+                let gg = gates + 2 * h
                 for j in 0..<h { cState[j] = f[j] * cState[j] + (1 - f[j]) * gg[j] }
             case .lstm:
-                let i = gates, f = gates + h, gg = gates + 3 * h
+                let i = gates
+                let f = gates + h
+                let gg = gates + 3 * h
                 for j in 0..<h { cState[j] = f[j] * cState[j] + i[j] * gg[j] }
             }
             hState.update(from: cState, count: h)
@@ -178,7 +186,9 @@ public final class LSTMPredictor: NextWordPredictor {
                 out = UnsafePointer(hState)
             }
             logitsBuffer.update(from: p + offsets.outBias, count: v)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(v), Int32(d), 1, p + offsets.emb, Int32(d), out, 1, 1, logitsBuffer, 1)
+            cblas_sgemv(
+                CblasRowMajor, CblasNoTrans, Int32(v), Int32(d), 1, p + offsets.emb, Int32(d), out, 1, 1, logitsBuffer,
+                1)
             scratch.update(from: logitsBuffer, count: v)
             logSumExp = FastMath.softmaxExcludingPadAndBOS(scratch, count: v)
         }

@@ -1,7 +1,7 @@
-import Foundation
+import CBLAS
 import Dispatch
 import FederatedCore
-import CBLAS
+import Foundation
 
 /// Hyperparameters of a training run.
 public struct TrainingOptions: Sendable, Hashable {
@@ -180,7 +180,8 @@ public final class LSTMTrainer {
                         parameters: work.parameters, gradients: work.gradients[w], lossScale: scale)
                 }
                 loss = losses[0] + losses[1]
-                let g0 = gradientBuffers[0], g1 = gradientBuffers[1]
+                let g0 = gradientBuffers[0]
+                let g1 = gradientBuffers[1]
                 for i in 0..<count { g0[i] += g1[i] }
             }
             _ = optimizer.apply(gradients: gradientBuffers[0], to: p, count: count, learningRate: currentLearningRate)
@@ -208,11 +209,15 @@ public final class LSTMTrainer {
         var lossSum = 0.0
         var tokens = 0
         for b in 0..<batchCount {
-            let lo = b * options.batchSize, hi = min(order.count, lo + options.batchSize)
+            let lo = b * options.batchSize
+            let hi = min(order.count, lo + options.batchSize)
             let (l, n) = step(on: order[lo..<hi].map { messages[$0] })
             lossSum += l
             tokens += n
-            progress?(TrainingProgress(epoch: epoch, batchesDone: b + 1, batchCount: batchCount, tokensDone: tokens, meanLoss: tokens > 0 ? lossSum / Double(tokens) : 0))
+            progress?(
+                TrainingProgress(
+                    epoch: epoch, batchesDone: b + 1, batchCount: batchCount, tokensDone: tokens,
+                    meanLoss: tokens > 0 ? lossSum / Double(tokens) : 0))
         }
         return tokens > 0 ? lossSum / Double(tokens) : 0
     }
@@ -249,7 +254,9 @@ private struct WorkerPointers: @unchecked Sendable {
 extension LSTMLanguageModel {
     /// The mean cross-entropy (nats per target token, `</s>` included) over messages.
     public func meanLoss(on messages: [[Int32]], batchSize: Int = 32, maxMessageLength: Int = 64) -> Double {
-        meanLoss(on: messages, batchSize: batchSize, graph: LSTMGraph<Float>(config: config), maxMessageLength: maxMessageLength)
+        meanLoss(
+            on: messages, batchSize: batchSize, graph: LSTMGraph<Float>(config: config),
+            maxMessageLength: maxMessageLength)
     }
 
     func meanLoss(on messages: [[Int32]], batchSize: Int, graph: LSTMGraph<Float>, maxMessageLength: Int) -> Double {
@@ -258,10 +265,14 @@ extension LSTMLanguageModel {
         var lo = 0
         while lo < messages.count {
             let hi = min(messages.count, lo + batchSize)
-            let batch = messages[lo..<hi].map { maxMessageLength > 0 && $0.count > maxMessageLength ? Array($0.prefix(maxMessageLength)) : $0 }
+            let batch = messages[lo..<hi].map {
+                maxMessageLength > 0 && $0.count > maxMessageLength ? Array($0.prefix(maxMessageLength)) : $0
+            }
             graph.prepare(batch)
             tokens += graph.rowCount
-            lossSum += parameters.withUnsafeBufferPointer { graph.run(parameters: $0.baseAddress!, gradients: nil, lossScale: 1) }
+            lossSum += parameters.withUnsafeBufferPointer {
+                graph.run(parameters: $0.baseAddress!, gradients: nil, lossScale: 1)
+            }
             lo = hi
         }
         return tokens > 0 ? lossSum / Double(tokens) : 0

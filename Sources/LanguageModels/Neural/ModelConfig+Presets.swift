@@ -5,8 +5,10 @@ extension ModelConfig {
     /// default `V + 4` for V = 10,000 (for `lstm-tiny`, a toy 36-word vocabulary); training
     /// commands replace it with the size of the vocabulary they build.
     public static let presets: [ModelConfig] = [
-        ModelConfig(name: "cifg-gboard", vocabularySize: 10_004, embedding: 96, hidden: 670, projection: 96, cell: .cifg),
-        ModelConfig(name: "cifg-small", vocabularySize: 10_004, embedding: 96, hidden: 256, projection: 96, cell: .cifg),
+        ModelConfig(
+            name: "cifg-gboard", vocabularySize: 10_004, embedding: 96, hidden: 670, projection: 96, cell: .cifg),
+        ModelConfig(
+            name: "cifg-small", vocabularySize: 10_004, embedding: 96, hidden: 256, projection: 96, cell: .cifg),
         ModelConfig(name: "lstm-tiny", vocabularySize: 40, embedding: 8, hidden: 12, projection: 8, cell: .lstm),
     ]
 

@@ -22,7 +22,9 @@ public struct NeuralKeyboardModel: Sendable {
     /// - Throws: ``NeuralModelError`` (`shapeMismatch`) if the sizes disagree.
     public init(model: LSTMLanguageModel, vocabulary: Vocabulary) throws(NeuralModelError) {
         guard vocabulary.count == model.config.vocabularySize else {
-            throw NeuralModelError(.shapeMismatch, "the model has \(model.config.vocabularySize) ids but the vocabulary \(vocabulary.count) (V + 4)")
+            throw NeuralModelError(
+                .shapeMismatch,
+                "the model has \(model.config.vocabularySize) ids but the vocabulary \(vocabulary.count) (V + 4)")
         }
         self.model = model
         self.vocabulary = vocabulary
@@ -63,7 +65,8 @@ public struct NeuralKeyboardModel: Sendable {
     public init(contentsOf path: String) throws(NeuralModelError) {
         guard let data = FileManager.default.contents(atPath: path) else {
             let exists = FileManager.default.fileExists(atPath: path)
-            throw NeuralModelError(.io, exists ? "cannot read the model file (check permissions)" : "no such model file", path: path)
+            throw NeuralModelError(
+                .io, exists ? "cannot read the model file (check permissions)" : "no such model file", path: path)
         }
         do { try self.init(serialized: data) } catch {
             var e = error
@@ -84,12 +87,14 @@ public struct NeuralKeyboardModel: Sendable {
             return (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[at + $1]) << (8 * $1) }
         }
         guard bytes.count >= 8, Array(bytes[0..<8]) == Self.magic else {
-            throw NeuralModelError(.badFormat, "not a kbd-sim keyboard model file (bad magic); kbd-sim train writes them")
+            throw NeuralModelError(
+                .badFormat, "not a kbd-sim keyboard model file (bad magic); kbd-sim train writes them")
         }
         at = 8
         let version = try readU32("header")
         guard version == Self.version else {
-            throw NeuralModelError(.badFormat, "keyboard model file version \(version); this build reads version \(Self.version)")
+            throw NeuralModelError(
+                .badFormat, "keyboard model file version \(version); this build reads version \(Self.version)")
         }
         let count = Int(try readU32("header"))
         guard count <= bytes.count else {

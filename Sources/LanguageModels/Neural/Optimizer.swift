@@ -41,11 +41,13 @@ struct OptimizerState {
             for i in 0..<count { p[i] += a * g[i] }
         case .adam(let b1, let b2, let eps, _):
             let t = Float(step)
-            let c1 = 1 - pow(b1, t), c2 = 1 - pow(b2, t)
+            let c1 = 1 - pow(b1, t)
+            let c2 = 1 - pow(b2, t)
             let lr = learningRate * c2.squareRoot() / c1
             m.withUnsafeMutableBufferPointer { mb in
                 v.withUnsafeMutableBufferPointer { vb in
-                    let mp = mb.baseAddress!, vp = vb.baseAddress!
+                    let mp = mb.baseAddress!
+                    let vp = vb.baseAddress!
                     for i in 0..<count {
                         let gi = g[i] * scale
                         mp[i] = b1 * mp[i] + (1 - b1) * gi

@@ -20,7 +20,9 @@ struct ReportCharts {
     /// runs drawn on top leave each earlier one visible as a coloured edge.
     private func lineWidth(_ index: Int) -> Double { 2 + 1.5 * Double(min(runs.count - 1 - index, 4)) }
 
-    private func runEntry(_ index: Int, _ run: ReportedRun, note: String? = nil, sample: LegendEntry.Sample = .line(.solid)) -> LegendEntry {
+    private func runEntry(
+        _ index: Int, _ run: ReportedRun, note: String? = nil, sample: LegendEntry.Sample = .line(.solid)
+    ) -> LegendEntry {
         var label = run.label(showingCorpus: showsCorpus)
         if let note { label += " — " + note }
         return LegendEntry(label: label, colour: colour(index), sample: sample)
@@ -35,17 +37,23 @@ struct ReportCharts {
     /// A run's acc@1 (solid) and acc@3 (dashed) lines, in percent, at the given x positions;
     /// `where` names a point's x in its tooltip (e.g. `round 5`).
     private func accuracySeries(
-        _ index: Int, _ run: ReportedRun, points: [(x: Double, e: EvaluationRecord)], where: @escaping (Double) -> String
+        _ index: Int, _ run: ReportedRun, points: [(x: Double, e: EvaluationRecord)],
+        where: @escaping (Double) -> String
     ) -> [LineChart.Series] {
-        [("acc@1", LineDash.solid, \EvaluationRecord.acc1), ("acc@3", .dashed, \EvaluationRecord.acc3)].map { name, dash, metric in
-            LineChart.Series(colour: colour(index), dash: dash, width: lineWidth(index), points: points.map { ($0.x, $0.e[keyPath: metric] * 100) }) { x, y in
+        [("acc@1", LineDash.solid, \EvaluationRecord.acc1), ("acc@3", .dashed, \EvaluationRecord.acc3)].map {
+            name, dash, metric in
+            LineChart.Series(
+                colour: colour(index), dash: dash, width: lineWidth(index),
+                points: points.map { ($0.x, $0.e[keyPath: metric] * 100) }
+            ) { x, y in
                 "run \(run.id), \(`where`(x)): \(name) \(NumberText.fixed(y, decimals: 2)) %"
             }
         }
     }
 
     /// Runs with the same fleet and seed select the same devices, so their lines coincide.
-    static let overlapNote = "Where runs have identical figures their lines coincide; earlier runs are drawn wider underneath."
+    static let overlapNote =
+        "Where runs have identical figures their lines coincide; earlier runs are drawn wider underneath."
 
     var all: [Chart] { [accuracyByRound, accuracyByUpload, participationByLocalHour, dropoutsByRound, cohortsByRound] }
 
@@ -62,7 +70,8 @@ struct ReportCharts {
         chart.legend += [styleKey("solid: acc@1", .solid), styleKey("dashed: acc@3", .dashed)]
         return Chart(
             id: chart.id, heading: "a. Accuracy by round",
-            caption: "Server evaluation on the held-out evaluation users (nwp-v1, user split) after each evaluated round. \(Self.overlapNote)",
+            caption:
+                "Server evaluation on the held-out evaluation users (nwp-v1, user split) after each evaluated round. \(Self.overlapNote)",
             svg: chart.svg())
     }
 
@@ -75,13 +84,21 @@ struct ReportCharts {
         for (i, run) in runs.enumerated() {
             let megabytes = run.cumulativeMegabytesUp
             let e = run.serverEvaluations.compactMap { e in megabytes[e.round].map { (mb: $0, e: e) } }
-            chart.series += accuracySeries(i, run, points: e.map { ($0.mb, $0.e) }) { "\(NumberText.fixed($0, decimals: 3)) MB" }
-            chart.legend.append(runEntry(i, run, note: e.isEmpty ? "no evaluation yet" : "\(NumberText.fixed(Double(run.bytesUp) / 1e6, decimals: 3)) MB up in all"))
+            chart.series += accuracySeries(i, run, points: e.map { ($0.mb, $0.e) }) {
+                "\(NumberText.fixed($0, decimals: 3)) MB"
+            }
+            chart.legend.append(
+                runEntry(
+                    i, run,
+                    note: e.isEmpty
+                        ? "no evaluation yet"
+                        : "\(NumberText.fixed(Double(run.bytesUp) / 1e6, decimals: 3)) MB up in all"))
         }
         chart.legend += [styleKey("solid: acc@1", .solid), styleKey("dashed: acc@3", .dashed)]
         return Chart(
             id: chart.id, heading: "b. Accuracy by upload volume",
-            caption: "The same evaluations against the update bytes the server received up to that round (on the wire, after the codec).",
+            caption:
+                "The same evaluations against the update bytes the server received up to that round (on the wire, after the codec).",
             svg: chart.svg())
     }
 
@@ -93,16 +110,18 @@ struct ReportCharts {
             yTitle: "reporting devices (count, all rounds)", emptyNote: "local hours not recorded for these runs")
         for (i, run) in runs.enumerated() {
             let totals = run.localHourTotals
-            chart.groups.append(.init(colour: colour(i), values: totals.map { $0.map(Double.init) }) { hour, value in
-                "run \(run.id), local hour \(hour): \(Int(value)) reports"
-            })
+            chart.groups.append(
+                .init(colour: colour(i), values: totals.map { $0.map(Double.init) }) { hour, value in
+                    "run \(run.id), local hour \(hour): \(Int(value)) reports"
+                })
             let note: String
             if totals == nil {
                 note = "not recorded (rounds committed before schema v3)"
             } else {
                 let recorded = run.roundsWithLocalHours
                 let sum = totals?.reduce(0, +) ?? 0
-                note = recorded == run.rounds.count
+                note =
+                    recorded == run.rounds.count
                     ? "\(sum) reports in \(recorded) rounds"
                     : "\(sum) reports in the \(recorded) of \(run.rounds.count) rounds that recorded local hours; the others: not recorded"
             }
@@ -110,7 +129,8 @@ struct ReportCharts {
         }
         return Chart(
             id: chart.id, heading: "c. Participation by local hour",
-            caption: "Devices train only while charging, on Wi-Fi and idle, so reports cluster in the devices' local night.",
+            caption:
+                "Devices train only while charging, on Wi-Fi and idle, so reports cluster in the devices' local night.",
             svg: chart.svg())
     }
 
@@ -120,46 +140,75 @@ struct ReportCharts {
             id: "dropouts-by-round", title: "Dropouts and stragglers by round", xTitle: "round",
             yTitle: "devices (count per round)", xIntegral: true, yIntegral: true, emptyNote: "no round committed yet")
         for (i, run) in runs.enumerated() {
-            chart.series.append(.init(colour: colour(i), dash: .solid, width: lineWidth(i), points: run.rounds.map { (Double($0.number), Double($0.dropped)) }) { x, y in
-                "run \(run.id), round \(Int(x)): \(Int(y)) dropped out"
-            })
-            chart.series.append(.init(colour: colour(i), dash: .dashed, width: lineWidth(i), points: run.rounds.map { (Double($0.number), Double($0.stragglers)) }) { x, y in
-                "run \(run.id), round \(Int(x)): \(Int(y)) stragglers"
-            })
+            chart.series.append(
+                .init(
+                    colour: colour(i), dash: .solid, width: lineWidth(i),
+                    points: run.rounds.map { (Double($0.number), Double($0.dropped)) }
+                ) { x, y in
+                    "run \(run.id), round \(Int(x)): \(Int(y)) dropped out"
+                })
+            chart.series.append(
+                .init(
+                    colour: colour(i), dash: .dashed, width: lineWidth(i),
+                    points: run.rounds.map { (Double($0.number), Double($0.stragglers)) }
+                ) { x, y in
+                    "run \(run.id), round \(Int(x)): \(Int(y)) stragglers"
+                })
             for round in run.abandonedRounds {
-                chart.markers.append(.init(x: Double(round), row: i, colour: colour(i), symbol: "✕", tooltip: "run \(run.id): round \(round) abandoned"))
+                chart.markers.append(
+                    .init(
+                        x: Double(round), row: i, colour: colour(i), symbol: "✕",
+                        tooltip: "run \(run.id): round \(round) abandoned"))
             }
             let abandoned = run.abandonedRounds.count
-            chart.legend.append(runEntry(i, run, note: abandoned == 0 ? "no abandoned round" : "\(abandoned) abandoned round\(abandoned == 1 ? "" : "s")"))
+            chart.legend.append(
+                runEntry(
+                    i, run,
+                    note: abandoned == 0
+                        ? "no abandoned round" : "\(abandoned) abandoned round\(abandoned == 1 ? "" : "s")"))
         }
         chart.legend += [
             styleKey("solid: dropped out (stopped being eligible before reporting)", .solid),
             styleKey("dashed: stragglers (reported after the deadline)", .dashed),
-            LegendEntry(label: "above the plot, one row per run: an abandoned round (too few reports; the model did not change)", colour: Palette.ink, sample: .marker("✕")),
+            LegendEntry(
+                label:
+                    "above the plot, one row per run: an abandoned round (too few reports; the model did not change)",
+                colour: Palette.ink, sample: .marker("✕")),
         ]
-        return Chart(id: chart.id, heading: "d. Dropouts and stragglers by round", caption: "Selected devices that did not report in time. \(Self.overlapNote)", svg: chart.svg())
+        return Chart(
+            id: chart.id, heading: "d. Dropouts and stragglers by round",
+            caption: "Selected devices that did not report in time. \(Self.overlapNote)", svg: chart.svg())
     }
 
     /// e. Cohort sizes by round: selected (solid), reported (dashed), surplus (dotted).
     var cohortsByRound: Chart {
         var chart = LineChart(
-            id: "cohorts-by-round", title: "Cohort sizes by round", xTitle: "round", yTitle: "devices (count per round)",
+            id: "cohorts-by-round", title: "Cohort sizes by round", xTitle: "round",
+            yTitle: "devices (count per round)",
             xIntegral: true, yIntegral: true, emptyNote: "no round committed yet")
         for (i, run) in runs.enumerated() {
             let series: [(LineDash, String, KeyPath<RoundRecord, Int>)] = [
                 (.solid, "selected", \.selected), (.dashed, "reported", \.reported), (.dotted, "surplus", \.surplus),
             ]
             for (dash, name, path) in series {
-                chart.series.append(.init(colour: colour(i), dash: dash, width: lineWidth(i), points: run.rounds.map { (Double($0.number), Double($0[keyPath: path])) }) { x, y in
-                    "run \(run.id), round \(Int(x)): \(Int(y)) \(name)"
-                })
+                chart.series.append(
+                    .init(
+                        colour: colour(i), dash: dash, width: lineWidth(i),
+                        points: run.rounds.map { (Double($0.number), Double($0[keyPath: path])) }
+                    ) { x, y in
+                        "run \(run.id), round \(Int(x)): \(Int(y)) \(name)"
+                    })
             }
             chart.legend.append(runEntry(i, run))
         }
         chart.legend += [
-            styleKey("solid: selected (with over-selection)", .solid), styleKey("dashed: reported (aggregated)", .dashed),
+            styleKey("solid: selected (with over-selection)", .solid),
+            styleKey("dashed: reported (aggregated)", .dashed),
             styleKey("dotted: surplus (finished after the cohort was full, discarded)", .dotted),
         ]
-        return Chart(id: chart.id, heading: "e. Cohort sizes by round", caption: "How many devices each round selected, aggregated and turned away. \(Self.overlapNote)", svg: chart.svg())
+        return Chart(
+            id: chart.id, heading: "e. Cohort sizes by round",
+            caption: "How many devices each round selected, aggregated and turned away. \(Self.overlapNote)",
+            svg: chart.svg())
     }
 }

@@ -48,7 +48,8 @@ public struct ReportDocument: Sendable {
             """
         if hasMixedCorpora {
             let listing = runs.map { "run \($0.id): \($0.record.corpus)" }.joined(separator: "; ")
-            body += "<p class=\"banner\" role=\"alert\"><strong>runs on different corpora: \(listing.escapedForMarkup)</strong> — their accuracies are not directly comparable.</p>\n"
+            body +=
+                "<p class=\"banner\" role=\"alert\"><strong>runs on different corpora: \(listing.escapedForMarkup)</strong> — their accuracies are not directly comparable.</p>\n"
         }
         for chart in charts.all {
             body += """
@@ -84,14 +85,24 @@ public struct ReportDocument: Sendable {
         func megabytes(_ bytes: Int64) -> String { NumberText.fixed(Double(bytes) / 1e6, decimals: 3) }
         row("corpus") { $0.record.corpus }
         row("model") { $0.record.model }
-        row("codec (stored)") { $0.isNGram ? "\($0.record.codec) (unused: n-gram runs upload counts)" : $0.record.codec }
+        row("codec (stored)") {
+            $0.isNGram ? "\($0.record.codec) (unused: n-gram runs upload counts)" : $0.record.codec
+        }
         row("seed") { String($0.record.seed) }
         row("status") { $0.record.status.rawValue }
         row("created") { $0.record.createdAt }
         row("rounds committed") { run in "\(run.rounds.count) of \(run.plannedRounds.map(String.init) ?? "?")" }
-        row("abandoned rounds") { run in run.abandonedRounds.isEmpty ? "none" : run.abandonedRounds.map(String.init).joined(separator: ", ") }
-        row("final acc@1") { run in run.finalEvaluation.map { "\(NumberText.fixed($0.acc1, decimals: 4)) (round \($0.round))" } ?? "no evaluation yet" }
-        row("final acc@3") { run in run.finalEvaluation.map { "\(NumberText.fixed($0.acc3, decimals: 4)) (round \($0.round))" } ?? "no evaluation yet" }
+        row("abandoned rounds") { run in
+            run.abandonedRounds.isEmpty ? "none" : run.abandonedRounds.map(String.init).joined(separator: ", ")
+        }
+        row("final acc@1") { run in
+            run.finalEvaluation.map { "\(NumberText.fixed($0.acc1, decimals: 4)) (round \($0.round))" }
+                ?? "no evaluation yet"
+        }
+        row("final acc@3") { run in
+            run.finalEvaluation.map { "\(NumberText.fixed($0.acc3, decimals: 4)) (round \($0.round))" }
+                ?? "no evaluation yet"
+        }
         row("total MB up") { megabytes($0.bytesUp) }
         row("total MB down") { megabytes($0.bytesDown) }
         row("reports aggregated") { String($0.reportedDevices) }
@@ -108,7 +119,8 @@ public struct ReportDocument: Sendable {
             <thead><tr><th scope="col">field</th>
             """
         for (i, run) in runs.enumerated() {
-            html += "<th scope=\"col\"><span class=\"swatch\" style=\"background:\(Palette.colour(i))\"></span>run \(run.id)</th>"
+            html +=
+                "<th scope=\"col\"><span class=\"swatch\" style=\"background:\(Palette.colour(i))\"></span>run \(run.id)</th>"
         }
         html += "</tr></thead>\n<tbody>\n"
         for (name, values) in rows {

@@ -13,18 +13,24 @@ public enum ReportFile {
         let folder = url.deletingLastPathComponent()
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
-            throw RunReportError(.unwritableOutput, "the folder \(folder.path) does not exist; create it (mkdir -p) or pass another --out", path: path)
+            throw RunReportError(
+                .unwritableOutput,
+                "the folder \(folder.path) does not exist; create it (mkdir -p) or pass another --out", path: path)
         }
         var isExistingFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isExistingFolder), isExistingFolder.boolValue {
-            throw RunReportError(.unwritableOutput, "--out names a folder; give a file name such as \(url.path)/report.html", path: path)
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isExistingFolder), isExistingFolder.boolValue
+        {
+            throw RunReportError(
+                .unwritableOutput, "--out names a folder; give a file name such as \(url.path)/report.html", path: path)
         }
         let data = Data(contents.utf8)
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         do {
             try data.write(to: temporary)
         } catch {
-            throw RunReportError(.unwritableOutput, "cannot write in \(folder.path) (\(error.localizedDescription)); check its permissions", path: path)
+            throw RunReportError(
+                .unwritableOutput,
+                "cannot write in \(folder.path) (\(error.localizedDescription)); check its permissions", path: path)
         }
         guard rename(temporary.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))

@@ -21,18 +21,24 @@ extension ReportedRun {
         for id in ids where seen.insert(id).inserted {
             guard let record = try store.getRun(id: id) else {
                 let known = try store.runs().compactMap(\.id).sorted()
-                let listing = known.isEmpty ? "the store has no run yet" : "its runs are \(known.map(String.init).joined(separator: ", "))"
+                let listing =
+                    known.isEmpty
+                    ? "the store has no run yet" : "its runs are \(known.map(String.init).joined(separator: ", "))"
                 throw RunReportError(
-                    .noSuchRun, "there is no run \(id) in this store; \(listing) (kbd-sim runs list --db \(storePath))", path: storePath)
+                    .noSuchRun, "there is no run \(id) in this store; \(listing) (kbd-sim runs list --db \(storePath))",
+                    path: storePath)
             }
-            runs.append(ReportedRun(record: record, rounds: try store.rounds(ofRun: id), evaluations: try store.evaluations(ofRun: id)))
+            runs.append(
+                ReportedRun(
+                    record: record, rounds: try store.rounds(ofRun: id), evaluations: try store.evaluations(ofRun: id)))
         }
         let corpora = Set(runs.map(\.record.corpus))
         if corpora.count > 1 && !allowMixedCorpora {
             let listing = runs.map { "run \($0.id): \($0.record.corpus)" }.joined(separator: "; ")
             throw RunReportError(
                 .mixedCorpora,
-                "the runs were trained on different corpora (\(listing)), so their accuracies are not comparable; pass --allow-mixed-corpora to report them together anyway")
+                "the runs were trained on different corpora (\(listing)), so their accuracies are not comparable; pass --allow-mixed-corpora to report them together anyway"
+            )
         }
         return runs
     }

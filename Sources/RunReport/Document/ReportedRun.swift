@@ -90,11 +90,14 @@ public struct ReportedRun: Sendable {
         var fields: [(key: String, value: String)] = []
         func visit(_ value: Any, path: String) {
             if let dictionary = value as? [String: Any], !dictionary.isEmpty {
-                for key in dictionary.keys.sorted() { visit(dictionary[key]!, path: path.isEmpty ? key : path + "." + key) }
+                for key in dictionary.keys.sorted() {
+                    visit(dictionary[key]!, path: path.isEmpty ? key : path + "." + key)
+                }
             } else if let string = value as? String {
                 fields.append((path, string))
             } else {
-                let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
+                let data = try? JSONSerialization.data(
+                    withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
                 fields.append((path, data.map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"))
             }
         }

@@ -49,10 +49,14 @@ struct ChartFrame {
     }
 
     /// Ticks of a numeric scale along the x axis.
-    func xTicks(_ scale: NiceScale) -> [Tick] { scale.ticks.map { Tick(position: x($0, scale), label: scale.label($0)) } }
+    func xTicks(_ scale: NiceScale) -> [Tick] {
+        scale.ticks.map { Tick(position: x($0, scale), label: scale.label($0)) }
+    }
 
     /// Ticks of a numeric scale along the y axis.
-    func yTicks(_ scale: NiceScale) -> [Tick] { scale.ticks.map { Tick(position: y($0, scale), label: scale.label($0)) } }
+    func yTicks(_ scale: NiceScale) -> [Tick] {
+        scale.ticks.map { Tick(position: y($0, scale), label: scale.label($0)) }
+    }
 
     /// The opening `<svg>` tag with an accessible title.
     func open(id: String, title: String, legendRows: Int) -> String {
@@ -69,12 +73,14 @@ struct ChartFrame {
         var svg = "<g class=\"grid\" stroke=\"\(Palette.grid)\" stroke-width=\"1\">"
         for t in yTicks {
             let y = NumberText.coordinate(t.position)
-            svg += "<line x1=\"\(NumberText.coordinate(plotLeft))\" y1=\"\(y)\" x2=\"\(NumberText.coordinate(plotRight))\" y2=\"\(y)\"/>"
+            svg +=
+                "<line x1=\"\(NumberText.coordinate(plotLeft))\" y1=\"\(y)\" x2=\"\(NumberText.coordinate(plotRight))\" y2=\"\(y)\"/>"
         }
         if xGrid {
             for t in xTicks {
                 let x = NumberText.coordinate(t.position)
-                svg += "<line x1=\"\(x)\" y1=\"\(NumberText.coordinate(plotTop))\" x2=\"\(x)\" y2=\"\(NumberText.coordinate(plotBottom))\"/>"
+                svg +=
+                    "<line x1=\"\(x)\" y1=\"\(NumberText.coordinate(plotTop))\" x2=\"\(x)\" y2=\"\(NumberText.coordinate(plotBottom))\"/>"
             }
         }
         svg += "</g>"
@@ -85,16 +91,20 @@ struct ChartFrame {
         svg += "<line x1=\"\(left)\" y1=\"\(bottom)\" x2=\"\(NumberText.coordinate(plotRight))\" y2=\"\(bottom)\"/>"
         svg += "</g><g class=\"tick-labels\" fill=\"\(Palette.ink)\">"
         for t in xTicks {
-            svg += "<text x=\"\(NumberText.coordinate(t.position))\" y=\"\(NumberText.coordinate(plotBottom + 17))\" text-anchor=\"middle\">\(t.label.escapedForMarkup)</text>"
+            svg +=
+                "<text x=\"\(NumberText.coordinate(t.position))\" y=\"\(NumberText.coordinate(plotBottom + 17))\" text-anchor=\"middle\">\(t.label.escapedForMarkup)</text>"
         }
         for t in yTicks {
-            svg += "<text x=\"\(NumberText.coordinate(plotLeft - 7))\" y=\"\(NumberText.coordinate(t.position + 4))\" text-anchor=\"end\">\(t.label.escapedForMarkup)</text>"
+            svg +=
+                "<text x=\"\(NumberText.coordinate(plotLeft - 7))\" y=\"\(NumberText.coordinate(t.position + 4))\" text-anchor=\"end\">\(t.label.escapedForMarkup)</text>"
         }
         svg += "</g>"
         let midX = NumberText.coordinate(plotLeft + plotWidth / 2)
         let midY = NumberText.coordinate(plotTop + plotHeight / 2)
-        svg += "<text class=\"axis-title x\" x=\"\(midX)\" y=\"\(NumberText.coordinate(plotBottom + 40))\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\" fill=\"\(Palette.ink)\">\(xTitle.escapedForMarkup)</text>"
-        svg += "<text class=\"axis-title y\" x=\"0\" y=\"0\" transform=\"translate(22 \(midY)) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\" fill=\"\(Palette.ink)\">\(yTitle.escapedForMarkup)</text>"
+        svg +=
+            "<text class=\"axis-title x\" x=\"\(midX)\" y=\"\(NumberText.coordinate(plotBottom + 40))\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\" fill=\"\(Palette.ink)\">\(xTitle.escapedForMarkup)</text>"
+        svg +=
+            "<text class=\"axis-title y\" x=\"0\" y=\"0\" transform=\"translate(22 \(midY)) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\" fill=\"\(Palette.ink)\">\(yTitle.escapedForMarkup)</text>"
         return svg
     }
 
@@ -113,13 +123,17 @@ struct ChartFrame {
             switch entry.sample {
             case .line(let dash):
                 let dashAttribute = dash.dashArray.map { " stroke-dasharray=\"\($0)\"" } ?? ""
-                svg += "<line x1=\"\(NumberText.coordinate(sampleLeft))\" y1=\"\(mid)\" x2=\"\(NumberText.coordinate(sampleLeft + 34))\" y2=\"\(mid)\" stroke=\"\(entry.colour)\" stroke-width=\"2.5\"\(dashAttribute)/>"
+                svg +=
+                    "<line x1=\"\(NumberText.coordinate(sampleLeft))\" y1=\"\(mid)\" x2=\"\(NumberText.coordinate(sampleLeft + 34))\" y2=\"\(mid)\" stroke=\"\(entry.colour)\" stroke-width=\"2.5\"\(dashAttribute)/>"
             case .bar:
-                svg += "<rect x=\"\(NumberText.coordinate(sampleLeft + 8))\" y=\"\(NumberText.coordinate(y - 11))\" width=\"18\" height=\"12\" fill=\"\(entry.colour)\"/>"
+                svg +=
+                    "<rect x=\"\(NumberText.coordinate(sampleLeft + 8))\" y=\"\(NumberText.coordinate(y - 11))\" width=\"18\" height=\"12\" fill=\"\(entry.colour)\"/>"
             case .marker(let symbol):
-                svg += "<text x=\"\(NumberText.coordinate(sampleLeft + 17))\" y=\"\(NumberText.coordinate(y))\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\" fill=\"\(entry.colour)\">\(symbol.escapedForMarkup)</text>"
+                svg +=
+                    "<text x=\"\(NumberText.coordinate(sampleLeft + 17))\" y=\"\(NumberText.coordinate(y))\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\" fill=\"\(entry.colour)\">\(symbol.escapedForMarkup)</text>"
             }
-            svg += "<text class=\"legend-label\" x=\"\(NumberText.coordinate(sampleLeft + 44))\" y=\"\(NumberText.coordinate(y))\" fill=\"\(Palette.ink)\">"
+            svg +=
+                "<text class=\"legend-label\" x=\"\(NumberText.coordinate(sampleLeft + 44))\" y=\"\(NumberText.coordinate(y))\" fill=\"\(Palette.ink)\">"
             svg += "<title>\(entry.label.escapedForMarkup)</title>\(shortened(entry.label).escapedForMarkup)</text>"
         }
         return svg + "</g>"

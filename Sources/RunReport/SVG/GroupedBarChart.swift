@@ -29,7 +29,9 @@ struct GroupedBarChart {
         let band = frame.plotWidth / Double(max(1, categories.count))
         let drawn = groups.enumerated().filter { $0.element.values != nil }
         let barWidth = band * 0.8 / Double(max(1, drawn.count))
-        let xTicks = categories.enumerated().map { ChartFrame.Tick(position: frame.plotLeft + (Double($0.offset) + 0.5) * band, label: $0.element) }
+        let xTicks = categories.enumerated().map {
+            ChartFrame.Tick(position: frame.plotLeft + (Double($0.offset) + 0.5) * band, label: $0.element)
+        }
         var svg = frame.open(id: id, title: title, legendRows: legend.count)
         svg += frame.axes(xTicks: xTicks, yTicks: frame.yTicks(yScale), xTitle: xTitle, yTitle: yTitle, xGrid: false)
         if drawn.isEmpty { svg += frame.note(emptyNote) }
@@ -39,7 +41,8 @@ struct GroupedBarChart {
             for (category, value) in values.enumerated() where category < categories.count && value > 0 {
                 let x = frame.plotLeft + Double(category) * band + band * 0.1 + Double(slot) * barWidth
                 let top = frame.y(value, yScale)
-                svg += "<rect x=\"\(NumberText.coordinate(x))\" y=\"\(NumberText.coordinate(top))\" width=\"\(NumberText.coordinate(barWidth))\" height=\"\(NumberText.coordinate(frame.plotBottom - top))\" fill=\"\(group.colour)\"><title>\(group.barLabel(category, value).escapedForMarkup)</title></rect>"
+                svg +=
+                    "<rect x=\"\(NumberText.coordinate(x))\" y=\"\(NumberText.coordinate(top))\" width=\"\(NumberText.coordinate(barWidth))\" height=\"\(NumberText.coordinate(frame.plotBottom - top))\" fill=\"\(group.colour)\"><title>\(group.barLabel(category, value).escapedForMarkup)</title></rect>"
             }
         }
         svg += "</g>"

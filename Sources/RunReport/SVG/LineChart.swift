@@ -50,18 +50,23 @@ struct LineChart {
         if ys.isEmpty && markers.isEmpty { svg += frame.note(emptyNote) }
         svg += "<g class=\"series\" fill=\"none\" stroke-width=\"2\">"
         for s in series where !s.points.isEmpty {
-            let path = s.points.map { "\(NumberText.coordinate(frame.x($0.x, xScale))),\(NumberText.coordinate(frame.y($0.y, yScale)))" }
+            let path = s.points.map {
+                "\(NumberText.coordinate(frame.x($0.x, xScale))),\(NumberText.coordinate(frame.y($0.y, yScale)))"
+            }
             let dash = s.dash.dashArray.map { " stroke-dasharray=\"\($0)\"" } ?? ""
             if path.count > 1 {
-                svg += "<polyline points=\"\(path.joined(separator: " "))\" stroke=\"\(s.colour)\" stroke-width=\"\(NumberText.coordinate(s.width))\"\(dash)/>"
+                svg +=
+                    "<polyline points=\"\(path.joined(separator: " "))\" stroke=\"\(s.colour)\" stroke-width=\"\(NumberText.coordinate(s.width))\"\(dash)/>"
             }
             for p in s.points {
-                svg += "<circle cx=\"\(NumberText.coordinate(frame.x(p.x, xScale)))\" cy=\"\(NumberText.coordinate(frame.y(p.y, yScale)))\" r=\"\(NumberText.coordinate(s.width / 2 + 1.5))\" fill=\"\(s.colour)\" stroke=\"none\"><title>\(s.pointLabel(p.x, p.y).escapedForMarkup)</title></circle>"
+                svg +=
+                    "<circle cx=\"\(NumberText.coordinate(frame.x(p.x, xScale)))\" cy=\"\(NumberText.coordinate(frame.y(p.y, yScale)))\" r=\"\(NumberText.coordinate(s.width / 2 + 1.5))\" fill=\"\(s.colour)\" stroke=\"none\"><title>\(s.pointLabel(p.x, p.y).escapedForMarkup)</title></circle>"
             }
         }
         svg += "</g><g class=\"markers\" font-size=\"14\" font-weight=\"bold\" text-anchor=\"middle\">"
         for m in markers {
-            svg += "<text x=\"\(NumberText.coordinate(frame.x(m.x, xScale)))\" y=\"\(NumberText.coordinate(frame.markerBaseline(row: m.row)))\" fill=\"\(m.colour)\"><title>\(m.tooltip.escapedForMarkup)</title>\(m.symbol.escapedForMarkup)</text>"
+            svg +=
+                "<text x=\"\(NumberText.coordinate(frame.x(m.x, xScale)))\" y=\"\(NumberText.coordinate(frame.markerBaseline(row: m.row)))\" fill=\"\(m.colour)\"><title>\(m.tooltip.escapedForMarkup)</title>\(m.symbol.escapedForMarkup)</text>"
         }
         svg += "</g>"
         svg += frame.legend(legend)

@@ -45,7 +45,8 @@ public struct RoundRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public init(
         runId: Int64, number: Int, virtualStart: Double, virtualEnd: Double, selected: Int, reported: Int,
         dropped: Int, stragglers: Int, abandoned: Bool, bytesDown: Int64, bytesUp: Int64, wallSeconds: Double,
-        surplus: Int = 0, tokens: Int64 = 0, trainSeconds: Double = 0, serverSeconds: Double = 0, modelSHA256: String = "",
+        surplus: Int = 0, tokens: Int64 = 0, trainSeconds: Double = 0, serverSeconds: Double = 0,
+        modelSHA256: String = "",
         reportingLocalHours: [Int]? = nil
     ) {
         self.reportingLocalHours = reportingLocalHours
@@ -121,7 +122,8 @@ public struct CheckpointRecord: Codable, Sendable, Equatable, FetchableRecord, P
     /// A file path, when stored outside the database.
     public var path: String?
 
-    public init(runId: Int64, round: Int, format: String, sha256: String, byteCount: Int64, data: Data?, path: String?) {
+    public init(runId: Int64, round: Int, format: String, sha256: String, byteCount: Int64, data: Data?, path: String?)
+    {
         self.runId = runId
         self.round = round
         self.format = format
