@@ -10,7 +10,17 @@ let strictSettings: [SwiftSetting] = [
 
 /// Numeric kernels are compiled for AVX2/FMA: without `-target-cpu`, SIMD `addingProduct`
 /// lowers to libm `fmaf` calls and runs ~50x slower (../shared/docs/toolchain.md).
-let kernelSettings: [SwiftSetting] = strictSettings + [.unsafeFlags(["-target-cpu", "haswell"])]
+/// x86-64 only, so arm64 builds. SwiftPM has no architecture condition and this `#if` is
+/// evaluated on the build host: a cross-build from x86-64 to arm64 must drop the flag (docs/kernels.md).
+#if arch(x86_64)
+let kernelCPUFlags: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+/// Tells KernelPaths (compiled for the baseline, so it can refuse cleanly) what the kernels need.
+let kernelCPUDefine: [SwiftSetting] = [.define("KBD_SIM_KERNELS_HASWELL")]
+#else
+let kernelCPUFlags: [SwiftSetting] = []
+let kernelCPUDefine: [SwiftSetting] = []
+#endif
+let kernelSettings: [SwiftSetting] = strictSettings + kernelCPUFlags
 
 let package = Package(
     name: "kbd-sim",
@@ -34,6 +44,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "FederatedCore", swiftSettings: strictSettings),
+        // CPU features (cpuid, xgetbv) and the choice of OpenBLAS kernels (docs/kernels.md).
+        .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
+        .target(name: "KernelPaths", dependencies: ["CCPUFeatures", "CBLAS"], swiftSettings: strictSettings + kernelCPUDefine),
         .target(name: "KeyboardCorpus", dependencies: ["CZlib", "FederatedCore"], swiftSettings: kernelSettings),
         // L1: models and the update codec.
         .target(
@@ -79,7 +92,7 @@ let package = Package(
             name: "KbdSimCLI",
             dependencies: [
                 "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet", "Federation", "FederationHTTP",
-                "RunStore", "RunReport", "Aggregation",
+                "RunStore", "RunReport", "Aggregation", "KernelPaths",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -104,6 +117,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "KernelPathsTests", dependencies: ["KernelPaths"], swiftSettings: strictSettings),
         .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
         .testTarget(
@@ -113,7 +127,7 @@ let package = Package(
         ),
         .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),
         // Neural-model benchmark and export helper for tools/bench_lstm.py (see Sources/lstm-bench).
-        .executableTarget(name: "lstm-bench", dependencies: ["LanguageModels"], swiftSettings: strictSettings),
-        .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
+        .executableTarget(name: "lstm-bench", dependencies: ["LanguageModels", "KernelPaths"], swiftSettings: strictSettings),
+        .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", "KernelPaths", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
     ]
 )

@@ -1,4 +1,5 @@
 public import ArgumentParser
+import KernelPaths
 
 /// The root of the `kbd-sim` command line.
 public struct KbdSimCommand: AsyncParsableCommand {
@@ -11,7 +12,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             Example:
               kbd-sim eval --model kn3 --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip
             """,
-        version: "0.1.0",
+        version: "0.1.0\nkernel path: " + KernelPath.report().summaryLine,
         subcommands: [
             CorpusCommand.self,
             EvalCommand.self,
@@ -24,6 +25,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             BenchCommand.self,
             ReportCommand.self,
             ServerCommand.self,
+            DoctorCommand.self,
         ]
     )
 
