@@ -104,7 +104,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec"], swiftSettings: strictSettings),
+        .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec", "Aggregation"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationTests",

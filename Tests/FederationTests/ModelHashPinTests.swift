@@ -20,11 +20,11 @@ struct ModelHashPinTests {
 
     static let cases: [Case] = {
         var f32 = Fixtures.neuralConfiguration(rounds: 4, optimizer: "fedavg", codec: "f32")
-        f32.clientDropout = 0.1
-        f32.maxDeviceMessages = 8
+        f32.client.dropout = 0.1
+        f32.client.messageCap = 8
         f32.federatedEval = true
         var q8 = Fixtures.neuralConfiguration(rounds: 4, optimizer: "fedadam:lr=0.01,halflife=3", codec: "rot,q8s,z1")
-        q8.clientDropout = 0.2
+        q8.client.dropout = 0.2
         var ngram = Fixtures.ngramConfiguration(rounds: 4)
         ngram.overSelection = 1.5
         return [
@@ -48,8 +48,7 @@ struct ModelHashPinTests {
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         let first = FederatedRunner(
             transport: InProcessTransport(server: AggregationServer(store: try RunStore.open(path: path))),
-            dataset: dataset)
-        first.roundLimit = pin.stopAfter
+            dataset: dataset, observer: pin.stopAfter.map { RoundLimit($0) } ?? UnobservedRun())
         var outcome = try await first.run(configuration: c)
         if pin.stopAfter != nil {
             #expect(!outcome.finished)
