@@ -31,6 +31,7 @@ enum AggregationStages {
             return WeightStage(rule)
         },
         "sum": { _, _ in SumStage() },
+        "norm-histogram": { _, _ in NormHistogramStage() },
         "server-optimizer": { _, c in
             let spec = c.configuration.serverOptimizer.value
             return ServerOptimizerStage(
