@@ -118,7 +118,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "KernelPathsTests", dependencies: ["KernelPaths"], swiftSettings: strictSettings),
-        .testTarget(name: "UpdateCodecTests", dependencies: ["UpdateCodec"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "UpdateCodecTests", dependencies: ["UpdateCodec", "Aggregation"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationTests",

@@ -20,11 +20,16 @@ public struct FederationError: Error, Sendable, Equatable, CustomStringConvertib
 
     public var code: Code
     public var message: String
+    /// The error underneath (the codec's, the store's), if any; not part of equality.
+    public var cause: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
+        self.cause = cause
     }
 
     public var description: String { message }
+
+    public static func == (a: Self, b: Self) -> Bool { a.code == b.code && a.message == b.message }
 }

@@ -1,4 +1,4 @@
-internal import FederatedCore
+public import FederatedCore
 
 /// What the server asks of a round (Bonawitz et al. 2019, §2–4).
 public struct RoundConfiguration: Sendable, Equatable {
@@ -30,7 +30,10 @@ public struct RoundConfiguration: Sendable, Equatable {
     public var selectionSize: Int { Int((Double(cohort) * overSelection).rounded(.up)) }
 
     /// The smallest number of reports that keeps a round.
-    public var minimumReports: Int { Int((Double(cohort) * minimumReportFraction).rounded(.up)) }
+    public var minimumReports: Int { quorum.minimumReports }
+
+    /// The rule that keeps or abandons a round (shared with the server).
+    public var quorum: RoundQuorum { RoundQuorum(cohort: cohort, minimumReportFraction: minimumReportFraction) }
 
     /// Checks every field, and that the cohort fits in a population of `devices`.
     ///

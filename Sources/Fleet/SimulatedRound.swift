@@ -1,8 +1,10 @@
+import FederatedCore
+
 /// The server's side of one round in virtual time: a plain-struct state machine.
 ///
 /// The owner feeds it events in time order — each report as it arrives, then the deadline —
 /// and executes the ``Action`` it returns. A round closes as soon as `cohort` reports are in;
-/// at the deadline it closes with what it has, or is abandoned below `minimumReports`.
+/// at the deadline it closes with what it has, or is abandoned by the ``RoundQuorum``.
 public struct SimulatedRound: Sendable, Equatable {
     /// Where the round is.
     public enum State: Sendable, Equatable {
@@ -64,7 +66,7 @@ public struct SimulatedRound: Sendable, Equatable {
     /// The deadline passes.
     public mutating func deadlinePassed() -> Action {
         guard case .collecting(let reports) = state else { return .none }
-        if reports < minimumReports {
+        if RoundQuorum(minimumReports: minimumReports).isAbandoned(reports: reports) {
             state = .abandoned(at: deadline, reports: reports)
             return .abandon(at: deadline)
         }

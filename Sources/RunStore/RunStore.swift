@@ -67,11 +67,14 @@ public struct RunStore: Sendable {
         /// After inserting this round's checkpoint, delete the run's older checkpoints except
         /// those of rounds that are multiples of this (0 keeps none of them; nil keeps all).
         public var keepCheckpointsEvery: Int?
+        /// What the aggregation stages recorded about the round.
+        public var stageReports: [StageReportRecord]
 
         public init(
             round: RoundRecord, evaluations: [EvaluationRecord] = [], checkpoint: CheckpointRecord? = nil,
-            participants: [UInt64] = [], keepCheckpointsEvery: Int? = nil
+            participants: [UInt64] = [], keepCheckpointsEvery: Int? = nil, stageReports: [StageReportRecord] = []
         ) {
+            self.stageReports = stageReports
             self.keepCheckpointsEvery = keepCheckpointsEvery
             self.round = round
             self.evaluations = evaluations
@@ -102,6 +105,7 @@ public struct RunStore: Sendable {
             try committed.round.insert(db)
             for evaluation in committed.evaluations { try evaluation.insert(db) }
             try committed.checkpoint?.insert(db)
+            for report in committed.stageReports { try report.insert(db) }
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT INTO participation (runId, device, rounds) VALUES (?, ?, 1)
@@ -154,6 +158,13 @@ public struct RunStore: Sendable {
         try writer.read { db in
             try EvaluationRecord.filter(Column("runId") == id).order(Column("round"), Column("split"), Column("source"))
                 .fetchAll(db)
+        }
+    }
+
+    /// What the aggregation stages recorded, in round and stage order.
+    public func stageReports(ofRun id: Int64) throws -> [StageReportRecord] {
+        try writer.read { db in
+            try StageReportRecord.filter(Column("runId") == id).order(Column("round"), Column("stage")).fetchAll(db)
         }
     }
 

@@ -88,6 +88,21 @@ enum RunStoreMigrations {
                         CHECK (reportingLocalHours IS NULL OR json_array_length(reportingLocalHours) = 24);
                     """)
         }
+        // Per round, what each aggregation stage recorded (monitoring: norms, clipped or
+        // discarded updates, noise): one row per (round, stage), its figures as JSON. Written in
+        // the round's transaction; deleted with its run.
+        migrator.registerMigration("v4-round-stage-reports") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE stageReport (
+                        runId INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                        round INTEGER NOT NULL,
+                        stage TEXT NOT NULL,
+                        json TEXT NOT NULL CHECK (json_valid(json)),
+                        PRIMARY KEY (runId, round, stage)
+                    );
+                    """)
+        }
         return migrator
     }
 }

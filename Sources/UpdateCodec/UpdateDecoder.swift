@@ -23,7 +23,7 @@ public struct UpdateDecoder: Sendable {
     /// Validates framing, header fields, expectations and checksum, and returns the header.
     ///
     /// Does not inflate the payload, so payload errors (corrupt stream, bad scales) surface
-    /// only from ``decode(_:)-(UnsafeRawBufferPointer)`` or ``UpdateAccumulator``.
+    /// only from ``decode(_:)-(UnsafeRawBufferPointer)`` or ``decode(_:into:scratch:)``.
     /// - Complexity: O(message length) for the CRC; no allocation.
     public func readHeader(_ message: UnsafeRawBufferPointer) throws(UpdateCodecError) -> UpdateHeader {
         let header = try UpdateHeader.validate(message, limits: limits)

@@ -2,25 +2,25 @@ import Testing
 
 @testable import Aggregation
 
-struct WeightedMeanTests {
+struct WeightedSumTests {
     @Test func averagesByExampleCount() throws {
-        var mean = WeightedMean(parameterCount: 3)
+        var mean = WeightedSum(parameterCount: 3)
         mean.add([1, 2, 3], weight: 1)
         mean.add([3, 6, 9], weight: 3)
         let avg = try #require(mean.average())
         #expect(avg == [2.5, 5, 7.5])
         #expect(mean.count == 2)
-        #expect(WeightedMean(parameterCount: 3).average() == nil)
+        #expect(WeightedSum(parameterCount: 3).average() == nil)
     }
 
     @Test func mergingShardsEqualsAddingInOrder() {
         let deltas: [[Float]] = (0..<6).map { i in (0..<5).map { Float(i * 5 + $0) * 0.1 } }
-        var whole = WeightedMean(parameterCount: 5)
-        for (i, d) in deltas.enumerated() { whole.add(d, weight: Double(i + 1)) }
-        var a = WeightedMean(parameterCount: 5)
-        var b = WeightedMean(parameterCount: 5)
+        var whole = WeightedSum(parameterCount: 5)
+        for (i, d) in deltas.enumerated() { whole.add(d, weight: Float(i + 1)) }
+        var a = WeightedSum(parameterCount: 5)
+        var b = WeightedSum(parameterCount: 5)
         for (i, d) in deltas.enumerated() {
-            if i < 3 { a.add(d, weight: Double(i + 1)) } else { b.add(d, weight: Double(i + 1)) }
+            if i < 3 { a.add(d, weight: Float(i + 1)) } else { b.add(d, weight: Float(i + 1)) }
         }
         a.merge(b)
         for (x, y) in zip(a.average()!, whole.average()!) { #expect(abs(x - y) <= 1e-6 * max(1, abs(y))) }

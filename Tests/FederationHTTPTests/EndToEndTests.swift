@@ -10,15 +10,14 @@ struct EndToEndTests {
         // The plan's dropout and the per-round message sample must cross HTTP too.
         let configuration = {
             var c = tinyRunConfiguration()
-            c.clientDropout = 0.2
-            c.maxDeviceMessages = 8
+            c.client.dropout = 0.2
+            c.client.messageCap = 8
             return c
         }()
         let dataset = try FederatedDataset(configuration: configuration)
 
         let local = AggregationServer(store: try RunStore.inMemory(), loadDataset: { _ in dataset })
-        let inProcess = FederatedRunner(transport: InProcessTransport(server: local), dataset: dataset)
-        inProcess.workers = 1
+        let inProcess = FederatedRunner(transport: InProcessTransport(server: local), dataset: dataset, workers: 1)
         let expected = try await inProcess.run(configuration: configuration)
 
         let path = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -30,8 +29,8 @@ struct EndToEndTests {
         let store = try RunStore.open(path: path)
         let remote = AggregationServer(store: store, loadDataset: { _ in dataset })
         let outcome = try await withLiveServer(remote) { url in
-            let runner = FederatedRunner(transport: try HTTPTransport(baseURL: url.absoluteString), dataset: dataset)
-            runner.workers = 1
+            let runner = FederatedRunner(
+                transport: try HTTPTransport(baseURL: url.absoluteString), dataset: dataset, workers: 1)
             return try await runner.run(configuration: configuration)
         }
 

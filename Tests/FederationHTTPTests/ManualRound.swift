@@ -1,3 +1,4 @@
+import FederatedCore
 import Federation
 import Foundation
 import LanguageModels
@@ -39,7 +40,7 @@ struct ManualRound: Sendable {
             base: base, transport: transport, run: attachment.runID, virtualStart: start, deadline: deadline,
             plan: plan,
             layoutHash: model.layoutHash, parameterCount: model.parameters.count,
-            scheme: try CodecScheme(parsing: plan.codec))
+            scheme: plan.codec.value)
     }
 
     /// A valid update as `device` would encode it for `round`: a small deterministic delta

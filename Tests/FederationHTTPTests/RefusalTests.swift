@@ -107,15 +107,18 @@ struct RefusalTests {
             configuration.cohort = 0
             _ = try await r.transport.createRun(configuration)
         },
+        // A typed configuration cannot hold these: a hostile or older client sends the JSON.
         Refusal("a codec scheme the devices cannot encode with", 400, .badRequest) { r in
-            var configuration = tinyRunConfiguration()
-            configuration.codec = "q99"
-            _ = try await r.transport.createRun(configuration)
+            let json = tinyRunConfiguration().encodedJSON().replacingOccurrences(
+                of: "\"codec\" : \"rot,q8s,z1\"", with: "\"codec\" : \"q99\"")
+            #expect(json.contains("q99"))
+            _ = try await r.raw("POST", "v1/runs", body: Data(json.utf8))
         },
         Refusal("a server optimizer the server does not know", 400, .badRequest) { r in
-            var configuration = tinyRunConfiguration()
-            configuration.serverOptimizer = "fedmagic"
-            _ = try await r.transport.createRun(configuration)
+            let json = tinyRunConfiguration().encodedJSON().replacingOccurrences(
+                of: "\"serverOptimizer\" : \"", with: "\"serverOptimizer\" : \"fedmagic")
+            #expect(json.contains("fedmagic"))
+            _ = try await r.raw("POST", "v1/runs", body: Data(json.utf8))
         },
         Refusal("a corpus the server cannot load", 400, .badRequest) { r in
             var configuration = tinyRunConfiguration()

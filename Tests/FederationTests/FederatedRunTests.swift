@@ -1,3 +1,4 @@
+import FederatedCore
 import Fleet
 import Foundation
 import KeyboardCorpus
@@ -13,8 +14,8 @@ struct FederatedRunTests {
         async throws -> FederatedRunner.Outcome
     {
         let runner = FederatedRunner(
-            transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
-        runner.roundLimit = limit
+            transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c),
+            observer: limit.map { RoundLimit($0) } ?? UnobservedRun())
         return try await runner.run(configuration: resume == nil ? c : nil, resume: resume)
     }
 
@@ -34,8 +35,7 @@ struct FederatedRunTests {
         #expect(try server.store.getRun(id: id)?.status == .finished)
         // The tiny spec is learnable: the model must beat its Zipf-prior start.
         let dataset = try FederatedDataset(configuration: c)
-        let initial = try GlobalModel.initial(c, vocabulary: dataset.vocabulary).evaluate(
-            on: dataset.evalMessages, vocabulary: dataset.vocabulary)
+        let initial = try c.makeGlobalModel(vocabulary: dataset.vocabulary).evaluate(on: dataset.evalMessages)
         #expect(evaluations.last!.ppl! < initial.perplexity)
         // Participation counts add up to the reports.
         let participation = try server.store.participation(ofRun: id)
@@ -62,8 +62,7 @@ struct FederatedRunTests {
         for workers in [1, 2] {
             let runner = FederatedRunner(
                 transport: InProcessTransport(server: try Fixtures.server()),
-                dataset: try FederatedDataset(configuration: c))
-            runner.workers = workers
+                dataset: try FederatedDataset(configuration: c), workers: workers)
             models.append(try await runner.run(configuration: c).rounds.last!.summary.modelSHA256)
         }
         #expect(models[0] == models[1])
@@ -117,18 +116,18 @@ struct FederatedRunTests {
     @Test("A device's per-round sample: at most the limit, a subset in corpus order, keyed by its seed")
     func messageSample() {
         let messages: [[Int32]] = (0..<50).map { [Int32($0), Int32($0)] }
-        #expect(FederatedRunner.sample(messages, atMost: nil, seed: 1) == messages)
-        #expect(FederatedRunner.sample(messages, atMost: 50, seed: 1) == messages)
-        let a = FederatedRunner.sample(messages, atMost: 8, seed: 1)
+        #expect(RoundText.sample(messages, atMost: nil, seed: 1) == messages)
+        #expect(RoundText.sample(messages, atMost: 50, seed: 1) == messages)
+        let a = RoundText.sample(messages, atMost: 8, seed: 1)
         #expect(a.count == 8)
         #expect(Set(a.map { $0[0] }).count == 8)
         #expect(a.map { $0[0] } == a.map { $0[0] }.sorted())
-        #expect(FederatedRunner.sample(messages, atMost: 8, seed: 1) == a)
-        #expect(FederatedRunner.sample(messages, atMost: 8, seed: 2) != a)
+        #expect(RoundText.sample(messages, atMost: 8, seed: 1) == a)
+        #expect(RoundText.sample(messages, atMost: 8, seed: 2) != a)
         // Every message is drawn sometimes: the sample is not a fixed window.
         var seen = Set<Int32>()
         for seed in 0..<200 {
-            seen.formUnion(FederatedRunner.sample(messages, atMost: 8, seed: UInt64(seed)).map { $0[0] })
+            seen.formUnion(RoundText.sample(messages, atMost: 8, seed: UInt64(seed)).map { $0[0] })
         }
         #expect(seen.count == 50)
     }
@@ -138,19 +137,19 @@ struct FederatedRunTests {
     )
     func deviceMessageCap() async throws {
         var c = Fixtures.neuralConfiguration(rounds: 3)
-        c.maxDeviceMessages = 2
+        c.client.messageCap = 2
         let server = try Fixtures.server()
-        let runner = FederatedRunner(
-            transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
         let recorder = SizeRecorder()
-        runner.onCohort = { _, messages, _ in recorder.add(messages.map(\.count)) }
+        let runner = FederatedRunner(
+            transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c),
+            observer: recorder)
         let capped = try await runner.run(configuration: c)
         let sizes = recorder.sizes
         #expect(!sizes.isEmpty && sizes.allSatisfy { $0 <= 2 })
         #expect(sizes.contains(2))
         // The same run without a cap trains on more text and ends elsewhere.
         var uncapped = c
-        uncapped.maxDeviceMessages = nil
+        uncapped.client.messageCap = nil
         let full = try await run(uncapped, server: try Fixtures.server())
         let tokens = { (o: FederatedRunner.Outcome) in o.rounds.reduce(0) { $0 + $1.summary.tokens } }
         #expect(tokens(capped) < tokens(full))
@@ -161,7 +160,7 @@ struct FederatedRunTests {
         // n-gram devices are not capped (counting is cheap): same model as without the cap.
         var ngram = Fixtures.ngramConfiguration(rounds: 2)
         let plain = try await run(ngram, server: try Fixtures.server())
-        ngram.maxDeviceMessages = 1
+        ngram.client.messageCap = 1
         let cappedNgram = try await run(ngram, server: try Fixtures.server())
         #expect(plain.rounds.last!.summary.modelSHA256 == cappedNgram.rounds.last!.summary.modelSHA256)
     }
@@ -186,7 +185,7 @@ struct FederatedRunTests {
     func clientDropout() async throws {
         var c = Fixtures.neuralConfiguration(rounds: 2)
         let plain = try await run(c, server: try Fixtures.server())
-        c.clientDropout = 0.3
+        c.client.dropout = 0.3
         let server = try Fixtures.server()
         let withDropout = try await run(c, server: server)
         #expect(withDropout.rounds.last!.summary.modelSHA256 != plain.rounds.last!.summary.modelSHA256)
@@ -231,7 +230,7 @@ struct FederatedRunTests {
         #expect(l.selected >= 1 && l.reported == 0, "selected \(l.selected) times, never in time")
         // With a per-round sample of 64 messages it trains in time.
         var capped = neural
-        capped.maxDeviceMessages = 64
+        capped.client.messageCap = 64
         #expect(try await reports(capped).reported >= 1)
     }
 
@@ -244,7 +243,7 @@ struct FederatedRunTests {
         c.devices = 24
         c.cohort = 3
         c.minimumReportFraction = 0.3
-        c.maxDeviceMessages = 64
+        c.client.messageCap = 64
         c.reportingDeadline = 3600
         let heavy = UInt32(try Self.heavyDevice(c, messages: 400))
         func fate(_ c: RunConfiguration) async throws -> (
@@ -328,15 +327,18 @@ struct FederatedRunTests {
                 through[device] = dataset.currentDay(of: device, at: p.outcome.startTime, population: population)
             }
         }
-        let global = GlobalModel.ngram(.init(order: 3, counts: expected, contributedThroughDay: [:]))
-        #expect(global.sha256(vocabularyCount: dataset.vocabulary.count) == outcome.rounds.last!.summary.modelSHA256)
+        var global = NGramGlobalModel(order: 3, vocabulary: dataset.vocabulary)
+        global.counts = expected
+        #expect(global.sha256() == outcome.rounds.last!.summary.modelSHA256)
     }
 }
 
 /// Collects the per-device message counts a runner's cohort hook reports.
-private final class SizeRecorder: @unchecked Sendable {
+private final class SizeRecorder: RunObserver, @unchecked Sendable {
     private let lock = NSLock()
     private var values: [Int] = []
     func add(_ more: [Int]) { lock.withLock { values += more } }
     var sizes: [Int] { lock.withLock { values } }
+    var wantsCohorts: Bool { true }
+    func cohortTrained(round: Int, messages: [[[Int32]]], weights: [Int]) { add(messages.map(\.count)) }
 }

@@ -1,3 +1,4 @@
+import FederatedCore
 import Fleet
 import Foundation
 import KeyboardCorpus
@@ -34,12 +35,12 @@ enum Fixtures {
         c.cohort = 6
         c.rounds = rounds
         c.evalEvery = 2
-        c.localEpochs = 1
-        c.batchSize = 4
-        c.clientOptimizer = "sgd"
-        c.clientLearningRate = 0.5
-        c.serverOptimizer = optimizer
-        c.codec = codec
+        c.client.epochs = 1
+        c.client.batchSize = 4
+        c.client.optimizer = .sgd
+        c.client.learningRate = 0.5
+        c.serverOptimizer = try! ParsedSetting(parsing: optimizer)
+        c.codec = try! ParsedSetting(parsing: codec)
         c.minimumReportFraction = 0.5
         c.seed = 11
         return c

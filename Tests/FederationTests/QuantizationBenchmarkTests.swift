@@ -1,3 +1,4 @@
+import FederatedCore
 import Fleet
 import Foundation
 import LanguageModels
@@ -20,8 +21,8 @@ struct QuantizationBenchmarkTests {
     private func runBenchmark(_ benchmark: QuantizationBenchmark) async throws -> QuantizationBenchmarkRunner.Outcome {
         let server = try Fixtures.server()
         let runner = QuantizationBenchmarkRunner(
-            benchmark: benchmark, server: server, dataset: try FederatedDataset(configuration: benchmark.base))
-        runner.workers = 1
+            benchmark: benchmark, server: server, dataset: try FederatedDataset(configuration: benchmark.base),
+            workers: 1)
         return try await runner.run()
     }
 
@@ -37,8 +38,7 @@ struct QuantizationBenchmarkTests {
     ) {
         let server = AggregationServer(store: try store ?? RunStore.inMemory())
         let runner = FederatedRunner(
-            transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c))
-        runner.workers = 1
+            transport: InProcessTransport(server: server), dataset: try FederatedDataset(configuration: c), workers: 1)
         let outcome = try await runner.run(configuration: c)
         let cohorts = outcome.rounds.map { p in
             let o = p.outcome
@@ -81,7 +81,7 @@ struct QuantizationBenchmarkTests {
                 seed: 3))
         func run(_ codec: String, _ timing: RunConfiguration.UploadTiming?) async throws -> [Cohort] {
             var x = c
-            x.codec = codec
+            x.codec = try ParsedSetting(parsing: codec)
             x.uploadTiming = timing
             return try await cohorts(x).cohorts
         }

@@ -292,21 +292,19 @@ struct NGramWireTests {
     func checkpointRoundTrip() throws {
         let c = Fixtures.neuralConfiguration()
         let dataset = try FederatedDataset(configuration: c)
-        let model = try GlobalModel.initial(c, vocabulary: dataset.vocabulary)
-        let bytes = ServerCheckpoint.encode(
-            model, round: 3, virtualTime: 12345, vocabularyCount: dataset.vocabulary.count)
-        let restored = try ServerCheckpoint.decode(bytes, into: model, vocabularyCount: dataset.vocabulary.count)
+        let model = try c.makeGlobalModel(vocabulary: dataset.vocabulary)
+        let bytes = ServerCheckpoint.encode(model, round: 3, virtualTime: 12345)
+        let restored = try ServerCheckpoint.decode(bytes, into: model)
         #expect(restored.round == 3 && restored.virtualTime == 12345)
         #expect(
-            restored.model.sha256(vocabularyCount: dataset.vocabulary.count)
-                == model.sha256(vocabularyCount: dataset.vocabulary.count))
+            restored.model.sha256() == model.sha256())
         var damaged = bytes
         damaged[bytes.count / 2] ^= 1
         #expect(throws: FederationError.self) {
-            try ServerCheckpoint.decode(damaged, into: model, vocabularyCount: dataset.vocabulary.count)
+            try ServerCheckpoint.decode(damaged, into: model)
         }
         #expect(throws: FederationError.self) {
-            try ServerCheckpoint.decode(Array(bytes.prefix(20)), into: model, vocabularyCount: dataset.vocabulary.count)
+            try ServerCheckpoint.decode(Array(bytes.prefix(20)), into: model)
         }
     }
 }

@@ -1,3 +1,4 @@
+import FederatedCore
 import UpdateCodec
 
 /// A quantization benchmark: the same federated run once per (codec, zlib level, seed),
@@ -107,7 +108,7 @@ public struct QuantizationBenchmark: Sendable, Equatable {
                 "--target must be an acc@1 in (0, 1], e.g. 0.2 (got \(target)); omit it for \(Int(Self.defaultTargetFraction * 100))% of float32's final acc@1",
                 entry: String(target))
         }
-        guard case .neural = base.model else {
+        guard base.model.neuralConfig != nil else {
             throw QuantizationBenchmarkError(
                 .unsupportedModel,
                 "--model \(base.modelName): n-gram runs upload count tables, which no codec quantizes; use a neural model (cifg-small, lstm-tiny, a config file)",
@@ -146,7 +147,8 @@ public struct QuantizationBenchmark: Sendable, Equatable {
     /// codec-independent fleet timing.
     public func configuration(for experiment: Experiment, seed: UInt64) -> RunConfiguration {
         var c = base
-        c.codec = experiment.scheme
+        // `scheme` is a parsed CodecScheme's own description, which always parses again.
+        c.codec = ParsedSetting(stringLiteral: experiment.scheme)
         c.seed = seed
         c.uploadTiming = .float32Size
         return c

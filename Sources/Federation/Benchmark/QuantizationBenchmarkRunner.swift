@@ -8,32 +8,30 @@ import UpdateCodec
 /// Runs go seed-major (every codec on seed 1, then on seed 2, …). ``requestStop()`` stops
 /// the current run at its next round boundary (its committed rounds stay in the store,
 /// resumable with `kbd-sim run --resume`) and starts no further run.
-// @unchecked: callbacks are set before run(); the stop flag is locked.
 public final class QuantizationBenchmarkRunner: @unchecked Sendable {
+    // @unchecked: `stopRequested` and `current` are guarded by `lock`; the rest is set in init.
     public let benchmark: QuantizationBenchmark
     public let server: AggregationServer
+    /// Worker threads for local training.
+    public let workers: Int?
     private let dataset: FederatedDataset
-    /// Worker threads for local training (default: all cores).
-    public var workers = ProcessInfo.processInfo.activeProcessorCount
-    /// Called before each run starts: its experiment, seed, and position (1-based) of total.
-    public var onRunStart:
-        (
-            @Sendable (_ experiment: QuantizationBenchmark.Experiment, _ seed: UInt64, _ index: Int, _ total: Int) ->
-                Void
-        )?
-    /// Called after each committed round of each run.
-    public var onRound:
-        (@Sendable (_ experiment: QuantizationBenchmark.Experiment, _ seed: UInt64, _ progress: RoundProgress) -> Void)?
+    private let observer: any QuantizationBenchmarkObserver
     private let lock = NSLock()
     private var stopRequested = false
     private var current: FederatedRunner?
 
     /// A runner over `server` (its store receives every run); `dataset` is the corpus of
     /// `benchmark.base`, loaded once and shared by every run.
-    public init(benchmark: QuantizationBenchmark, server: AggregationServer, dataset: FederatedDataset) {
+    /// `workers` threads train (nil: all cores); `observer` hears of every run and round.
+    public init(
+        benchmark: QuantizationBenchmark, server: AggregationServer, dataset: FederatedDataset, workers: Int? = nil,
+        observer: any QuantizationBenchmarkObserver = UnobservedBenchmark()
+    ) {
         self.benchmark = benchmark
         self.server = server
         self.dataset = dataset
+        self.workers = workers
+        self.observer = observer
     }
 
     /// Stops after the current round's commit and starts no further run (safe from a signal
@@ -67,17 +65,17 @@ public final class QuantizationBenchmarkRunner: @unchecked Sendable {
         let planned = benchmark.plannedRuns
         var measurements: [QuantizationBenchmark.RunMeasurement] = []
         for (index, run) in planned.enumerated() {
-            let runner = FederatedRunner(transport: InProcessTransport(server: server), dataset: dataset)
-            runner.workers = workers
             let experiment = run.experiment
             let seed = run.seed
-            if let onRound { runner.onRound = { onRound(experiment, seed, $0) } }
+            let runner = FederatedRunner(
+                transport: InProcessTransport(server: server), dataset: dataset, workers: workers,
+                observer: BenchmarkRunObserver(experiment: experiment, seed: seed, observer: observer))
             let stop = withLock { () -> Bool in
                 if !stopRequested { current = runner }
                 return stopRequested
             }
             if stop { break }
-            onRunStart?(experiment, seed, index + 1, planned.count)
+            observer.runStarting(experiment, seed: seed, index: index + 1, of: planned.count)
             let configuration = benchmark.configuration(for: experiment, seed: seed)
             let outcome = try await runner.run(configuration: configuration)
             measurements.append(
@@ -96,7 +94,7 @@ public final class QuantizationBenchmarkRunner: @unchecked Sendable {
     /// The model's parameter count and the exact size of one float32 update message
     /// (header + 4 bytes per parameter + CRC), encoded with the `f32` scheme.
     public func modelSizes() throws -> (parameters: Int, float32UpdateBytes: Int) {
-        guard case .neural(let config) = benchmark.base.model else { return (0, 0) }
+        guard let config = benchmark.base.model.neuralConfig else { return (0, 0) }
         let model = try LSTMLanguageModel(config: config)
         let count = model.parameters.count
         let zeros = [Float](repeating: 0, count: count)
@@ -104,4 +102,32 @@ public final class QuantizationBenchmarkRunner: @unchecked Sendable {
         let bytes = try UpdateEncoder(scheme: CodecScheme()).encode(zeros, metadata: metadata, seed: 0)
         return (count, bytes.count)
     }
+}
+
+/// What a ``QuantizationBenchmarkRunner`` tells whoever started it.
+public protocol QuantizationBenchmarkObserver: Sendable {
+    /// A run is starting: its experiment, seed, and position (1-based) of `total`.
+    func runStarting(_ experiment: QuantizationBenchmark.Experiment, seed: UInt64, index: Int, of total: Int)
+    /// A round of a run was committed.
+    func roundCommitted(_ experiment: QuantizationBenchmark.Experiment, seed: UInt64, _ progress: RoundProgress)
+}
+
+extension QuantizationBenchmarkObserver {
+    public func runStarting(_ experiment: QuantizationBenchmark.Experiment, seed: UInt64, index: Int, of total: Int) {}
+    public func roundCommitted(_ experiment: QuantizationBenchmark.Experiment, seed: UInt64, _ progress: RoundProgress)
+    {}
+}
+
+/// A benchmark nobody watches.
+public struct UnobservedBenchmark: QuantizationBenchmarkObserver {
+    public init() {}
+}
+
+/// Forwards one run's rounds to the benchmark's observer, with the run's experiment and seed.
+private struct BenchmarkRunObserver: RunObserver {
+    let experiment: QuantizationBenchmark.Experiment
+    let seed: UInt64
+    let observer: any QuantizationBenchmarkObserver
+
+    func roundCommitted(_ progress: RoundProgress) { observer.roundCommitted(experiment, seed: seed, progress) }
 }

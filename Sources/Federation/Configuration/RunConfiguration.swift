@@ -1,7 +1,8 @@
-import Aggregation
+public import Aggregation
+public import FederatedCore
 import Foundation
 public import LanguageModels
-import UpdateCodec
+public import UpdateCodec
 
 /// Everything that defines a federated run: stored as JSON with the run, so the run can be
 /// resumed or repeated exactly. Every field has the default `kbd-sim run` uses.
@@ -58,34 +59,19 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var startTime: Int = 1_767_571_200
 
     // Client.
-    /// Local epochs `E` per round.
-    public var localEpochs: Int = 1
-    /// Local minibatch size `B` (messages).
-    public var batchSize: Int = 16
-    /// The on-device optimizer: `sgd`, or `adam` (fresh moments every round: nothing but
-    /// the model crosses rounds).
-    public var clientOptimizer: String = "sgd"
-    /// Client learning rate.
-    public var clientLearningRate: Float = 0.5
-    /// Client global-norm gradient clip.
-    public var clientClipNorm: Float = 5
-    /// Longest message trained on, in words.
-    public var maxMessageLength: Int = 64
-    /// At most this many of its messages a device trains on in a round: a fresh random
-    /// sample each round (production keyboards cap a client's examples per round so that
-    /// heavy typists finish before the deadline). nil: all of them.
-    ///
-    /// Optional so that configurations stored before this setting existed still decode.
-    public var maxDeviceMessages: Int?
-    /// Inverted-dropout rate on embeddings and softmax inputs during local training, in
-    /// `0..<1` (nil: none). Optional so that older stored configurations still decode.
-    public var clientDropout: Float?
+    /// How every phone trains (epochs, batch, optimizer, learning rate, clip, length, cap,
+    /// dropout); stored flat with the run's other fields.
+    public var client = ClientTrainingConfiguration()
 
     // Server.
-    /// The server optimizer, e.g. `fedavg`, `fedadam:lr=0.01` (``ServerOptimizerKind``).
-    public var serverOptimizer: String = "fedavg"
+    /// The server optimizer and its schedule, e.g. `fedavg`, `fedadam:lr=0.01,halflife=300`.
+    public var serverOptimizer: ParsedSetting<ServerOptimizerSpec> = "fedavg"
     /// The update codec scheme, e.g. `q8s,z6` (``CodecScheme``).
-    public var codec: String = "rot,q8s,z1"
+    public var codec: ParsedSetting<CodecScheme> = "rot,q8s,z1"
+    /// The server's aggregation chain for weight deltas, by stage name (see
+    /// ``effectiveAggregationStages``); nil: FedAvg's `decode → weight → sum → server-optimizer`.
+    /// Optional so that older stored configurations still decode.
+    public var aggregationStages: [String]?
     /// Evaluate on the evaluation users every this many rounds (0: only after the last).
     public var evalEvery: Int = 10
     /// Devices also evaluate the downloaded model on their own text before training and
@@ -121,23 +107,8 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// Whether the model trains by weight deltas (not n-gram counts).
-    var isNeural: Bool {
-        if case .neural = model { return true }
-        return false
-    }
-
-    /// ``maxDeviceMessages`` where it applies: neural models. An n-gram device uploads the
-    /// counts of all the text it has not contributed before (counting is cheap).
-    var neuralMessageLimit: Int? { isNeural ? maxDeviceMessages : nil }
-
-    /// A short label for tables: `cifg-small`, `kn3`.
-    public var modelLabel: String {
-        switch model {
-        case .neural(let config): config.name
-        case .ngram(let order): "kn\(order)"
-        }
-    }
+    /// The aggregation chain the server runs on weight deltas.
+    public var effectiveAggregationStages: [String] { aggregationStages ?? AggregationStages.defaultChain }
 
     /// Checks every field; the first problem is thrown as a ``FederationError`` naming the
     /// flag to change.
@@ -161,39 +132,16 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
             throw bad("home-wifi-fraction", "in 0…1", homeWiFiFraction)
         }
         guard (1...365).contains(trainingDays) else { throw bad("training-days", "in 1…365", trainingDays) }
-        guard (1...100).contains(localEpochs) else { throw bad("local-epochs", "in 1…100", localEpochs) }
-        guard (1...4096).contains(batchSize) else { throw bad("batch", "in 1…4096", batchSize) }
-        guard clientLearningRate.isFinite, clientLearningRate > 0, clientLearningRate <= 100 else {
-            throw bad("client-lr", "a positive number up to 100", clientLearningRate)
-        }
-        guard ["sgd", "adam"].contains(clientOptimizer) else { throw bad("client-opt", "sgd or adam", clientOptimizer) }
-        guard clientClipNorm.isFinite, clientClipNorm > 0 else { throw bad("client-clip", "positive", clientClipNorm) }
-        guard (1...10_000).contains(maxMessageLength) else { throw bad("max-length", "in 1…10000", maxMessageLength) }
-        if let clientDropout, !(clientDropout >= 0 && clientDropout < 1) {
-            throw bad("client-dropout", "at least 0 and below 1", clientDropout)
-        }
-        if let maxDeviceMessages, !(1...1_000_000).contains(maxDeviceMessages) {
-            throw bad("max-device-messages", "in 1…1000000", maxDeviceMessages)
-        }
+        try client.validate()
         guard (0...604_800).contains(roundInterval) else {
             throw bad("round-interval", "in 0…604800 seconds", roundInterval)
         }
         guard evalEvery >= 0 else { throw bad("eval-every", "0 or more", evalEvery) }
         guard checkpointEvery >= 0 else { throw bad("checkpoint-every", "0 or more", checkpointEvery) }
-        do { _ = try CodecScheme(parsing: codec) } catch {
-            throw FederationError(.invalidConfiguration, "--codec: \(error)")
+        do { try AggregationStages.validate(effectiveAggregationStages) } catch {
+            throw FederationError(.invalidConfiguration, "--aggregation: \(error.message)", cause: error)
         }
-        do { _ = try ServerOptimizerKind(parsing: serverOptimizer) } catch {
-            throw FederationError(.invalidConfiguration, "--server-opt: \(error)")
-        }
-        if case .ngram(let order) = model, !(1...5).contains(order) {
-            throw bad("model", "kn1 … kn5 for Kneser-Ney", "kn\(order)")
-        }
-        if case .neural(let config) = model, config.vocabularySize != vocabularySize + 4 {
-            throw FederationError(
-                .invalidConfiguration,
-                "the model's vocabulary size \(config.vocabularySize) is not --vocab + 4 = \(vocabularySize + 4)")
-        }
+        try model.validate(vocabularySize: vocabularySize)
     }
 
     /// The configuration as pretty, key-sorted JSON (what the run record stores).

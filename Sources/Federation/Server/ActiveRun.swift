@@ -1,4 +1,5 @@
 import Aggregation
+import FederatedCore
 import Foundation
 import KeyboardCorpus
 import LanguageModels
@@ -12,7 +13,7 @@ final class ActiveRun: @unchecked Sendable {
     let id: Int64
     let configuration: RunConfiguration
     let dataset: FederatedDataset
-    var model: GlobalModel
+    var model: any GlobalModel
     /// Rounds committed (the global model's version).
     var version: Int
     /// Virtual time the next round may start.
@@ -23,7 +24,7 @@ final class ActiveRun: @unchecked Sendable {
     private let lock = NSLock()
 
     init(
-        id: Int64, configuration: RunConfiguration, dataset: FederatedDataset, model: GlobalModel, version: Int,
+        id: Int64, configuration: RunConfiguration, dataset: FederatedDataset, model: any GlobalModel, version: Int,
         virtualTime: Int
     ) {
         self.id = id
@@ -57,7 +58,7 @@ final class ActiveRun: @unchecked Sendable {
     /// The model download for the current version (built once per version).
     func downloadBytes() -> [UInt8] {
         if let cached = cachedDownload, cached.version == version { return cached.bytes }
-        let bytes = model.downloadBytes(runID: id, version: version, vocabularyCount: dataset.vocabulary.count)
+        let bytes = model.downloadBytes(runID: id, version: version)
         cachedDownload = (version, bytes)
         return bytes
     }
@@ -86,21 +87,20 @@ final class ActiveRun: @unchecked Sendable {
             }
         }
         let c = configuration
-        let minimum = Int((Double(c.cohort) * c.minimumReportFraction).rounded(.up))
-        // A round nobody reported to is abandoned even when the minimum fraction is 0.
-        let abandoned = open.order.isEmpty || open.order.count < minimum
+        let abandoned = RoundQuorum(cohort: c.cohort, minimumReportFraction: c.minimumReportFraction)
+            .isAbandoned(reports: open.order.count)
         var updated = model
-        if !abandoned { try open.apply(to: &updated, configuration: c) }
+        var stageReports: [StageReport] = []
+        if !abandoned { (updated, stageReports) = try open.aggregation.close() }
         let round = closing.round
         let evaluate = round == c.rounds || (c.evalEvery > 0 && round % c.evalEvery == 0)
         var evaluation: NextWordMetrics?
         let evaluationStarted = Date()
-        if evaluate { evaluation = try updated.evaluate(on: dataset.evalMessages, vocabulary: dataset.vocabulary) }
+        if evaluate { evaluation = try updated.evaluate(on: dataset.evalMessages) }
         let evaluationSeconds = evaluate ? Date().timeIntervalSince(evaluationStarted) : 0
         let federated = c.federatedEval && open.federatedEvaluation.predictions > 0 ? open.federatedEvaluation : nil
-        let sha = updated.sha256(vocabularyCount: dataset.vocabulary.count)
-        let checkpointBytes = ServerCheckpoint.encode(
-            updated, round: round, virtualTime: closing.nextRoundStart, vocabularyCount: dataset.vocabulary.count)
+        let sha = updated.sha256()
+        let checkpointBytes = ServerCheckpoint.encode(updated, round: round, virtualTime: closing.nextRoundStart)
         var hash = SHA256()
         hash.update(checkpointBytes)
         let serverSeconds = Date().timeIntervalSince(started)
@@ -125,7 +125,10 @@ final class ActiveRun: @unchecked Sendable {
         try store.commit(
             RunStore.CommittedRound(
                 round: roundRecord, evaluations: records, checkpoint: checkpoint,
-                participants: abandoned ? [] : open.order.map(UInt64.init), keepCheckpointsEvery: c.checkpointEvery))
+                participants: abandoned ? [] : open.order.map(UInt64.init), keepCheckpointsEvery: c.checkpointEvery,
+                stageReports: stageReports.map {
+                    StageReportRecord(runId: id, round: round, stage: $0.stage, json: $0.json)
+                }))
         // Only now, with the round durable, does the server move on.
         model = updated
         version = round
@@ -162,35 +165,22 @@ final class OpenRound: @unchecked Sendable {
     private(set) var bytesUp: Int64 = 0
     private(set) var tokens = 0
     private(set) var federatedEvaluation = NextWordMetrics()
-    private var accumulator: UpdateAccumulator?
-    private var countUpdates: [NGramCounts] = []
-    private var contributions: [(UInt32, Int32)] = []
+    /// The model kind's aggregation of this round's updates.
+    let aggregation: any RoundAggregation
     private let cohort: Int
     private let maximumUpdateBytes: Int
     private let runID: Int64
-    private let ngramOrder: Int?
-    private let vocabularyCount: Int
 
-    init(opening: RoundOpening, run: ActiveRun) throws(ServerRejection) {
+    init(opening: RoundOpening, run: ActiveRun) {
         self.opening = opening
         selected = Set(opening.selected)
         cohort = run.configuration.cohort
         runID = run.id
-        vocabularyCount = run.dataset.vocabulary.count
-        switch run.model {
-        case .neural(let n):
-            let count = n.weights.count
-            accumulator = UpdateAccumulator(parameterCount: count, layoutHash: n.model.layoutHash)
-            // float32 plus rotation padding, chunk scales and framing: anything larger is not an update.
-            maximumUpdateBytes = 5 * count + 1 << 20
-            ngramOrder = nil
-        case .ngram(let g):
-            maximumUpdateBytes = 64 << 20
-            ngramOrder = g.order
-        }
+        maximumUpdateBytes = run.model.maximumUpdateBytes
+        aggregation = run.model.openRound(opening.round, envelope: RoundEnvelope(runID: run.id, round: opening.round))
     }
 
-    func receive(device: Int, bytes: [UInt8], extras: UploadExtras, run: ActiveRun) throws(ServerRejection)
+    func receive(device: Int, bytes: [UInt8], extras: UploadExtras) throws(ServerRejection)
         -> UploadReceipt
     {
         let round = opening.round
@@ -232,101 +222,12 @@ final class OpenRound: @unchecked Sendable {
                 throw ServerRejection(400, .badRequest, "the federated evaluation of device \(device) is inconsistent")
             }
         }
-        var examples = 0
-        if let order = ngramOrder {
-            let decoded: (NGramUpdateWire.Envelope, NGramCounts)
-            do {
-                decoded = try NGramUpdateWire.decode(bytes, expectedOrder: order, vocabularyCount: vocabularyCount)
-            } catch {
-                throw ServerRejection(400, .malformedUpdate, error.message)
-            }
-            try checkEnvelope(
-                runID: decoded.0.runID, round: decoded.0.round, device: decoded.0.device, expectedDevice: device)
-            examples = decoded.0.exampleCount
-            if !decoded.1.isEmpty { countUpdates.append(decoded.1) }
-            if let day = extras.textThroughDay {
-                guard let day32 = Int32(exactly: day) else {
-                    throw ServerRejection(400, .badRequest, "text-through day \(day) is out of range")
-                }
-                contributions.append((d, day32))
-            }
-        } else {
-            let header: UpdateHeader
-            do {
-                header = try bytes.withUnsafeBytes {
-                    (raw: UnsafeRawBufferPointer) throws(UpdateCodecError) -> UpdateHeader in
-                    let h = try accumulator!.decoder.readHeader(raw)
-                    try Self.checkHeaderBeforeAccumulating(h)
-                    return h
-                }
-                try checkEnvelope(
-                    runID: header.metadata.runID, round: Int(header.metadata.round),
-                    device: Int(exactly: header.metadata.deviceID) ?? -1, expectedDevice: device)
-                _ = try accumulator!.accumulate(bytes)
-            } catch let error as UpdateCodecError {
-                throw ServerRejection(400, .malformedUpdate, error.description)
-            } catch let error as ServerRejection {
-                throw error
-            } catch {
-                throw ServerRejection(400, .malformedUpdate, "\(error)")
-            }
-            examples = Int(header.metadata.exampleCount)
-        }
+        let examples = try aggregation.receive(bytes, device: d, extras: extras)
         fingerprints[d] = (hash, bytes.count)
         order.append(d)
         bytesUp += Int64(bytes.count)
         tokens += examples
         if let evaluation = extras.evaluation { federatedEvaluation.merge(evaluation) }
         return UploadReceipt(accepted: true, reportsSoFar: order.count)
-    }
-
-    private static func checkHeaderBeforeAccumulating(_ header: UpdateHeader) throws(UpdateCodecError) {
-        guard header.metadata.exampleCount > 0 else {
-            throw UpdateCodecError(
-                code: .invalidField, field: "exampleCount",
-                message: "an update must report at least one training example")
-        }
-    }
-
-    private func checkEnvelope(runID: UInt64, round: Int, device: Int, expectedDevice: Int) throws(ServerRejection) {
-        guard runID == UInt64(self.runID) else {
-            throw ServerRejection(409, .wrongRound, "the update is for run \(runID), not run \(self.runID)")
-        }
-        guard round == opening.round else {
-            throw ServerRejection(
-                409, .wrongRound,
-                "the update was trained for round \(round), but round \(opening.round) is open (a replay?)")
-        }
-        guard device == expectedDevice else {
-            throw ServerRejection(
-                403, .unknownDevice, "the update says device \(device) but was sent as device \(expectedDevice)")
-        }
-    }
-
-    /// Applies the round's aggregate to `model`.
-    func apply(to model: inout GlobalModel, configuration: RunConfiguration) throws {
-        switch model {
-        case .neural(var n):
-            guard let accumulator, accumulator.totalWeight > 0 else { return }
-            let mean = Array(accumulator.weightedMean())
-            n.optimizer.step(
-                weights: &n.weights, averageDelta: mean, learningRateScale: n.schedule.scale(round: opening.round))
-            model = .neural(n)
-        case .ngram(var g):
-            // Pairwise merges keep the work O(total · log cohort).
-            var level = countUpdates
-            while level.count > 1 {
-                var next: [NGramCounts] = []
-                for i in stride(from: 0, to: level.count, by: 2) {
-                    var a = level[i]
-                    if i + 1 < level.count { a.merge(level[i + 1]) }
-                    next.append(a)
-                }
-                level = next
-            }
-            if let sum = level.first { g.counts.merge(sum) }
-            for (device, day) in contributions { g.contributedThroughDay[device] = day }
-            model = .ngram(g)
-        }
     }
 }

@@ -1,4 +1,5 @@
 import Aggregation
+import FederatedCore
 import Foundation
 import KeyboardCorpus
 import LanguageModels
@@ -62,11 +63,11 @@ public final class AggregationServer: @unchecked Sendable {
     public func createRun(_ configuration: RunConfiguration) throws -> RunAttachment {
         try configuration.validate()
         let dataset = try loadDataset(configuration)
-        let model = try GlobalModel.initial(configuration, vocabulary: dataset.vocabulary)
+        let model = try configuration.makeGlobalModel(vocabulary: dataset.vocabulary)
         let record = try store.createRun(
             RunRecord(
                 createdAt: ISO8601DateFormatter().string(from: Date()), corpus: configuration.corpus,
-                model: configuration.modelLabel, codec: configuration.codec,
+                model: configuration.modelLabel, codec: configuration.codec.text,
                 seed: Int64(bitPattern: configuration.seed), config: configuration.encodedJSON()))
         let id = record.id!
         let run = ActiveRun(
@@ -91,7 +92,7 @@ public final class AggregationServer: @unchecked Sendable {
         let configuration = try RunConfiguration.decode(json: record.config)
         let dataset = try loadDataset(configuration)
         let last = try store.lastCommittedRound(ofRun: id)
-        var model = try GlobalModel.initial(configuration, vocabulary: dataset.vocabulary)
+        var model = try configuration.makeGlobalModel(vocabulary: dataset.vocabulary)
         var virtualTime = configuration.startTime
         if last > 0 {
             guard let checkpoint = try store.latestCheckpoint(ofRun: id), checkpoint.round == last,
@@ -102,8 +103,7 @@ public final class AggregationServer: @unchecked Sendable {
                     "run \(id): round \(last) is committed but its checkpoint is missing; the run cannot continue exactly"
                 )
             }
-            let restored = try ServerCheckpoint.decode(
-                [UInt8](data), into: model, vocabularyCount: dataset.vocabulary.count)
+            let restored = try ServerCheckpoint.decode([UInt8](data), into: model)
             guard restored.round == last else {
                 throw FederationError(
                     .badCheckpoint, "run \(id): the checkpoint says round \(restored.round), the store \(last)")
@@ -152,7 +152,7 @@ public final class AggregationServer: @unchecked Sendable {
                 throw ServerRejection(
                     400, .badRequest, "selected device ids must be below the fleet size \(run.configuration.devices)")
             }
-            run.open = try OpenRound(opening: opening, run: run)
+            run.open = OpenRound(opening: opening, run: run)
         }
     }
 
@@ -166,16 +166,11 @@ public final class AggregationServer: @unchecked Sendable {
                     403, .unknownDevice, "device \(device) was not selected for round \(round) of run \(id)")
             }
             let c = run.configuration
-            var contributed: Int?
-            if case .ngram(let g) = run.model { contributed = g.contributedThroughDay[UInt32(device)].map(Int.init) }
-            return TrainingPlan(
+            var plan = TrainingPlan(
                 runID: id, round: round, modelVersion: run.version, modelBytes: run.downloadBytes().count,
-                codec: c.codec,
-                localEpochs: c.localEpochs, batchSize: c.batchSize, optimizer: c.clientOptimizer,
-                learningRate: c.clientLearningRate, clipNorm: c.clientClipNorm,
-                maxMessageLength: c.maxMessageLength, dropout: c.clientDropout, deadline: open.opening.deadline,
-                federatedEval: c.federatedEval,
-                contributedThroughDay: contributed)
+                codec: c.codec, client: c.client, deadline: open.opening.deadline, federatedEval: c.federatedEval)
+            run.model.completePlan(&plan, device: UInt32(device))
+            return plan
         }
     }
 
@@ -196,7 +191,7 @@ public final class AggregationServer: @unchecked Sendable {
         do {
             let receipt = try run.withLock { () throws(ServerRejection) -> UploadReceipt in
                 let open = try run.requireOpen(round: round)
-                return try open.receive(device: device, bytes: bytes, extras: extras, run: run)
+                return try open.receive(device: device, bytes: bytes, extras: extras)
             }
             withLock { counters.accepted(bytes: bytes.count, duplicate: !receipt.accepted) }
             return receipt

@@ -1,4 +1,6 @@
+public import FederatedCore
 public import LanguageModels
+public import UpdateCodec
 
 // The messages of the round protocol (Bonawitz et al. 2019): the same values travel as
 // Swift values in-process and as JSON (or raw bytes for models and updates) over HTTP.
@@ -43,16 +45,9 @@ public struct TrainingPlan: Codable, Sendable, Equatable {
     /// Bytes of the model download.
     public var modelBytes: Int
     /// Codec scheme for the update (neural models).
-    public var codec: String
-    public var localEpochs: Int
-    public var batchSize: Int
-    /// `sgd` or `adam`.
-    public var optimizer: String
-    public var learningRate: Float
-    public var clipNorm: Float
-    public var maxMessageLength: Int
-    /// Inverted-dropout rate during local training (nil or 0: none).
-    public var dropout: Float?
+    public var codec: ParsedSetting<CodecScheme>
+    /// How the device trains, as the run configured it.
+    public var client: ClientTrainingConfiguration
     /// Virtual time after which the report is refused.
     public var deadline: Int
     /// Whether the device should also evaluate the downloaded model on its own text.

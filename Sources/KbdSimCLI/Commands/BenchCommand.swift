@@ -1,4 +1,5 @@
 import ArgumentParser
+import FederatedCore
 import Federation
 internal import Foundation
 import KeyboardCorpus
@@ -164,20 +165,9 @@ struct BenchQuantCommand: AsyncParsableCommand {
         // Only now, with every input checked and the corpus loaded, is the store opened.
         let store = try RunStore.open(path: options.db)
         let server = AggregationServer(store: store, loadDataset: { _ in dataset })
-        let runner = QuantizationBenchmarkRunner(benchmark: benchmark, server: server, dataset: dataset)
-        if let workers = options.workers { runner.workers = workers }
-        let quiet = json
-        let progress = ProgressLine(plainInterval: 0)
-        runner.onRunStart = { experiment, seed, index, total in
-            guard !quiet else { return }
-            status(
-                "run \(index)/\(total): codec \(experiment.codec), zlib \(experiment.zlibLevel) (\(experiment.scheme)), seed \(seed)"
-            )
-        }
-        runner.onRound = { experiment, seed, p in
-            guard !quiet else { return }
-            progress.finish("[\(experiment.codec) z\(experiment.zlibLevel) seed \(seed)] " + RunCommand.progressLine(p))
-        }
+        let runner = QuantizationBenchmarkRunner(
+            benchmark: benchmark, server: server, dataset: dataset, workers: options.workers,
+            observer: BenchmarkProgress(progress: json ? nil : ProgressLine(plainInterval: 0)))
         let interrupts = InterruptHandler { runner.requestStop() }
         defer { interrupts.cancel() }
 
@@ -269,5 +259,22 @@ struct BenchQuantCommand: AsyncParsableCommand {
             "rounds": benchmark.base.rounds, "seeds": benchmark.seeds.map { Int64(bitPattern: $0) },
             "stopped runs": outcome.measurements.filter { !$0.isComplete }.map(\.runID),
         ]
+    }
+}
+
+/// `kbd-sim bench quant`'s progress on stderr: a line per run started and per round committed
+/// (none with --json).
+private struct BenchmarkProgress: QuantizationBenchmarkObserver {
+    let progress: ProgressLine?
+
+    func runStarting(_ experiment: QuantizationBenchmark.Experiment, seed: UInt64, index: Int, of total: Int) {
+        guard progress != nil else { return }
+        status(
+            "run \(index)/\(total): codec \(experiment.codec), zlib \(experiment.zlibLevel) (\(experiment.scheme)), seed \(seed)"
+        )
+    }
+
+    func roundCommitted(_ experiment: QuantizationBenchmark.Experiment, seed: UInt64, _ p: RoundProgress) {
+        progress?.finish("[\(experiment.codec) z\(experiment.zlibLevel) seed \(seed)] " + RunCommand.progressLine(p))
     }
 }

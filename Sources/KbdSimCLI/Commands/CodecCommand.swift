@@ -1,3 +1,4 @@
+import Aggregation
 import ArgumentParser
 import FederatedCore
 import Foundation
@@ -202,8 +203,21 @@ struct CodecBenchCommand: ParsableCommand {
         let encodeSeconds = try Self.best(repeats) {
             message = try encoder.encode(delta, metadata: metadata, seed: seed)
         }
-        var accumulator = UpdateAccumulator(parameterCount: delta.count, layoutHash: metadata.layoutHash)
-        let decodeSeconds = try Self.best(repeats) { try accumulator.accumulate(message, weight: 1) }
+        // The server's path for one update: decode into a reused buffer, then add to the sum.
+        let decoder = UpdateDecoder(expectedLayoutHash: metadata.layoutHash, expectedParameterCount: delta.count)
+        var scratch = DecodeScratch()
+        var values = [Float](repeating: 0, count: delta.count)
+        var sum = WeightedSum(parameterCount: delta.count)
+        let decodeSeconds = try Self.best(repeats) {
+            try values.withUnsafeMutableBufferPointer { out in
+                try message.withUnsafeBytes { bytes in
+                    try Result { () throws(UpdateCodecError) in
+                        _ = try decoder.decode(bytes, into: out, scratch: &scratch)
+                    }.get()
+                }
+            }
+            sum.add(values, weight: 1)
+        }
         let decoded = try UpdateDecoder().decode(message).values
         var zlibSeconds: Double? = nil
         if scheme.zlibLevel > 0 {

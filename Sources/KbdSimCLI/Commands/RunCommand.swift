@@ -1,11 +1,13 @@
 import ArgumentParser
 import Dispatch
+import FederatedCore
 import Federation
 import Fleet
 internal import Foundation
 import KeyboardCorpus
 import LanguageModels
 import RunStore
+import UpdateCodec
 
 /// `kbd-sim run`: a federated training run, the product's main job.
 struct RunCommand: AsyncParsableCommand {
@@ -41,8 +43,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Update codec scheme, e.g. f32, q8s,z6, rot,q4s,z1 (kbd-sim codec bench --help).", valueName: "scheme"))
-    var codec: String = "rot,q8s,z1"
+            "Update codec scheme, e.g. f32, q8s,z6, rot,q4s,z1 (kbd-sim codec bench --help).", valueName: "scheme"),
+        transform: { try ParsedSetting.parse($0, flag: "--codec") })
+    var codec: ParsedSetting<CodecScheme> = "rot,q8s,z1"
 
     @Option(name: .long, help: "Evaluate on the evaluation users every N rounds (0: only after the last round).")
     var evalEvery: Int = 10
@@ -115,22 +118,12 @@ struct RunCommand: AsyncParsableCommand {
             let shared = dataset
             transport = InProcessTransport(server: AggregationServer(store: store, loadDataset: { _ in shared }))
         }
-        let runner = FederatedRunner(transport: transport, dataset: dataset)
-        if let workers = options.workers { runner.workers = workers }
         let workload = exportWorkload.map { _ in WorkloadRecorder() }
-        if let workload {
-            runner.onCohort = { round, messages, weights in
-                workload.record(round: round, messages: messages, weights: weights)
-            }
-        }
-        let progress = ProgressLine(plainInterval: 0)
-        let quiet = json
         let rows = RowCollector()
-        runner.onRound = { p in
-            rows.append(p)
-            guard !quiet else { return }
-            progress.finish(Self.progressLine(p))
-        }
+        let runner = FederatedRunner(
+            transport: transport, dataset: dataset, workers: options.workers,
+            observer: CommandLineRunObserver(
+                rows: rows, progress: json ? nil : ProgressLine(plainInterval: 0), workload: workload))
         let interrupts = InterruptHandler { runner.requestStop() }
         defer { interrupts.cancel() }
 
@@ -211,7 +204,8 @@ struct RunCommand: AsyncParsableCommand {
             var summary: [String: Any] = [
                 "run": outcome.attachment.runID, "finished": outcome.finished, "model": c.modelLabel,
                 "corpus": c.corpus,
-                "codec": c.codec, "server optimizer": c.serverOptimizer, "rounds": rounds.count, "reported": reported,
+                "codec": c.codec.text, "server optimizer": c.serverOptimizer.text, "rounds": rounds.count,
+                "reported": reported,
                 "MB up": Double(bytesUp) / 1e6, "MB down": Double(bytesDown) / 1e6, "wall s": wall,
                 "transport": server ?? "in-process",
             ]
@@ -293,17 +287,37 @@ final class WorkloadRecorder: @unchecked Sendable {
     }
 
     func write(to path: String, configuration c: RunConfiguration) throws {
-        guard case .neural(let config) = c.model else {
+        guard let config = c.model.neuralConfig else {
             throw ValidationError("--export-workload needs a neural model (the PyTorch loop trains the LSTM)")
         }
         let model = try JSONSerialization.jsonObject(with: config.encodedJSON())
         lock.lock()
         let document: [String: Any] = [
-            "model": model, "epochs": c.localEpochs, "batch": c.batchSize, "lr": Double(c.clientLearningRate),
-            "maxLength": c.maxMessageLength, "clip": Double(c.clientClipNorm), "rounds": rounds,
+            "model": model, "epochs": c.client.epochs, "batch": c.client.batchSize,
+            "lr": Double(c.client.learningRate), "maxLength": c.client.maxMessageLength,
+            "clip": Double(c.client.clipNorm), "rounds": rounds,
         ]
         lock.unlock()
         let data = try JSONSerialization.data(withJSONObject: document)
         try data.write(to: URL(fileURLWithPath: path))
+    }
+}
+
+/// What `kbd-sim run` shows while a run goes: a progress line per committed round (none with
+/// --json), the rows of the summary table, and the cohorts for --export-workload.
+private struct CommandLineRunObserver: RunObserver {
+    let rows: RowCollector
+    let progress: ProgressLine?
+    let workload: WorkloadRecorder?
+
+    var wantsCohorts: Bool { workload != nil }
+
+    func cohortTrained(round: Int, messages: [[[Int32]]], weights: [Int]) {
+        workload?.record(round: round, messages: messages, weights: weights)
+    }
+
+    func roundCommitted(_ progress: RoundProgress) {
+        rows.append(progress)
+        self.progress?.finish(RunCommand.progressLine(progress))
     }
 }

@@ -52,7 +52,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Global gradient-norm clip.")
     var clip: Float = 5
 
-    @Option(name: .long, help: "Dropout on embeddings and softmax inputs, 0…0.9.")
+    @Option(name: .long, help: "Dropout on embeddings and softmax inputs, at least 0 and below 1.")
     var dropout: Float = 0.25
 
     @Option(name: .long, help: "Longest message trained on, in words (longer ones are cut).")
@@ -103,8 +103,8 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--lr-decay must be in (0, 1] (got \(lrDecay))")
         }
         guard clip.isFinite && clip > 0 else { throw ValidationError("--clip must be positive (got \(clip))") }
-        guard dropout >= 0 && dropout < 0.9 else {
-            throw ValidationError("--dropout must be in 0…0.9 (got \(dropout))")
+        guard TrainingOptions.dropoutRange.contains(dropout) else {
+            throw ValidationError("--dropout must be at least 0 and below 1 (got \(dropout))")
         }
         guard maxLength >= 0 else { throw ValidationError("--max-length must not be negative") }
         guard threads == 1 || threads == 2 else { throw ValidationError("--threads must be 1 or 2 (got \(threads))") }

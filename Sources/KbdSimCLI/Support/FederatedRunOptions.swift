@@ -1,8 +1,11 @@
+import Aggregation
 import ArgumentParser
+import FederatedCore
 import Federation
 internal import Foundation
 import KeyboardCorpus
 import LanguageModels
+import UpdateCodec
 
 /// The flags of a federated run that `kbd-sim run` and `kbd-sim bench quant` share: the
 /// corpus, model, fleet, rounds, client and server settings, workers and the store.
@@ -73,7 +76,7 @@ struct FederatedRunOptions: ParsableArguments {
     var batch: Int = 16
 
     @Option(name: .long, help: "On-device optimizer: sgd, or adam (its moments start afresh every round).")
-    var clientOpt: String = "sgd"
+    var clientOpt: ClientTrainingConfiguration.Optimizer = .sgd
 
     @Option(name: .long, help: "Client learning rate.")
     var clientLr: Float = 0.5
@@ -95,8 +98,16 @@ struct FederatedRunOptions: ParsableArguments {
         name: .long,
         help: ArgumentHelp(
             "Server optimizer: fedavg, fedavgm, fedadam, fedyogi, with :key=value options (lr, momentum, beta1, beta2, tau, and halflife=R to halve the rate every R rounds; e.g. fedadam:lr=0.01,tau=0.001,halflife=150).",
-            valueName: "optimizer"))
-    var serverOpt: String = "fedavg"
+            valueName: "optimizer"),
+        transform: { try ParsedSetting.parse($0, flag: "--server-opt") })
+    var serverOpt: ParsedSetting<ServerOptimizerSpec> = "fedavg"
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The server's aggregation chain, stages joined by commas: decode,weight[:examples|:uniform],sum,server-optimizer (the default), with further stages between.",
+            valueName: "stages"))
+    var aggregation: String?
 
     @Flag(name: .long, help: "Devices also evaluate the downloaded model on their own text (federated evaluation).")
     var federatedEval = false
@@ -124,7 +135,7 @@ struct FederatedRunOptions: ParsableArguments {
 
     /// The run configuration from these flags and the command's own codec, evaluation
     /// schedule and seed; every field is checked (a bad one is a `ValidationError`, exit 64).
-    func runConfiguration(codec: String, evalEvery: Int, seed: UInt64) throws -> RunConfiguration {
+    func runConfiguration(codec: ParsedSetting<CodecScheme>, evalEvery: Int, seed: UInt64) throws -> RunConfiguration {
         var c = RunConfiguration()
         c.corpus = corpus
         c.format = format?.rawValue
@@ -148,14 +159,17 @@ struct FederatedRunOptions: ParsableArguments {
         c.trainingDays = trainingDays
         c.homeWiFiFraction = homeWifiFraction
         c.roundInterval = roundInterval
-        c.localEpochs = localEpochs
-        c.batchSize = batch
-        c.clientOptimizer = clientOpt
-        c.clientLearningRate = clientLr
-        c.clientClipNorm = clientClip
-        c.maxDeviceMessages = maxDeviceMessages
-        c.clientDropout = clientDropout
+        c.client.epochs = localEpochs
+        c.client.batchSize = batch
+        c.client.optimizer = clientOpt
+        c.client.learningRate = clientLr
+        c.client.clipNorm = clientClip
+        c.client.messageCap = maxDeviceMessages
+        c.client.dropout = clientDropout
         c.serverOptimizer = serverOpt
+        c.aggregationStages = aggregation.map {
+            $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
         c.codec = codec
         c.evalEvery = evalEvery
         c.federatedEval = federatedEval

@@ -24,6 +24,11 @@ public struct TrainingOptions: Sendable, Hashable {
     /// The learning rate of epoch `e` is `learningRate · learningRateDecay^e` (1 = constant).
     public var learningRateDecay: Float = 1
 
+    /// The dropout rates training accepts, wherever they are set (`kbd-sim train --dropout`,
+    /// `kbd-sim run --client-dropout`): inverted dropout keeps a unit with probability
+    /// `1 − p`, so `p` must stay below 1.
+    public static let dropoutRange: Range<Float> = 0..<1
+
     /// Creates options.
     public init(
         batchSize: Int = 8, learningRate: Float = 0.5, optimizer: OptimizerKind = .sgd(clipNorm: 5),

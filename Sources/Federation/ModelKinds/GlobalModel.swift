@@ -1,0 +1,85 @@
+import Aggregation
+import KeyboardCorpus
+import LanguageModels
+
+/// The server's side of a model kind: the global model and everything that must survive a
+/// restart with it (TFF's server state; Flower's Strategy holds the same).
+///
+/// One conformance per kind: ``NeuralGlobalModel`` (weight deltas through the aggregation
+/// stages) and ``NGramGlobalModel`` (summed counts). The server holds `any GlobalModel` and
+/// never asks which kind it is; ``RunConfiguration/makeGlobalModel(vocabulary:)`` is the one
+/// place that picks a conformance.
+protocol GlobalModel: Sendable {
+    /// The kind's byte in a server checkpoint (``ServerCheckpoint``).
+    var checkpointKind: UInt8 { get }
+
+    /// The largest upload this model can be sent: anything larger is refused unread.
+    var maximumUpdateBytes: Int { get }
+
+    /// The bytes a device downloads at `version` (rounds committed).
+    func downloadBytes(runID: Int64, version: Int) -> [UInt8]
+
+    /// nwp-v1 figures on `messages` (the evaluation users' text).
+    func evaluate(on messages: [[Int32]]) throws -> NextWordMetrics
+
+    /// Adds what this model tells one device beyond the run's settings to its plan.
+    func completePlan(_ plan: inout TrainingPlan, device: UInt32)
+
+    /// Starts aggregating round `round` on top of this model.
+    func openRound(_ round: Int, envelope: RoundEnvelope) -> any RoundAggregation
+
+    /// Appends the kind's checkpoint body (after the common header) for the model after `round`.
+    func writeCheckpoint(to writer: inout ByteWriter, round: Int)
+
+    /// This model (fresh from the run's configuration) with a checkpoint body restored.
+    func restoringCheckpoint(from reader: inout ByteReader) throws -> any GlobalModel
+}
+
+extension GlobalModel {
+    /// SHA-256 of the model's defining bytes (weights, or counts), hex.
+    func sha256() -> String {
+        var hash = SHA256()
+        hash.update(downloadBytes(runID: 0, version: 0))
+        return hash.finalizeHex()
+    }
+}
+
+/// One open round's aggregation on the server, for one model kind: it receives accepted
+/// devices' updates in arrival order and, at the close, produces the next global model.
+///
+/// Called only with the run's lock held. Built on a copy of the committed model, so an
+/// abandoned or failed round changes nothing.
+protocol RoundAggregation: AnyObject {
+    /// Checks and aggregates one device's update.
+    ///
+    /// - Returns: The examples (tokens) the update says it trained on.
+    /// - Throws: ``ServerRejection`` for an update that cannot be used; the round is then
+    ///   unchanged.
+    func receive(_ bytes: [UInt8], device: UInt32, extras: UploadExtras) throws(ServerRejection) -> Int
+
+    /// The model after the round, and what the aggregation stages recorded about it.
+    func close() throws -> (model: any GlobalModel, reports: [StageReport])
+}
+
+/// What every update of a round must say about itself: the run, the round and the device
+/// it was sent as (a replay or a misrouted update is refused).
+struct RoundEnvelope: Sendable {
+    var runID: Int64
+    var round: Int
+
+    /// Checks an update's own run, round and device against the round and its sender.
+    func check(runID: UInt64, round: Int, device: Int, sentAs expectedDevice: Int) throws(ServerRejection) {
+        guard runID == UInt64(self.runID) else {
+            throw ServerRejection(409, .wrongRound, "the update is for run \(runID), not run \(self.runID)")
+        }
+        guard round == self.round else {
+            throw ServerRejection(
+                409, .wrongRound,
+                "the update was trained for round \(round), but round \(self.round) is open (a replay?)")
+        }
+        guard device == expectedDevice else {
+            throw ServerRejection(
+                403, .unknownDevice, "the update says device \(device) but was sent as device \(expectedDevice)")
+        }
+    }
+}

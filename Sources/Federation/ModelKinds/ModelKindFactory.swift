@@ -1,0 +1,71 @@
+import Aggregation
+import KeyboardCorpus
+public import LanguageModels
+
+// The one place that looks at which kind of model a run trains. Everything else in a
+// round works through ``GlobalModel`` (the server's side) and ``DeviceModel`` (the phones').
+
+extension RunConfiguration.ModelKind {
+    /// A short label for tables: `cifg-small`, `kn3`.
+    public var label: String {
+        switch self {
+        case .neural(let config): config.name
+        case .ngram(let order): "kn\(order)"
+        }
+    }
+
+    /// The neural model's architecture, or nil for n-gram counts (runs that need weight
+    /// deltas, such as the quantization benchmark, ask for it).
+    public var neuralConfig: ModelConfig? {
+        if case .neural(let config) = self { return config }
+        return nil
+    }
+
+    /// Checks the kind against the run's vocabulary size.
+    func validate(vocabularySize: Int) throws(FederationError) {
+        switch self {
+        case .ngram(let order):
+            guard (1...5).contains(order) else {
+                throw FederationError(
+                    .invalidConfiguration, "--model must be kn1 … kn5 for Kneser-Ney (got kn\(order))")
+            }
+        case .neural(let config):
+            guard config.vocabularySize == vocabularySize + 4 else {
+                throw FederationError(
+                    .invalidConfiguration,
+                    "the model's vocabulary size \(config.vocabularySize) is not --vocab + 4 = \(vocabularySize + 4)")
+            }
+        }
+    }
+}
+
+extension RunConfiguration {
+    /// A short label for tables: `cifg-small`, `kn3`.
+    public var modelLabel: String { model.label }
+
+    /// The server's fresh global model for this run (deterministic in its seed), with its
+    /// aggregation stages.
+    func makeGlobalModel(vocabulary: Vocabulary) throws -> any GlobalModel {
+        switch model {
+        case .neural(let config):
+            return try NeuralGlobalModel(config: config, zipfBias: zipfBias) { model in
+                try AggregationStages.pipeline(
+                    effectiveAggregationStages,
+                    context: .init(
+                        parameterCount: model.parameters.count, layoutHash: model.layoutHash, configuration: self))
+            }
+        case .ngram(let order):
+            return NGramGlobalModel(order: order, vocabulary: vocabulary)
+        }
+    }
+
+    /// What a phone of this run does in a round (train or count, and encode).
+    func makeDeviceModel(vocabularyCount: Int) throws -> any DeviceModel {
+        switch model {
+        case .neural(let config):
+            NeuralDeviceModel(config: config, configuration: self)
+        case .ngram(let order):
+            NGramDeviceModel(order: order, vocabularyCount: vocabularyCount)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Dispatch
+import FederatedCore
+import Foundation
+import LanguageModels
+import UpdateCodec
+
+/// A phone of a neural run: it evaluates the downloaded model on its own text if asked,
+/// trains it locally with the run's ``ClientTrainingConfiguration``, and uploads the delta
+/// encoded with the run's codec.
+///
+/// One ``LSTMTrainer`` per worker thread serves every device that worker picks up (its
+/// weights are reset to the downloaded model for each device).
+final class NeuralDeviceModel: DeviceModel, @unchecked Sendable {
+    // @unchecked: the trainer table is guarded by `lock`, and trainer `w` is used only by
+    // worker `w` (CohortTrainer runs one job at a time per worker).
+    let config: ModelConfig
+    let scheme: CodecScheme
+    let uploadTiming: RunConfiguration.UploadTiming
+    let messageLimit: Int?
+    private var trainers: [Int: LSTMTrainer] = [:]
+    private let lock = NSLock()
+
+    init(config: ModelConfig, configuration: RunConfiguration) {
+        self.config = config
+        scheme = configuration.codec.value
+        uploadTiming = configuration.effectiveUploadTiming
+        messageLimit = configuration.client.messageCap
+    }
+
+    var costPerTrainingToken: Double { 1 }
+
+    /// The codec's bits per value over the model's values, or the float32 size for every
+    /// codec with ``RunConfiguration/UploadTiming/float32Size``.
+    func estimatedUpdateBytes(modelBytes: Int) -> Int {
+        switch uploadTiming {
+        case .codecSize: modelBytes * scheme.quantization.bitsPerValue / 32
+        case .float32Size: modelBytes
+        }
+    }
+
+    func job(device: Int, plan: TrainingPlan, text: RoundText) -> DeviceJob {
+        DeviceJob(device: device, messages: text.messages(of: device))
+    }
+
+    func prepareRound(download: [UInt8]) throws -> any CohortWork {
+        var model = try LSTMLanguageModel(config: config)
+        let decoded = try ModelDownload.decodeWeights(
+            download, layoutHash: model.layoutHash, parameterCount: model.parameters.count)
+        model.parameters = decoded.weights
+        return NeuralCohortWork(global: model, scheme: scheme, device: self)
+    }
+
+    /// Worker `worker`'s trainer, made on its first use with `options`.
+    fileprivate func trainer(worker: Int, model: LSTMLanguageModel, options: TrainingOptions) -> LSTMTrainer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let t = trainers[worker] { return t }
+        let t = LSTMTrainer(model: model, options: options)
+        trainers[worker] = t
+        return t
+    }
+}
+
+/// A neural round's work: local training from the downloaded weights, then encoding.
+struct NeuralCohortWork: CohortWork {
+    let global: LSTMLanguageModel
+    let scheme: CodecScheme
+    let device: NeuralDeviceModel
+
+    func run(_ job: DeviceJob, plan: TrainingPlan, runSeed: UInt64, worker: Int) -> Result<
+        DeviceReport, FederationError
+    > {
+        let started = DispatchTime.now().uptimeNanoseconds
+        var evaluation: NextWordMetrics?
+        if plan.federatedEval {
+            // The downloaded model on the device's own text, before it trains on it.
+            var predictor = LSTMPredictor(model: global)
+            evaluation = NextWordEvaluator.evaluate(&predictor, messages: job.messages)
+        }
+        let trainer = device.trainer(worker: worker, model: global, options: plan.client.trainingOptions(seed: runSeed))
+        let seed = derivedSeed(runSeed, 0x10CA1, UInt64(plan.round), UInt64(job.device))
+        let result = trainer.trainLocally(
+            from: global.parameters, on: job.messages, epochs: plan.client.epochs, seed: seed)
+        let metadata = UpdateMetadata(
+            runID: UInt64(plan.runID), round: UInt32(plan.round), layoutHash: global.layoutHash,
+            exampleCount: UInt32(clamping: result.tokenCount), deviceID: UInt64(job.device))
+        let codecSeed = derivedSeed(runSeed, 0xC0DEC, UInt64(plan.round), UInt64(job.device))
+        do {
+            let bytes = try UpdateEncoder(scheme: scheme).encode(result.delta, metadata: metadata, seed: codecSeed)
+            return .success(
+                DeviceReport(
+                    device: job.device, bytes: bytes, tokens: result.tokenCount, evaluation: evaluation,
+                    textThroughDay: nil,
+                    trainSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
+        } catch {
+            return .failure(
+                FederationError(
+                    .rejected, "device \(job.device) could not encode its update: \(error.message)", cause: error))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Aggregation
+import Dispatch
+import KeyboardCorpus
+import LanguageModels
+
+/// The embedding + LSTM model on the server: its weights and the aggregation stages (with
+/// the state they carry across rounds, such as the server optimizer's moments).
+struct NeuralGlobalModel: GlobalModel {
+    /// The architecture (its parameters are not kept up to date; ``weights`` are).
+    var model: LSTMLanguageModel
+    var weights: [Float]
+    var pipeline: AggregationPipeline
+
+    /// A fresh model for `configuration` (deterministic in its seed), aggregated by `pipeline`.
+    init(config: ModelConfig, zipfBias: Bool, pipeline: (LSTMLanguageModel) throws -> AggregationPipeline) throws {
+        model = try LSTMLanguageModel(config: config)
+        if zipfBias { model.initializeOutputBiasFromRanks() }
+        weights = Array(model.parameters)
+        self.pipeline = try pipeline(model)
+    }
+
+    var checkpointKind: UInt8 { 0 }
+
+    // float32 plus rotation padding, chunk scales and framing: anything larger is not an update.
+    var maximumUpdateBytes: Int { 5 * weights.count + 1 << 20 }
+
+    func downloadBytes(runID: Int64, version: Int) -> [UInt8] {
+        ModelDownload.encode(weights, layoutHash: model.layoutHash, runID: runID, version: version)
+    }
+
+    func evaluate(on messages: [[Int32]]) throws -> NextWordMetrics {
+        var model = model
+        model.parameters = ContiguousArray(weights)
+        return Self.evaluate(model, messages: messages)
+    }
+
+    /// Two predictors on two threads, merged in shard order (thread-count independent sums).
+    static func evaluate(_ model: LSTMLanguageModel, messages: [[Int32]]) -> NextWordMetrics {
+        let shards = max(1, min(2, messages.count))
+        nonisolated(unsafe) var results = [NextWordMetrics](repeating: NextWordMetrics(), count: shards)
+        results.withUnsafeMutableBufferPointer { slots in
+            nonisolated(unsafe) let out = slots
+            DispatchQueue.concurrentPerform(iterations: shards) { shard in
+                var predictor = LSTMPredictor(model: model)
+                let lower = messages.count * shard / shards
+                let upper = messages.count * (shard + 1) / shards
+                out[shard] = NextWordEvaluator.evaluate(&predictor, messages: messages[lower..<upper])
+            }
+        }
+        var total = NextWordMetrics()
+        for r in results { total.merge(r) }
+        return total
+    }
+
+    func completePlan(_ plan: inout TrainingPlan, device: UInt32) {}
+
+    func openRound(_ round: Int, envelope: RoundEnvelope) -> any RoundAggregation {
+        NeuralRoundAggregation(self, round: round, envelope: envelope)
+    }
+
+    /// weight count u32, weights f32…, state vectors u32, per vector: length u32, f32…
+    func writeCheckpoint(to w: inout ByteWriter, round: Int) {
+        w.u32(UInt32(weights.count))
+        w.floats(weights)
+        let state = pipeline.stateVectors
+        w.u32(UInt32(state.count))
+        for v in state {
+            w.u32(UInt32(v.count))
+            w.floats(v)
+        }
+    }
+
+    func restoringCheckpoint(from r: inout ByteReader) throws -> any GlobalModel {
+        var restored = self
+        let count = Int(try r.u32())
+        guard count == weights.count else {
+            throw FederationError(
+                .badCheckpoint, "the checkpoint has \(count) weights, the run's model \(weights.count)")
+        }
+        restored.weights = try r.floats(count)
+        var state: [[Float]] = []
+        for _ in 0..<Int(try r.u32()) { state.append(try r.floats(Int(try r.u32()))) }
+        try restored.pipeline.restoreState(state)
+        return restored
+    }
+}
