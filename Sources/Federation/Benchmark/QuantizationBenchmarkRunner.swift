@@ -1,5 +1,5 @@
 import Foundation
-import LanguageModels
+public import LanguageModels
 import UpdateCodec
 
 /// Runs a ``QuantizationBenchmark``: one in-process federated run per (seed, experiment),
@@ -58,12 +58,17 @@ public final class QuantizationBenchmarkRunner: @unchecked Sendable {
         public var summary: QuantizationBenchmark.Summary
         /// Whether every planned run is complete.
         public var finished: Bool
+        /// The model every run starts from, on the evaluation users, when the base
+        /// configuration asks for it (``RunConfiguration/evaluateStart``). It is the same for
+        /// every codec and seed: the initial weights come from the model's own seed.
+        public var startEvaluation: NextWordMetrics?
     }
 
     /// Runs every planned run (or until stopped) and summarizes the complete ones.
     public func run() async throws -> Outcome {
         let planned = benchmark.plannedRuns
         var measurements: [QuantizationBenchmark.RunMeasurement] = []
+        var start: NextWordMetrics?
         for (index, run) in planned.enumerated() {
             let experiment = run.experiment
             let seed = run.seed
@@ -76,8 +81,11 @@ public final class QuantizationBenchmarkRunner: @unchecked Sendable {
             }
             if stop { break }
             observer.runStarting(experiment, seed: seed, index: index + 1, of: planned.count)
-            let configuration = benchmark.configuration(for: experiment, seed: seed)
+            var configuration = benchmark.configuration(for: experiment, seed: seed)
+            // Every run starts from the same weights: evaluate them once, with the first run.
+            if index > 0 { configuration.evaluateStart = nil }
             let outcome = try await runner.run(configuration: configuration)
+            if index == 0 { start = outcome.attachment.startEvaluation }
             measurements.append(
                 try QuantizationBenchmark.RunMeasurement(
                     store: server.store, runID: outcome.attachment.runID, experiment: experiment, seed: seed,
@@ -88,19 +96,13 @@ public final class QuantizationBenchmarkRunner: @unchecked Sendable {
         let (parameters, float32Bytes) = try modelSizes()
         let summary = benchmark.summarize(measurements, parameterCount: parameters, float32UpdateBytes: float32Bytes)
         let finished = measurements.count == planned.count && measurements.allSatisfy(\.isComplete)
-        return Outcome(measurements: measurements, summary: summary, finished: finished)
+        return Outcome(measurements: measurements, summary: summary, finished: finished, startEvaluation: start)
     }
 
     /// The model's parameter count and the exact size of one float32 update message
     /// (header + 4 bytes per parameter + CRC), encoded with the `f32` scheme.
     public func modelSizes() throws -> (parameters: Int, float32UpdateBytes: Int) {
-        guard let config = benchmark.base.model.neuralConfig else { return (0, 0) }
-        let model = try LSTMLanguageModel(config: config)
-        let count = model.parameters.count
-        let zeros = [Float](repeating: 0, count: count)
-        let metadata = UpdateMetadata(runID: 0, round: 0, layoutHash: model.layoutHash, exampleCount: 0, deviceID: 0)
-        let bytes = try UpdateEncoder(scheme: CodecScheme()).encode(zeros, metadata: metadata, seed: 0)
-        return (count, bytes.count)
+        try benchmark.base.updateSizes() ?? (0, 0)
     }
 }
 

@@ -10,7 +10,8 @@ extension RunConfiguration {
         case corpus, format, vocabularySize, modelName, model, zipfBias
         case devices, cohort, rounds, overSelection, reportingDeadline, minimumReportFraction, trainingDays
         case homeWiFiFraction, roundInterval, startTime
-        case serverOptimizer, codec, aggregationStages, evalEvery, federatedEval, checkpointEvery, seed, uploadTiming
+        case serverOptimizer, codec, aggregationStages, evalEvery, federatedEval, evaluateStart, checkpointEvery, seed
+        case uploadTiming
     }
 
     public init(from decoder: any Decoder) throws {
@@ -38,6 +39,7 @@ extension RunConfiguration {
         aggregationStages = try c.decodeIfPresent([String].self, forKey: .aggregationStages)
         evalEvery = try c.decode(Int.self, forKey: .evalEvery)
         federatedEval = try c.decode(Bool.self, forKey: .federatedEval)
+        evaluateStart = try c.decodeIfPresent(Bool.self, forKey: .evaluateStart)
         checkpointEvery = try c.decode(Int.self, forKey: .checkpointEvery)
         seed = try c.decode(UInt64.self, forKey: .seed)
         uploadTiming = try c.decodeIfPresent(UploadTiming.self, forKey: .uploadTiming)
@@ -67,6 +69,7 @@ extension RunConfiguration {
         try c.encodeIfPresent(aggregationStages, forKey: .aggregationStages)
         try c.encode(evalEvery, forKey: .evalEvery)
         try c.encode(federatedEval, forKey: .federatedEval)
+        try c.encodeIfPresent(evaluateStart, forKey: .evaluateStart)
         try c.encode(checkpointEvery, forKey: .checkpointEvery)
         try c.encode(seed, forKey: .seed)
         try c.encodeIfPresent(uploadTiming, forKey: .uploadTiming)

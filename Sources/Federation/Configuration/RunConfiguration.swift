@@ -77,6 +77,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// Devices also evaluate the downloaded model on their own text before training and
     /// report the counts (federated evaluation).
     public var federatedEval: Bool = false
+    /// Also evaluate the model the run starts from, when the run is created (its figure comes
+    /// back in ``RunAttachment/startEvaluation``). nil or false: no. Optional so that older
+    /// stored configurations still decode.
+    public var evaluateStart: Bool?
     /// Keep a full checkpoint every this many rounds (the newest is always kept).
     public var checkpointEvery: Int = 0
 

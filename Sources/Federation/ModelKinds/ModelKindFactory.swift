@@ -1,6 +1,7 @@
 import Aggregation
 import KeyboardCorpus
 public import LanguageModels
+import UpdateCodec
 
 // The one place that looks at which kind of model a run trains. Everything else in a
 // round works through ``GlobalModel`` (the server's side) and ``DeviceModel`` (the phones').
@@ -67,5 +68,17 @@ extension RunConfiguration {
         case .ngram(let order):
             NGramDeviceModel(order: order, vocabularyCount: vocabularyCount)
         }
+    }
+
+    /// A neural run's parameters per update and the exact size of one float32 update message
+    /// (header + 4 bytes per parameter + CRC, the `f32` scheme); nil for n-gram counts.
+    public func updateSizes() throws -> (parameters: Int, float32UpdateBytes: Int)? {
+        guard let config = model.neuralConfig else { return nil }
+        let model = try LSTMLanguageModel(config: config)
+        let count = model.parameters.count
+        let zeros = [Float](repeating: 0, count: count)
+        let metadata = UpdateMetadata(runID: 0, round: 0, layoutHash: model.layoutHash, exampleCount: 0, deviceID: 0)
+        let bytes = try UpdateEncoder(scheme: CodecScheme()).encode(zeros, metadata: metadata, seed: 0)
+        return (count, bytes.count)
     }
 }

@@ -64,6 +64,8 @@ public final class AggregationServer: @unchecked Sendable {
         try configuration.validate()
         let dataset = try loadDataset(configuration)
         let model = try configuration.makeGlobalModel(vocabulary: dataset.vocabulary)
+        let start =
+            configuration.evaluateStart == true ? try model.evaluate(on: dataset.evalMessages) : nil
         let record = try store.createRun(
             RunRecord(
                 createdAt: ISO8601DateFormatter().string(from: Date()), corpus: configuration.corpus,
@@ -74,7 +76,9 @@ public final class AggregationServer: @unchecked Sendable {
             id: id, configuration: configuration, dataset: dataset, model: model, version: 0,
             virtualTime: configuration.startTime)
         withLock { runs[id] = run }
-        return run.attachment
+        var attachment = run.attachment
+        attachment.startEvaluation = start
+        return attachment
     }
 
     /// Re-attaches to a stored run from its last committed round (after a crash, `kill -9`

@@ -16,6 +16,9 @@ public struct RunAttachment: Codable, Sendable, Equatable {
     public var virtualTime: Int
     /// Bytes of the current model download.
     public var modelBytes: Int
+    /// nwp-v1 figures of the model the run starts from, on the evaluation users: for a new
+    /// run whose configuration asks for it (``RunConfiguration/evaluateStart``), else nil.
+    public var startEvaluation: NextWordMetrics?
 }
 
 /// The fleet coordinator's selection for one round (the devices it found eligible and picked).

@@ -3,6 +3,7 @@ import FederatedCore
 import Federation
 internal import Foundation
 import KeyboardCorpus
+import LanguageModels
 import RunStore
 
 /// `kbd-sim bench`: experiments made of several federated runs.
@@ -211,6 +212,17 @@ struct BenchQuantCommand: AsyncParsableCommand {
                 ratio to f32: a float32 update is \(grouped(Int(s.float32UploadBytes.rounded()))) bytes, \(f32)
                 identical cohorts for every codec of a seed (from the store): \(s.cohortsIdentical ? "yes" : "NO — see kbd-sim runs show")
                 """)
+            if let start = outcome.startEvaluation {
+                print(
+                    "every run starts from the same untrained model: acc@1 \(fixed(start.accuracyAt1)), acc@3 \(fixed(start.accuracyAt3)) before round 1"
+                )
+                let gains = s.rows.map { row in
+                    "\(row.experiment.codec) \(fixed(row.accuracyAt1.mean)) (\(signed(row.accuracyAt1.mean - start.accuracyAt1)))"
+                }
+                print(
+                    "acc@1 from \(fixed(start.accuracyAt1)) before round 1 to, after round \(benchmark.base.rounds): \(gains.joined(separator: ", "))"
+                )
+            }
         }
         for run in stopped {
             print(
@@ -223,6 +235,9 @@ struct BenchQuantCommand: AsyncParsableCommand {
             )
         }
     }
+
+    /// `+0.0287` / `-0.0012`: a change in accuracy.
+    private func signed(_ x: Double) -> String { (x >= 0 ? "+" : "−") + fixed(abs(x)) }
 
     /// The table's columns; the --json row keys are the same (plus the per-seed details).
     static let columns = [
@@ -250,7 +265,7 @@ struct BenchQuantCommand: AsyncParsableCommand {
                 "model sha256": row.finalModelSHA256,
             ]
         }
-        return [
+        var document: [String: Any] = [
             "rows": rows, "finished": outcome.finished, "spread": "half-range",
             "target acc@1": s.target, "target basis": s.targetBasis,
             "f32 bytes": s.float32UploadBytes, "f32 basis": s.float32Basis.rawValue, "parameters": s.parameterCount,
@@ -259,6 +274,11 @@ struct BenchQuantCommand: AsyncParsableCommand {
             "rounds": benchmark.base.rounds, "seeds": benchmark.seeds.map { Int64(bitPattern: $0) },
             "stopped runs": outcome.measurements.filter { !$0.isComplete }.map(\.runID),
         ]
+        if let start = outcome.startEvaluation {
+            document["start acc@1"] = start.accuracyAt1
+            document["start acc@3"] = start.accuracyAt3
+        }
+        return document
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Federation
 internal import Foundation
 import RunReport
 import RunStore
@@ -53,7 +54,7 @@ struct ReportCommand: ParsableCommand {
                 ids: ids, from: runStore, storePath: store.db, allowMixedCorpora: allowMixedCorpora)
             document = ReportDocument(
                 runs: runs, storePath: store.db, generatedAt: Date(),
-                toolVersion: KbdSimCommand.configuration.version)
+                toolVersion: KbdSimCommand.configuration.version, modelSizes: Self.modelSizes(of: runs))
             written = try ReportFile.write(document.html, to: out)
         } catch let error as RunReportError {
             // Bad run ids, mixed corpora and a missing output folder are usage errors (exit 64).
@@ -83,5 +84,19 @@ struct ReportCommand: ParsableCommand {
                 "wrote \(written.path) (\(grouped(written.bytes)) bytes): \(document.chartHeadings.count) charts and a configuration table for \(runs)"
             )
         }
+    }
+
+    /// Each neural run's parameter count and float32 update size, from its stored
+    /// configuration (for the bits-against-accuracy table); runs whose configuration cannot be
+    /// read are left out of the table.
+    static func modelSizes(of runs: [ReportedRun]) -> [Int64: UploadComparison.ModelSize] {
+        var sizes: [Int64: UploadComparison.ModelSize] = [:]
+        for run in runs where !run.isNGram {
+            guard let c = try? RunConfiguration.decode(json: run.record.config),
+                let size = try? c.updateSizes()
+            else { continue }
+            sizes[run.id] = .init(parameters: size.parameters, float32UpdateBytes: size.float32UpdateBytes)
+        }
+        return sizes
     }
 }

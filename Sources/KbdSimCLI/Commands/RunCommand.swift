@@ -215,6 +215,10 @@ struct RunCommand: AsyncParsableCommand {
                 summary["acc@1-iv"] = last.accuracyAt1InVocabulary
                 if last.perplexity.isFinite { summary["ppl"] = last.perplexity }
             }
+            if let start = outcome.attachment.startEvaluation {
+                summary["start acc@1"] = start.accuracyAt1
+                summary["start acc@3"] = start.accuracyAt3
+            }
             if let sha = rounds.last?.summary.modelSHA256 { summary["model sha256"] = sha }
             if let coverage {
                 summary["reporting users"] = coverage.users
@@ -228,6 +232,13 @@ struct RunCommand: AsyncParsableCommand {
         var table = SummaryTable(columns: [
             "round", "virtual time", "reported", "dropped", "stragglers", "MB up", "acc@1", "acc@3", "acc@1-iv", "ppl",
         ])
+        if let e = outcome.attachment.startEvaluation {
+            table.append([
+                "start", Self.virtualClock(c.startTime), "-", "-", "-", "0.0", fixed(e.accuracyAt1),
+                fixed(e.accuracyAt3), fixed(e.accuracyAt1InVocabulary),
+                e.perplexity.isFinite ? fixed(e.perplexity, digits: 1) : "-",
+            ])
+        }
         for p in evaluated {
             let e = p.summary.evaluation!
             table.append([

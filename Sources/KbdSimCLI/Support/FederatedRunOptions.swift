@@ -112,6 +112,11 @@ struct FederatedRunOptions: ParsableArguments {
     @Flag(name: .long, help: "Devices also evaluate the downloaded model on their own text (federated evaluation).")
     var federatedEval = false
 
+    @Flag(
+        name: .long,
+        help: "Also evaluate the model the run starts from (a 'start' row before round 1; a new run only).")
+    var evalStart = false
+
     @Option(name: .long, help: "Keep a checkpoint every N rounds besides the newest (0: only the newest).")
     var checkpointEvery: Int = 0
 
@@ -173,6 +178,7 @@ struct FederatedRunOptions: ParsableArguments {
         c.codec = codec
         c.evalEvery = evalEvery
         c.federatedEval = federatedEval
+        c.evaluateStart = evalStart ? true : nil
         c.checkpointEvery = checkpointEvery
         c.seed = seed
         do { try c.validate() } catch { throw ValidationError(error.message) }

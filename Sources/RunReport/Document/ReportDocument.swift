@@ -12,14 +12,22 @@ public struct ReportDocument: Sendable {
     public let generatedAt: Date
     /// The kbd-sim version that made it.
     public let toolVersion: String
+    /// The bits-against-accuracy table, when the caller knows the runs' model sizes.
+    public let uploadComparison: UploadComparison?
 
     /// A report on `runs` (at least one), read from the store at `storePath`.
     ///
     /// - Parameters:
     ///   - generatedAt: the time printed in the header (UTC).
     ///   - toolVersion: the kbd-sim version printed in the header.
-    public init(runs: [ReportedRun], storePath: String, generatedAt: Date, toolVersion: String) {
+    ///   - modelSizes: per run id, the model's parameter count and float32 update size, for the
+    ///     bits-against-accuracy table (runs without one are left out of it).
+    public init(
+        runs: [ReportedRun], storePath: String, generatedAt: Date, toolVersion: String,
+        modelSizes: [Int64: UploadComparison.ModelSize] = [:]
+    ) {
         precondition(!runs.isEmpty, "a report needs at least one run")
+        uploadComparison = UploadComparison(runs: runs, sizes: modelSizes)
         self.runs = runs
         self.storePath = storePath
         self.generatedAt = generatedAt
@@ -62,6 +70,7 @@ public struct ReportDocument: Sendable {
                 """
         }
         body += configurationTable
+        if let uploadComparison { body += uploadComparison.html }
         return """
             <!DOCTYPE html>
             <html lang="en">
