@@ -1,7 +1,7 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
-/// Upcoming-feature flags every target builds with (see ../shared/docs/style.md, "Tooling").
+/// Upcoming-feature flags every target builds with (as swift-nio and Hummingbird do).
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
@@ -9,7 +9,7 @@ let strictSettings: [SwiftSetting] = [
 ]
 
 /// Numeric kernels are compiled for AVX2/FMA: without `-target-cpu`, SIMD `addingProduct`
-/// lowers to libm `fmaf` calls and runs ~50x slower (../shared/docs/toolchain.md).
+/// lowers to libm `fmaf` calls and runs ~50x slower (docs/kernels.md).
 /// x86-64 only, so arm64 builds. SwiftPM has no architecture condition and this `#if` is
 /// evaluated on the build host: a cross-build from x86-64 to arm64 must drop the flag (docs/kernels.md).
 #if arch(x86_64)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent reference implementation of next-word prediction with an
 interpolated modified Kneser-Ney n-gram model (Chen & Goodman 1998, KenLM lmplz
-conventions), scored under the `nwp-v1` metric contract (../shared/docs/metrics.md).
+conventions), scored under the `nwp-v1` metric contract (docs/README.md).
 
 Purpose: cross-check the Swift implementation's acc@1 / acc@3 / acc@1-iv / ppl.
 Correctness over speed: for every distinct evaluation context the full
@@ -27,6 +27,7 @@ Model conventions (followed exactly):
 import argparse
 import hashlib
 import math
+import os
 import sys
 import time
 import unicodedata
@@ -37,7 +38,9 @@ from collections import Counter, defaultdict
 import numpy as np
 import regex
 
-DEFAULT_ZIP = "/work/shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip"
+# The NUS SMS Corpus release, from its authors (National University of Singapore); pass --zip
+# or set NUS_SMS_ZIP.
+DEFAULT_ZIP = os.environ.get("NUS_SMS_ZIP")
 TOKEN_RE = regex.compile(r"[\p{L}\p{N}]+(?:'[\p{L}\p{N}]+)*")
 
 
@@ -243,7 +246,8 @@ def evaluate(model, test_ids, V):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--zip", default=DEFAULT_ZIP)
+    ap.add_argument("--zip", default=DEFAULT_ZIP, required=DEFAULT_ZIP is None,
+                    help="smsCorpus_en_xml_2015.03.09_all.zip (default: $NUS_SMS_ZIP)")
     ap.add_argument("--vocab", type=int, default=10000)
     ap.add_argument("--orders", default="1,2,3,4,5")
     ap.add_argument("--split", default="users", choices=["users", "per-user"])

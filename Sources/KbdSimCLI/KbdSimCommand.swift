@@ -7,10 +7,14 @@ public struct KbdSimCommand: AsyncParsableCommand {
         commandName: "kbd-sim",
         abstract: "Simulate federated training of mobile-keyboard next-word models.",
         discussion: """
-            Accuracy figures follow the nwp-v1 contract (acc@1, acc@3, acc@1-iv, ppl).
+            Accuracy figures follow the nwp-v1 contract (acc@1, acc@3, acc@1-iv, ppl). The \
+            built-in corpus is `synthetic`; real phone text is the NUS SMS Corpus \
+            (smsCorpus_en_xml_2015.03.09_all.zip, from its authors at the National University \
+            of Singapore), read as released.
 
-            Example:
-              kbd-sim eval --model kn3 --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip
+            Examples:
+              kbd-sim eval --model kn3 --corpus synthetic
+              kbd-sim eval --model kn3 --corpus smsCorpus_en_xml_2015.03.09_all.zip
             """,
         version: "0.1.0\nkernel path: " + KernelPath.report().summaryLine,
         subcommands: [

@@ -20,7 +20,7 @@ struct CorpusStatsCommand: ParsableCommand {
             implementation of the contract reproduces exactly.
 
             Example:
-              kbd-sim corpus stats ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip
+              kbd-sim corpus stats smsCorpus_en_xml_2015.03.09_all.zip
             """
     )
 

@@ -14,7 +14,7 @@ struct EvalCommand: ParsableCommand {
             --vocab most frequent training tokens.
 
             Examples:
-              kbd-sim eval --model kn3 --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip
+              kbd-sim eval --model kn3 --corpus smsCorpus_en_xml_2015.03.09_all.zip
               kbd-sim eval --model kn4 --corpus my.jsonl --split per-user --vocab 20000 --json
               kbd-sim eval --model kn3 --corpus sms.zip --export-arpa kn3.arpa
               kbd-sim eval --model cifg-small.kbdlm --corpus sms.zip

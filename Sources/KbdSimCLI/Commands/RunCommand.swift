@@ -28,8 +28,8 @@ struct RunCommand: AsyncParsableCommand {
 
             Examples:
               kbd-sim run --corpus synthetic --devices 100000 --cohort 50 --rounds 100 --model cifg-small --codec rot,q8s,z1
-              kbd-sim run --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip --model kn3 --cohort 20 --rounds 30
-              kbd-sim run --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip --model cifg-small --cohort 20 --rounds 800 \\
+              kbd-sim run --corpus smsCorpus_en_xml_2015.03.09_all.zip --model kn3 --cohort 20 --rounds 30
+              kbd-sim run --corpus smsCorpus_en_xml_2015.03.09_all.zip --model cifg-small --cohort 20 --rounds 800 \\
                 --round-interval 3600 --client-lr 1 --batch 4 --server-opt fedadam:lr=0.02,halflife=300 \\
                 --max-device-messages 128 --client-dropout 0.25 \\
                 --over-selection 1.0 --deadline 3600 --min-report-fraction 0.5 --home-wifi-fraction 1

@@ -17,8 +17,8 @@ struct TrainCommand: ParsableCommand {
             a config file; its vocabulary size is set from --vocab.
 
             Example:
-              kbd-sim train --model cifg-small --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip --epochs 6 --out cifg-small.kbdlm
-              kbd-sim eval --model cifg-small.kbdlm --corpus ../shared/corpora/nus-sms/smsCorpus_en_xml_2015.03.09_all.zip
+              kbd-sim train --model cifg-small --corpus smsCorpus_en_xml_2015.03.09_all.zip --epochs 6 --out cifg-small.kbdlm
+              kbd-sim eval --model cifg-small.kbdlm --corpus smsCorpus_en_xml_2015.03.09_all.zip
 
             With --participants-of RUN_ID it trains only on the text of the training users whose \
             phones reported in that federated run (file corpora): the centralized ceiling of \

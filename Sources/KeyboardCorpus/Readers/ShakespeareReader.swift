@@ -2,8 +2,9 @@
 ///
 /// Each turn is a block of non-blank lines between blank lines. Its first line has the
 /// form `NAME:` and names the speaker; every following line of the block is one message
-/// of that speaker (nwp-v1, ../shared/docs/metrics.md). Lines inside a turn may also end
-/// with a colon ("thus accused it:"); keying on the block structure keeps them messages.
+/// of that speaker (nwp-v1; docs/README.md states the contract). Lines inside a turn may
+/// also end with a colon ("thus accused it:"); keying on the block structure keeps them
+/// messages.
 struct ShakespeareReader {
     let path: String
 
