@@ -8,24 +8,10 @@ struct DoctorCommandTests {
     static let kernelVariables = ["OPENBLAS_CORETYPE", "KBD_SIM_KERNEL_PATH", "KBD_SIM_FAKE_OPENBLAS_CORE"]
 
     static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> KbdSimRunner.Result {
-        let process = Process()
-        process.executableURL = KbdSimRunner.executable
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        for name in kernelVariables { environment[name] = nil }
-        for (k, v) in extra { environment[k] = v }
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return KbdSimRunner.Result(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+        var changes: [String: String?] = [:]
+        for name in kernelVariables { changes[name] = .some(nil) }
+        for (k, v) in extra { changes[k] = v }
+        return try KbdSimRunner.run(KbdSimRunner.executable, arguments, environment: changes)
     }
 
     @Test func doctorDescribesThisMachine() throws {

@@ -30,12 +30,17 @@ struct KbdSimRunner {
     }
 
     static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Result {
+        try run(executable, arguments, environment: extra.merging(["KBD_SIM_NO_CACHE": "1"]) { given, _ in given })
+    }
+
+    /// Runs `program` with `arguments` in this process's environment, with `changes` applied
+    /// (a nil value removes the variable), and captures what it prints.
+    static func run(_ program: URL, _ arguments: [String], environment changes: [String: String?]) throws -> Result {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
-        environment["KBD_SIM_NO_CACHE"] = "1"
-        for (k, v) in extra { environment[k] = v }
+        for (k, v) in changes { environment[k] = v }
         process.environment = environment
         let out = Pipe()
         let err = Pipe()

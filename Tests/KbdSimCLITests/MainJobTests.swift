@@ -10,24 +10,14 @@ struct MainJobTests {
         let scratch = ScratchFolder()
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [repository.appendingPathComponent("scripts/main-job.sh").path]
-        var environment = ProcessInfo.processInfo.environment
-        environment["KBD_SIM_BIN"] = KbdSimRunner.executable.path
-        environment["KBD_SIM_OUT"] = scratch.path
-        environment["KBD_SIM_QUICK"] = "1"
-        environment["KBD_SIM_NO_CACHE"] = "1"
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "stderr: \(stderr.suffix(2000))")
+        let job = try KbdSimRunner.run(
+            URL(fileURLWithPath: "/bin/bash"), [repository.appendingPathComponent("scripts/main-job.sh").path],
+            environment: [
+                "KBD_SIM_BIN": KbdSimRunner.executable.path, "KBD_SIM_OUT": scratch.path, "KBD_SIM_QUICK": "1",
+                "KBD_SIM_NO_CACHE": "1",
+            ])
+        let stdout = job.stdout
+        #expect(job.status == 0, "stderr: \(job.stderr.suffix(2000))")
         for step in ["== 1.", "== 2.", "== 3.", "== 4."] { #expect(stdout.contains(step)) }
         // The quantization table, its start figure and the identical-cohort check.
         #expect(stdout.contains("bits/param") && stdout.contains("rot+q2s"))
