@@ -92,13 +92,14 @@ def main():
     ap.add_argument("--model", default="cifg-small")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--kbd-sim", help="also time federated rounds with this kbd-sim (release build)")
+    ap.add_argument("--skip-lstm", action="store_true", help="only the federated rounds (with --kbd-sim)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if not os.access(args.bench, os.X_OK):
         sys.exit(f"bench_kernels: no lstm-bench at {args.bench}: swift build -c release --product lstm-bench")
     config = os.path.join("models", args.model + ".json")
     best, seen = {}, {}
-    for r in range(args.rounds):
+    for r in range(0 if args.skip_lstm else args.rounds):
         for label, extra in cases():
             for batch in STEPS:
                 tps, core, how = train(args.bench, config, batch, extra)
@@ -107,11 +108,11 @@ def main():
                 seen[label] = (core, how)
             print(f"round {r + 1}: {label} done", file=sys.stderr)
     rows = []
-    for label, _ in cases():
+    for label, _ in cases() if not args.skip_lstm else []:
         core, how = seen[label]
         rows.append({"environment": label, "core": core, "how": how,
                      **{f"batch {b} tokens/s": round(best[(label, b)]) for b in STEPS}})
-    prescott = rows[0]
+    prescott = rows[0] if rows else None
     for row in rows:
         for b in STEPS:
             row[f"batch {b} vs Prescott"] = round(row[f"batch {b} tokens/s"] / prescott[f"batch {b} tokens/s"], 2)
@@ -130,17 +131,21 @@ def main():
     if args.json:
         print(json.dumps({"model": args.model, "rounds": args.rounds, "rows": rows, "fedavg": fedavg}, indent=2))
         return
-    print(f"lstm-bench train {config} BATCH single STEPS (OPENBLAS_NUM_THREADS=1), best of {args.rounds} rounds")
-    print()
-    print("| environment | OpenBLAS core run (how chosen) | batch 8 tokens/s | batch 32 tokens/s | vs Prescott (8 / 32) |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    for row in rows:
-        how = row["how"].split(" (", 1)[-1].split("); own SIMD", 1)[0]
-        print(f"| {row['environment']} | {row['core']} ({how}) | {row['batch 8 tokens/s']:,} | "
-              f"{row['batch 32 tokens/s']:,} | {row['batch 8 vs Prescott']:.2f}× / {row['batch 32 vs Prescott']:.2f}× |")
+    if rows:
+        print(f"lstm-bench train {config} BATCH single STEPS (OPENBLAS_NUM_THREADS=1), best of {args.rounds} rounds")
+        print()
+        print("| environment | OpenBLAS core run (how chosen) | batch 8 tokens/s | batch 32 tokens/s "
+              "| vs Prescott (8 / 32) |")
+        print("| --- | --- | ---: | ---: | ---: |")
+        for row in rows:
+            how = row["how"].split(" (", 1)[-1].split("); own SIMD", 1)[0]
+            print(f"| {row['environment']} | {row['core']} ({how}) | {row['batch 8 tokens/s']:,} | "
+                  f"{row['batch 32 tokens/s']:,} | {row['batch 8 vs Prescott']:.2f}× / "
+                  f"{row['batch 32 vs Prescott']:.2f}× |")
     if fedavg:
         print()
-        print("kbd-sim run, synthetic, 100,000 devices, cohort 50, cifg-small, f32, 3 rounds: mean s/round")
+        print("kbd-sim run, synthetic, 100,000 devices, cohort 50, cifg-small, f32, 3 rounds: mean s/round, "
+              f"best of {args.rounds}")
         print()
         print("| environment | OpenBLAS core run (how chosen) | s/round |")
         print("| --- | --- | ---: |")

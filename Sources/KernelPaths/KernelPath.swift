@@ -168,8 +168,8 @@ public struct KernelPathReport: Sendable {
         case .keep(.fixedByBuild):
             return "fixed when this OpenBLAS was built (not DYNAMIC_ARCH)"
         case .relaunch(let better):
-            return "detected by OpenBLAS; the CPU runs \(better) but kbd-sim cannot re-launch on this platform: "
-                + "set OPENBLAS_CORETYPE=\(better) yourself"
+            return "detected by OpenBLAS; the CPU runs \(better) but kbd-sim could not re-launch (not Linux, or "
+                + "exec failed): set OPENBLAS_CORETYPE=\(better) yourself"
         }
     }
 
