@@ -2,6 +2,7 @@ import ArgumentParser
 import FederatedCore
 import Federation
 internal import Foundation
+import KernelPaths
 import KeyboardCorpus
 import LanguageModels
 import RunStore
@@ -150,6 +151,7 @@ struct BenchQuantCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        status("kernel path: " + KernelPath.report().summaryLine)
         let draft = try plan(devices: nil)
         let t0 = now()
         let dataset = try FederatedDataset(configuration: draft.base, loader: CorpusLoader(usesCache: !options.noCache))

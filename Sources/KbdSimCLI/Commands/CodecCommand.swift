@@ -2,6 +2,7 @@ import Aggregation
 import ArgumentParser
 import FederatedCore
 import Foundation
+import KernelPaths
 import LanguageModels
 import UpdateCodec
 
@@ -165,6 +166,7 @@ struct CodecBenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        status("kernel path: " + KernelPath.report().summaryLine)
         let schemes = try parsedSchemes()
         var rows: [Row] = []
         for (name, delta) in try deltas() {
