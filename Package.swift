@@ -94,7 +94,7 @@ let package = Package(
             name: "KbdSimCLI",
             dependencies: [
                 "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet", "Federation", "FederationHTTP",
-                "RunStore", "RunReport", "Aggregation", "KernelPaths",
+                "RunStore", "RunReport", "Aggregation", "Privacy", "KernelPaths",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
