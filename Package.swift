@@ -56,6 +56,8 @@ let package = Package(
         ),
         .target(name: "UpdateCodec", dependencies: ["FederatedCore", "CZlib"], swiftSettings: kernelSettings),
         .target(name: "Aggregation", dependencies: ["FederatedCore"], swiftSettings: kernelSettings),
+        // L1: the user-level DP accountant (RDP of the Poisson-sampled Gaussian mechanism).
+        .target(name: "Privacy", dependencies: ["FederatedCore"], swiftSettings: kernelSettings),
         .target(
             name: "RunStore",
             dependencies: ["FederatedCore", .product(name: "GRDB", package: "GRDB.swift")],
@@ -92,7 +94,7 @@ let package = Package(
             name: "KbdSimCLI",
             dependencies: [
                 "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet", "Federation", "FederationHTTP",
-                "RunStore", "RunReport", "Aggregation", "KernelPaths",
+                "RunStore", "RunReport", "Aggregation", "Privacy", "KernelPaths",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -107,6 +109,7 @@ let package = Package(
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "RunReportTests", dependencies: ["RunReport", "RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy"], swiftSettings: strictSettings),
         .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim", "RunStore", "RunReport"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationHTTPTests",

@@ -30,6 +30,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             ReportCommand.self,
             ServerCommand.self,
             DoctorCommand.self,
+            PrivacyCommand.self,
         ]
     )
 
