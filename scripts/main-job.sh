@@ -54,8 +54,10 @@ echo; echo "== 3. Federated cifg-small: float32, 8-bit and 2-bit rotated updates
 echo "   (on-device SGD, every update zlib'd at level 1, FedAdam on the server; the untrained model's"
 echo "   accuracy is printed first, so you see how far federated training takes it)"
 $bin bench quant "${neural[@]}" --codecs f32,q8s,rot+q2s --zlib 1 --seeds 1 --eval-start --db "$db"
-echo "   privacy (DP-FedAvg, ε at δ) and secure aggregation: not built yet; their rows join this table"
-echo "   when they land."
+echo "   privacy: training with clipping and noise and secure aggregation are not built yet; their rows"
+echo "   join this table when they land. What ε a DP schedule of this fleet would give (Poisson sampling"
+echo "   assumed), from the accountant:"
+$bin privacy --cohort 10 --devices 1000000 --noise-multiplier 1.0 --rounds 40 --delta 1e-10
 # The four runs just made are the store's newest four (runs list shows the newest first).
 ids=$($bin runs list --db "$db" --json | grep -o '"run" : [0-9]*' | head -4 | grep -o '[0-9]*$' | sort -n | tr '\n' ' ')
 

@@ -188,8 +188,9 @@ struct PrivacyCommand: ParsableCommand {
         }
         var columns = ["epsilon", "delta", "order", "q", "noise multiplier", "rounds"]
         var cells = [
-            Self.number(guarantee.epsilon), Self.number(guarantee.delta), Self.number(guarantee.order),
-            Self.number(q), Self.number(guarantee.noiseMultiplier), String(rounds),
+            // Rounded for reading; --json carries every digit.
+            String(format: "%.4f", guarantee.epsilon), Self.number(guarantee.delta), Self.number(guarantee.order),
+            String(format: "%.4g", q), String(format: "%.4g", guarantee.noiseMultiplier), String(rounds),
         ]
         if let targetEpsilon {
             columns.append("target epsilon")
