@@ -40,10 +40,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // L0: C shims and shared nouns.
+        // L0: C shims and shared nouns (FederatedCore: also the byte reader, writer and CRC-32 every format uses).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "FederatedCore", swiftSettings: strictSettings),
+        .target(name: "FederatedCore", dependencies: ["CZlib"], swiftSettings: strictSettings),
         // CPU features (cpuid, xgetbv) and the choice of OpenBLAS kernels (docs/kernels.md).
         .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
         .target(name: "KernelPaths", dependencies: ["CCPUFeatures", "CBLAS"], swiftSettings: strictSettings + kernelCPUDefine),

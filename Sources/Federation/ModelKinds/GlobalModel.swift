@@ -1,4 +1,5 @@
 import Aggregation
+import FederatedCore
 import KeyboardCorpus
 import LanguageModels
 
@@ -29,10 +30,10 @@ protocol GlobalModel: Sendable {
     func openRound(_ round: Int, envelope: RoundEnvelope) -> any RoundAggregation
 
     /// Appends the kind's checkpoint body (after the common header) for the model after `round`.
-    func writeCheckpoint(to writer: inout ByteWriter, round: Int)
+    func writeCheckpoint(to writer: inout FrameWriter, round: Int)
 
     /// This model (fresh from the run's configuration) with a checkpoint body restored.
-    func restoringCheckpoint(from reader: inout ByteReader) throws -> any GlobalModel
+    func restoringCheckpoint(from reader: inout FrameReader) throws -> any GlobalModel
 }
 
 extension GlobalModel {

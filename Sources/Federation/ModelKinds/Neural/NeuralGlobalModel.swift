@@ -1,5 +1,6 @@
 import Aggregation
 import Dispatch
+import FederatedCore
 import KeyboardCorpus
 import LanguageModels
 
@@ -59,7 +60,7 @@ struct NeuralGlobalModel: GlobalModel {
     }
 
     /// weight count u32, weights f32…, state vectors u32, per vector: length u32, f32…
-    func writeCheckpoint(to w: inout ByteWriter, round: Int) {
+    func writeCheckpoint(to w: inout FrameWriter, round: Int) {
         w.u32(UInt32(weights.count))
         w.floats(weights)
         let state = pipeline.stateVectors
@@ -70,7 +71,7 @@ struct NeuralGlobalModel: GlobalModel {
         }
     }
 
-    func restoringCheckpoint(from r: inout ByteReader) throws -> any GlobalModel {
+    func restoringCheckpoint(from r: inout FrameReader) throws -> any GlobalModel {
         var restored = self
         let count = Int(try r.u32())
         guard count == weights.count else {
