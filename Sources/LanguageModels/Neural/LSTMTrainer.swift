@@ -125,8 +125,9 @@ public final class LSTMTrainer {
     ///
     /// Same result as ``LSTMLanguageModel/trainLocally(on:epochs:options:)`` with these options.
     ///
-    /// - Parameter seed: the shuffle/dropout seed for this device and round, e.g. from
-    ///   `SplitMix64(seed: run, streams: device, round)`; `nil` keeps ``options``' seed.
+    /// - Parameter seed: the shuffle/dropout seed for this device and round (the federated
+    ///   runner's is `SplitMix64.derivedSeed(run, streams: 0x10CA1, round, device)`); `nil`
+    ///   keeps ``options``' seed.
     public func trainLocally(
         from parameters: ContiguousArray<Float>, on messages: [[Int32]], epochs: Int, seed: UInt64? = nil
     ) -> LocalTrainingResult {
