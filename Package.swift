@@ -73,7 +73,8 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // L4: the aggregation server over HTTP (the only target that sees Hummingbird).
+        // L4: the round protocol over HTTP: the server (the only target that sees Hummingbird), the
+        // fleet's URLSession client, and the one table from refusal reason to HTTP status.
         .target(
             name: "FederationHTTP",
             dependencies: [
@@ -123,7 +124,9 @@ let package = Package(
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationTests",
-            dependencies: ["Federation", "LanguageModels", "RunStore", "UpdateCodec", "KeyboardCorpus", "Fleet"],
+            dependencies: [
+                "Federation", "FederationHTTP", "LanguageModels", "RunStore", "UpdateCodec", "KeyboardCorpus", "Fleet",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),

@@ -71,16 +71,16 @@ struct RoundEnvelope: Sendable {
     /// Checks an update's own run, round and device against the round and its sender.
     func check(runID: UInt64, round: Int, device: Int, sentAs expectedDevice: Int) throws(ServerRejection) {
         guard runID == UInt64(self.runID) else {
-            throw ServerRejection(409, .wrongRound, "the update is for run \(runID), not run \(self.runID)")
+            throw ServerRejection(.wrongRound, "the update is for run \(runID), not run \(self.runID)")
         }
         guard round == self.round else {
             throw ServerRejection(
-                409, .wrongRound,
+                .wrongRound,
                 "the update was trained for round \(round), but round \(self.round) is open (a replay?)")
         }
         guard device == expectedDevice else {
             throw ServerRejection(
-                403, .unknownDevice, "the update says device \(device) but was sent as device \(expectedDevice)")
+                .unknownDevice, "the update says device \(device) but was sent as device \(expectedDevice)")
         }
     }
 }

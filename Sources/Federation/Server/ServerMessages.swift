@@ -146,7 +146,10 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     public var modelBytes: Int
 }
 
-/// A refusal with the HTTP status it maps to, a stable reason and a sentence.
+/// A refusal: a stable reason and a sentence.
+///
+/// The core knows no transport: the HTTP edge (`FederationHTTP`) maps each reason to the
+/// status it answers with.
 public struct ServerRejection: Error, Codable, Sendable, Equatable, CustomStringConvertible {
     /// Stable reason codes.
     public enum Reason: String, Codable, Sendable {
@@ -165,16 +168,13 @@ public struct ServerRejection: Error, Codable, Sendable, Equatable, CustomString
         case internalError = "internal-error"
     }
 
-    /// The HTTP status code.
-    public var status: Int
     public var reason: Reason
     public var message: String
 
-    public init(_ status: Int, _ reason: Reason, _ message: String) {
-        self.status = status
+    public init(_ reason: Reason, _ message: String) {
         self.reason = reason
         self.message = message
     }
 
-    public var description: String { "\(status) \(reason.rawValue): \(message)" }
+    public var description: String { "\(reason.rawValue): \(message)" }
 }

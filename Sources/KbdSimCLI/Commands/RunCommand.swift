@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import FederatedCore
 import Federation
+import FederationHTTP
 import Fleet
 internal import Foundation
 import KeyboardCorpus
