@@ -106,8 +106,8 @@ public struct HTTPTransport: ServerTransport {
         } catch {
             throw FederationError(
                 .transportFailure,
-                "\(method) \(baseURL.absoluteString)/\(path) failed: \(error.localizedDescription); is `kbd-sim server` running there?"
-            )
+                "\(method) \(baseURL.absoluteString)/\(path) failed: \(error.localizedDescription); is `kbd-sim server` running there?",
+                cause: error)
         }
         guard let http = response as? HTTPURLResponse else {
             throw FederationError(.transportFailure, "\(method) \(path): not an HTTP response")
@@ -131,7 +131,7 @@ public struct HTTPTransport: ServerTransport {
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {
-            throw FederationError(.protocolViolation, "the server's reply is not a \(type) (\(error))")
+            throw FederationError(.protocolViolation, "the server's reply is not a \(type) (\(error))", cause: error)
         }
     }
 }

@@ -132,7 +132,7 @@ public struct QuantizationBenchmark: Sendable, Equatable {
         self.target = target
         for experiment in experiments {
             do { try configuration(for: experiment, seed: seeds[0]).validate() } catch {
-                throw QuantizationBenchmarkError(.invalidConfiguration, error.message)
+                throw QuantizationBenchmarkError(.invalidConfiguration, error.message, cause: error)
             }
         }
     }
@@ -178,7 +178,8 @@ public struct QuantizationBenchmark: Sendable, Equatable {
         } catch {
             let why = error.code == .unknownToken ? "'\(error.token)' is no codec stage" : error.message
             throw QuantizationBenchmarkError(
-                .unknownCodec, "--codecs entry '\(raw)' is not a codec (\(why)); \(codecGrammar)", entry: raw)
+                .unknownCodec, "--codecs entry '\(raw)' is not a codec (\(why)); \(codecGrammar)", entry: raw,
+                cause: error)
         }
     }
 }

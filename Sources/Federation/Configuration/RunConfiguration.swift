@@ -159,7 +159,8 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         } catch {
             throw FederationError(
                 .invalidConfiguration,
-                "the stored run configuration cannot be read (\(error)); was it written by a newer kbd-sim?")
+                "the stored run configuration cannot be read (\(error)); was it written by a newer kbd-sim?",
+                cause: error)
         }
     }
 }

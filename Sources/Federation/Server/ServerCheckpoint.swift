@@ -44,7 +44,7 @@ enum ServerCheckpoint {
             }
             return (try fresh.restoringCheckpoint(from: &r), round, time)
         } catch let error as FederationError where error.code == .protocolViolation {
-            throw FederationError(.badCheckpoint, error.message)
+            throw FederationError(.badCheckpoint, error.message, cause: error)
         }
     }
 }

@@ -54,7 +54,8 @@ public struct NeuralKeyboardModel: Sendable {
     /// Writes the file atomically.
     public func write(to path: String) throws(NeuralModelError) {
         do { try serialized().write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw NeuralModelError(.io, "cannot write the model file (\(error.localizedDescription))", path: path)
+            throw NeuralModelError(
+                .io, "cannot write the model file (\(error.localizedDescription))", path: path, cause: error)
         }
     }
 
@@ -115,7 +116,7 @@ public struct NeuralKeyboardModel: Sendable {
         }
         let vocabulary: Vocabulary
         do { vocabulary = try Vocabulary(words: words) } catch {
-            throw NeuralModelError(.badFormat, "the vocabulary repeats a word or holds an empty one")
+            throw NeuralModelError(.badFormat, "the vocabulary repeats a word or holds an empty one", cause: error)
         }
         let model = try LSTMLanguageModel(serialized: Data(bytes[at...]))
         try self.init(model: model, vocabulary: vocabulary)

@@ -150,7 +150,7 @@ public enum NGramUpdateWire {
         do {
             table = try NGramCounts(order: order, keys: keys, counts: counts, vocabularyCount: vocabularyCount)
         } catch {
-            throw FederationError(.protocolViolation, "\(what): \(error)")
+            throw FederationError(.protocolViolation, "\(what): \(error)", cause: error)
         }
         guard examples == table.tokenCount else {
             throw FederationError(
