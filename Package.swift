@@ -48,10 +48,14 @@ let package = Package(
         .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
         .target(name: "KernelPaths", dependencies: ["CCPUFeatures", "CBLAS"], swiftSettings: strictSettings + kernelCPUDefine),
         .target(name: "KeyboardCorpus", dependencies: ["CZlib", "FederatedCore"], swiftSettings: kernelSettings),
+        // L0: the language models' small value types that cross the wire (the neural model's
+        // shape and layout, training options, nwp-v1 metrics), without their code, so the round
+        // protocol's messages build without the LSTM library.
+        .target(name: "LanguageModelTypes", swiftSettings: strictSettings),
         // L1: models and the update codec.
         .target(
             name: "LanguageModels",
-            dependencies: ["KeyboardCorpus", "FederatedCore", "CBLAS"],
+            dependencies: ["KeyboardCorpus", "FederatedCore", "LanguageModelTypes", "CBLAS"],
             swiftSettings: kernelSettings
         ),
         .target(name: "UpdateCodec", dependencies: ["FederatedCore", "CZlib"], swiftSettings: kernelSettings),
@@ -65,11 +69,20 @@ let package = Package(
         .target(name: "RunReport", dependencies: ["RunStore"], swiftSettings: strictSettings),
         // L2: the fleet of virtual phones.
         .target(name: "Fleet", dependencies: ["FederatedCore", "KeyboardCorpus"], swiftSettings: kernelSettings),
-        // L3: federated training: the aggregation server, its transports and the fleet runner.
+        // L2: the round protocol's messages and configuration, and the transport protocol: what the
+        // server and the fleet exchange, without the LSTM library or the server's code.
+        .target(
+            name: "FederationProtocol",
+            dependencies: ["FederatedCore", "LanguageModelTypes", "UpdateCodec", "Aggregation"],
+            swiftSettings: strictSettings
+        ),
+        // L3: federated training: the aggregation server, the model kinds, the stages, the
+        // in-process transport and the fleet runner.
         .target(
             name: "Federation",
             dependencies: [
-                "FederatedCore", "KeyboardCorpus", "LanguageModels", "UpdateCodec", "Aggregation", "RunStore", "Fleet", "CZlib",
+                "FederatedCore", "FederationProtocol", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
+                "UpdateCodec", "Aggregation", "RunStore", "Fleet", "CZlib",
             ],
             swiftSettings: strictSettings
         ),
@@ -78,7 +91,8 @@ let package = Package(
         .target(
             name: "FederationHTTP",
             dependencies: [
-                "Federation", "RunStore", "KeyboardCorpus", "LanguageModels", "UpdateCodec", "Aggregation",
+                "Federation", "FederationProtocol", "RunStore", "KeyboardCorpus", "LanguageModelTypes", "UpdateCodec",
+                "Aggregation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -92,8 +106,8 @@ let package = Package(
         .target(
             name: "KbdSimCLI",
             dependencies: [
-                "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet", "Federation", "FederationHTTP",
-                "RunStore", "RunReport", "Aggregation", "KernelPaths",
+                "KeyboardCorpus", "LanguageModelTypes", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet",
+                "FederationProtocol", "Federation", "FederationHTTP", "RunStore", "RunReport", "Aggregation", "KernelPaths",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -102,7 +116,7 @@ let package = Package(
         .testTarget(name: "KeyboardCorpusTests", dependencies: ["KeyboardCorpus", "CZlib"], swiftSettings: strictSettings),
         .testTarget(
             name: "LanguageModelsTests",
-            dependencies: ["LanguageModels", "KeyboardCorpus"],
+            dependencies: ["LanguageModels", "LanguageModelTypes", "KeyboardCorpus"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
@@ -112,7 +126,8 @@ let package = Package(
         .testTarget(
             name: "FederationHTTPTests",
             dependencies: [
-                "FederationHTTP", "Federation", "RunStore", "UpdateCodec", "LanguageModels",
+                "FederationHTTP", "Federation", "FederationProtocol", "RunStore", "UpdateCodec", "LanguageModelTypes",
+                "LanguageModels",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -125,13 +140,14 @@ let package = Package(
         .testTarget(
             name: "FederationTests",
             dependencies: [
-                "Federation", "FederationHTTP", "LanguageModels", "RunStore", "UpdateCodec", "KeyboardCorpus", "Fleet",
+                "Federation", "FederationProtocol", "FederationHTTP", "LanguageModelTypes", "LanguageModels", "RunStore",
+                "UpdateCodec", "KeyboardCorpus", "Fleet",
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),
         // Neural-model benchmark and export helper for tools/bench_lstm.py (see Sources/lstm-bench).
-        .executableTarget(name: "lstm-bench", dependencies: ["LanguageModels", "KernelPaths"], swiftSettings: strictSettings),
+        .executableTarget(name: "lstm-bench", dependencies: ["LanguageModels", "LanguageModelTypes", "KernelPaths"], swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", "KernelPaths", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
     ]
 )

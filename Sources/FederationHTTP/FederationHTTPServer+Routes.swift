@@ -1,8 +1,9 @@
 import Federation
+import FederationProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird
-import LanguageModels
+import LanguageModelTypes
 import Logging
 import RunStore
 

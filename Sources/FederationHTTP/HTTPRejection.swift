@@ -1,4 +1,4 @@
-public import Federation
+public import FederationProtocol
 
 /// A refusal as it travels over HTTP: the status it is answered with, a stable reason and a
 /// sentence.

@@ -1,4 +1,4 @@
-public import Federation
+public import FederationProtocol
 public import Foundation
 
 #if canImport(FoundationNetworking)

@@ -1,4 +1,4 @@
-import Federation
+import FederationProtocol
 import Foundation
 import Hummingbird
 import Logging

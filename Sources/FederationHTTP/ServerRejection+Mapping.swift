@@ -1,7 +1,7 @@
 import Aggregation
-public import Federation
+public import FederationProtocol
 import KeyboardCorpus
-import LanguageModels
+import LanguageModelTypes
 import RunStore
 import UpdateCodec
 

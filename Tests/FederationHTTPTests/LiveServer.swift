@@ -1,6 +1,8 @@
 import Federation
 import FederationHTTP
+import FederationProtocol
 import Foundation
+import LanguageModelTypes
 import LanguageModels
 import Logging
 import ServiceLifecycle

@@ -1,6 +1,7 @@
 import FederatedCore
 import Federation
 import FederationHTTP
+import FederationProtocol
 import Foundation
 import LanguageModels
 import UpdateCodec

@@ -1,6 +1,8 @@
+import FederationProtocol
 import Fleet
 import Foundation
 import KeyboardCorpus
+import LanguageModelTypes
 import LanguageModels
 import RunStore
 import Testing

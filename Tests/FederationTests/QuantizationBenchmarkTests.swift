@@ -1,6 +1,8 @@
 import FederatedCore
+import FederationProtocol
 import Fleet
 import Foundation
+import LanguageModelTypes
 import LanguageModels
 import RunStore
 import Testing

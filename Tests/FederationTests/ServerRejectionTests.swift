@@ -1,4 +1,5 @@
 import FederationHTTP
+import FederationProtocol
 import Fleet
 import Foundation
 import KeyboardCorpus

@@ -1,4 +1,5 @@
 import FederatedCore
+public import FederationProtocol
 import UpdateCodec
 
 /// A quantization benchmark: the same federated run once per (codec, zlib level, seed),

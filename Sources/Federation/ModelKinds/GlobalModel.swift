@@ -1,7 +1,8 @@
 import Aggregation
 import FederatedCore
+import FederationProtocol
 import KeyboardCorpus
-import LanguageModels
+import LanguageModelTypes
 
 /// The server's side of a model kind: the global model and everything that must survive a
 /// restart with it (TFF's server state; Flower's Strategy holds the same).

@@ -1,4 +1,5 @@
 import Dispatch
+import FederationProtocol
 import Foundation
 
 /// Runs a cohort's on-device work on all cores: each worker thread takes the next device's

@@ -1,8 +1,9 @@
 import Aggregation
 import FederatedCore
+import FederationProtocol
 import Foundation
 import KeyboardCorpus
-import LanguageModels
+import LanguageModelTypes
 import RunStore
 import UpdateCodec
 

@@ -1,8 +1,8 @@
 import Aggregation
 import FederatedCore
+public import FederationProtocol
 import Foundation
 import KeyboardCorpus
-import LanguageModels
 public import RunStore
 import UpdateCodec
 
@@ -290,22 +290,4 @@ struct ServerCounters {
         roundsCommitted += 1
         if abandoned { roundsAbandoned += 1 }
     }
-}
-
-/// What `GET /v1/status` returns.
-public struct ServerStatus: Codable, Sendable, Equatable {
-    public struct Run: Codable, Sendable, Equatable {
-        public var runID: Int64
-        public var model: String
-        public var corpus: String
-        public var committedRounds: Int
-        public var totalRounds: Int
-        public var openRound: Int?
-        public var reportsInOpenRound: Int
-        public var virtualTime: Int
-        public var lastAccuracyAt1: Double?
-    }
-
-    public var runs: [Run]
-    public var uploadsAccepted: Int
 }

@@ -1,5 +1,6 @@
 internal import CZlib
 import FederatedCore
+import FederationProtocol
 
 /// The little-endian writer of the server's binary formats (model downloads, n-gram
 /// updates, checkpoints): FederatedCore's, into a growing array.

@@ -1,4 +1,5 @@
 import FederatedCore
+import FederationProtocol
 
 /// The server's state after a round, as stored in the run store's checkpoint table
 /// (`KBDCKPT1`): enough to continue the run bit for bit.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FederatedCore
 import Federation
+import FederationProtocol
 internal import Foundation
 import KeyboardCorpus
 import RunStore

@@ -2,6 +2,7 @@ import Aggregation
 import ArgumentParser
 import FederatedCore
 import Foundation
+import LanguageModelTypes
 import LanguageModels
 import UpdateCodec
 

@@ -1,4 +1,5 @@
 public import Foundation
+public import LanguageModelTypes
 
 /// The kbd-sim neural model file, version 1 (all integers little-endian):
 ///

@@ -1,4 +1,5 @@
 public import Foundation
+public import LanguageModelTypes
 
 extension LSTMLanguageModel {
     /// The weights in the safetensors format, loadable by PyTorch (`safetensors.torch`) or

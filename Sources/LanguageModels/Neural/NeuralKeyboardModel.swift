@@ -1,5 +1,6 @@
 public import Foundation
 public import KeyboardCorpus
+public import LanguageModelTypes
 
 /// A trained neural keyboard model with the vocabulary its ids refer to: what
 /// `kbd-sim train` writes and `kbd-sim eval` / `kbd-sim predict` read.

@@ -1,6 +1,8 @@
 import Aggregation
 import FederatedCore
+import FederationProtocol
 import KeyboardCorpus
+import LanguageModelTypes
 import LanguageModels
 
 /// The Kneser-Ney model on the server: the fleet's summed n-gram counts, and per device the

@@ -1,4 +1,5 @@
 import FederatedCore
+public import FederationProtocol
 public import LanguageModels
 
 /// The wire format of an n-gram count update (`KBDG`, version 1): what a device uploads when

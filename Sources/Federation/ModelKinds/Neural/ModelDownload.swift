@@ -1,4 +1,5 @@
 import FederatedCore
+public import FederationProtocol
 
 /// The `KBDW` model download: run id, version, layout hash and float32 weights.
 ///

@@ -1,6 +1,8 @@
 import Dispatch
 import FederatedCore
+import FederationProtocol
 import Foundation
+import LanguageModelTypes
 import LanguageModels
 import UpdateCodec
 

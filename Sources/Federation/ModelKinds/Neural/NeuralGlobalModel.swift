@@ -1,7 +1,9 @@
 import Aggregation
 import Dispatch
 import FederatedCore
+import FederationProtocol
 import KeyboardCorpus
+import LanguageModelTypes
 import LanguageModels
 
 /// The embedding + LSTM model on the server: its weights and the aggregation stages (with
