@@ -86,6 +86,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // L4: the quantization benchmark (`kbd-sim bench quant`): in-process runs per codec, beside
+        // the command line that drives it.
+        .target(
+            name: "QuantizationBench",
+            dependencies: [
+                "Federation", "FederationProtocol", "FederatedCore", "LanguageModelTypes", "LanguageModels", "UpdateCodec",
+                "RunStore",
+            ],
+            swiftSettings: strictSettings
+        ),
         // L4: the round protocol over HTTP: the server (the only target that sees Hummingbird), the
         // fleet's URLSession client, and the one table from refusal reason to HTTP status.
         .target(
@@ -107,7 +117,8 @@ let package = Package(
             name: "KbdSimCLI",
             dependencies: [
                 "KeyboardCorpus", "LanguageModelTypes", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet",
-                "FederationProtocol", "Federation", "FederationHTTP", "RunStore", "RunReport", "Aggregation", "KernelPaths",
+                "FederationProtocol", "Federation", "FederationHTTP", "QuantizationBench", "RunStore", "RunReport",
+                "Aggregation", "KernelPaths",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -142,6 +153,14 @@ let package = Package(
             dependencies: [
                 "Federation", "FederationProtocol", "FederationHTTP", "LanguageModelTypes", "LanguageModels", "RunStore",
                 "UpdateCodec", "KeyboardCorpus", "Fleet",
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "QuantizationBenchTests",
+            dependencies: [
+                "QuantizationBench", "Federation", "FederationProtocol", "LanguageModelTypes", "LanguageModels", "RunStore",
+                "FederatedCore", "Fleet",
             ],
             swiftSettings: strictSettings
         ),

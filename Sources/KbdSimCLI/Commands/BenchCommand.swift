@@ -4,6 +4,7 @@ import Federation
 import FederationProtocol
 internal import Foundation
 import KeyboardCorpus
+import QuantizationBench
 import RunStore
 
 /// `kbd-sim bench`: experiments made of several federated runs.

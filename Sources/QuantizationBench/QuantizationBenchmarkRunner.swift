@@ -1,3 +1,4 @@
+public import Federation
 import FederationProtocol
 import Foundation
 import LanguageModels

@@ -1,4 +1,5 @@
 import FederatedCore
+import Federation
 public import FederationProtocol
 import UpdateCodec
 

@@ -1,4 +1,5 @@
 import FederatedCore
+import Federation
 import FederationProtocol
 import Fleet
 import Foundation
@@ -7,7 +8,7 @@ import LanguageModels
 import RunStore
 import Testing
 
-@testable import Federation
+@testable import QuantizationBench
 
 @Suite("Quantization benchmark")
 struct QuantizationBenchmarkTests {
