@@ -40,18 +40,22 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
-        // L0: C shims and shared nouns.
+        // L0: C shims and shared nouns (FederatedCore: also the byte reader, writer and CRC-32 every format uses).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "FederatedCore", swiftSettings: strictSettings),
+        .target(name: "FederatedCore", dependencies: ["CZlib"], swiftSettings: strictSettings),
         // CPU features (cpuid, xgetbv) and the choice of OpenBLAS kernels (docs/kernels.md).
         .target(name: "CCPUFeatures", path: "Sources/CCPUFeatures"),
         .target(name: "KernelPaths", dependencies: ["CCPUFeatures", "CBLAS"], swiftSettings: strictSettings + kernelCPUDefine),
         .target(name: "KeyboardCorpus", dependencies: ["CZlib", "FederatedCore"], swiftSettings: kernelSettings),
+        // L0: the language models' small value types that cross the wire (the neural model's
+        // shape and layout, training options, nwp-v1 metrics), without their code, so the round
+        // protocol's messages build without the LSTM library.
+        .target(name: "LanguageModelTypes", swiftSettings: strictSettings),
         // L1: models and the update codec.
         .target(
             name: "LanguageModels",
-            dependencies: ["KeyboardCorpus", "FederatedCore", "CBLAS"],
+            dependencies: ["KeyboardCorpus", "FederatedCore", "LanguageModelTypes", "CBLAS"],
             swiftSettings: kernelSettings
         ),
         .target(name: "UpdateCodec", dependencies: ["FederatedCore", "CZlib"], swiftSettings: kernelSettings),
@@ -67,19 +71,40 @@ let package = Package(
         .target(name: "RunReport", dependencies: ["RunStore"], swiftSettings: strictSettings),
         // L2: the fleet of virtual phones.
         .target(name: "Fleet", dependencies: ["FederatedCore", "KeyboardCorpus"], swiftSettings: kernelSettings),
-        // L3: federated training: the aggregation server, its transports and the fleet runner.
+        // L2: the round protocol's messages and configuration, and the transport protocol: what the
+        // server and the fleet exchange, without the LSTM library or the server's code.
+        .target(
+            name: "FederationProtocol",
+            dependencies: ["FederatedCore", "LanguageModelTypes", "UpdateCodec", "Aggregation"],
+            swiftSettings: strictSettings
+        ),
+        // L3: federated training: the aggregation server, the model kinds, the stages, the
+        // in-process transport and the fleet runner.
         .target(
             name: "Federation",
             dependencies: [
-                "FederatedCore", "KeyboardCorpus", "LanguageModels", "UpdateCodec", "Aggregation", "RunStore", "Fleet", "CZlib",
+                "FederatedCore", "FederationProtocol", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
+                "UpdateCodec", "Aggregation", "RunStore", "Fleet", "CZlib",
             ],
             swiftSettings: strictSettings
         ),
-        // L4: the aggregation server over HTTP (the only target that sees Hummingbird).
+        // L4: the quantization benchmark (`kbd-sim bench quant`): in-process runs per codec, beside
+        // the command line that drives it.
+        .target(
+            name: "QuantizationBench",
+            dependencies: [
+                "Federation", "FederationProtocol", "FederatedCore", "LanguageModelTypes", "LanguageModels", "UpdateCodec",
+                "RunStore",
+            ],
+            swiftSettings: strictSettings
+        ),
+        // L4: the round protocol over HTTP: the server (the only target that sees Hummingbird), the
+        // fleet's URLSession client, and the one table from refusal reason to HTTP status.
         .target(
             name: "FederationHTTP",
             dependencies: [
-                "Federation", "RunStore", "KeyboardCorpus", "LanguageModels", "UpdateCodec", "Aggregation",
+                "Federation", "FederationProtocol", "RunStore", "KeyboardCorpus", "LanguageModelTypes", "UpdateCodec",
+                "Aggregation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,8 +118,9 @@ let package = Package(
         .target(
             name: "KbdSimCLI",
             dependencies: [
-                "KeyboardCorpus", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet", "Federation", "FederationHTTP",
-                "RunStore", "RunReport", "Aggregation", "Privacy", "KernelPaths",
+                "KeyboardCorpus", "LanguageModelTypes", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet",
+                "FederationProtocol", "Federation", "FederationHTTP", "QuantizationBench", "RunStore", "RunReport",
+                "Aggregation", "Privacy", "KernelPaths",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -103,7 +129,7 @@ let package = Package(
         .testTarget(name: "KeyboardCorpusTests", dependencies: ["KeyboardCorpus", "CZlib"], swiftSettings: strictSettings),
         .testTarget(
             name: "LanguageModelsTests",
-            dependencies: ["LanguageModels", "KeyboardCorpus"],
+            dependencies: ["LanguageModels", "LanguageModelTypes", "KeyboardCorpus"],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
@@ -114,7 +140,8 @@ let package = Package(
         .testTarget(
             name: "FederationHTTPTests",
             dependencies: [
-                "FederationHTTP", "Federation", "RunStore", "UpdateCodec", "LanguageModels",
+                "FederationHTTP", "Federation", "FederationProtocol", "RunStore", "UpdateCodec", "LanguageModelTypes",
+                "LanguageModels",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -126,12 +153,23 @@ let package = Package(
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "KeyboardCorpus"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationTests",
-            dependencies: ["Federation", "LanguageModels", "RunStore", "UpdateCodec", "KeyboardCorpus", "Fleet"],
+            dependencies: [
+                "Federation", "FederationProtocol", "FederationHTTP", "LanguageModelTypes", "LanguageModels", "RunStore",
+                "UpdateCodec", "KeyboardCorpus", "Fleet",
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "QuantizationBenchTests",
+            dependencies: [
+                "QuantizationBench", "Federation", "FederationProtocol", "LanguageModelTypes", "LanguageModels", "RunStore",
+                "FederatedCore", "Fleet",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),
         // Neural-model benchmark and export helper for tools/bench_lstm.py (see Sources/lstm-bench).
-        .executableTarget(name: "lstm-bench", dependencies: ["LanguageModels", "KernelPaths"], swiftSettings: strictSettings),
+        .executableTarget(name: "lstm-bench", dependencies: ["LanguageModels", "LanguageModelTypes", "KernelPaths"], swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", "KernelPaths", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
     ]
 )

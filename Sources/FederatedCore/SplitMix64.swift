@@ -2,8 +2,19 @@
 ///
 /// Every random draw in kbd-sim takes `inout some RandomNumberGenerator`, and every
 /// stream is seeded from a user-visible `--seed` through this generator, so runs are
-/// reproducible bit for bit. Independent streams for (seed, device, round) come from
-/// ``SplitMix64/init(seed:streams:)``, which mixes the parts rather than adding them.
+/// reproducible bit for bit.
+///
+/// Independent streams come from one of two derivations, which give different values for
+/// the same parts; each user stays on its own, since moving one changes every model hash:
+///
+/// - ``init(seed:streams:)`` mixes each part in (the *mixed* family): the fleet (population,
+///   each round's selection and fates), the codec (rotation signs, stochastic-rounding
+///   dither), the LSTM (weight init, shuffles, dropout masks), the synthetic corpus, and
+///   the CLI's own draws (`codec`, `fleet` commands).
+/// - ``derivedSeed(_:streams:)`` chains generators (the *federation* family): the seeds the
+///   fleet-side runner gives each device in a round, tagged `0x5A3B1E` (the round's message
+///   sample), `0x10CA1` (local training) and `0xC0DEC` (the update's codec seed). New
+///   per-(seed, round, device) streams of a federated run use it too.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     @usableFromInline var state: UInt64
 
@@ -24,6 +35,17 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
             s = SplitMix64.mix(s ^ (part &* 0xBF58_476D_1CE4_E5B9 &+ 0x94D0_49BB_1331_11EB))
         }
         state = s
+    }
+
+    /// The seed of one stream of the federation family: `(seed, tag, round, device)`.
+    ///
+    /// Each part reseeds a generator from the previous one's next output xor the part's
+    /// mix. The values are pinned by the model-hash tests: do not change them.
+    @inlinable
+    package static func derivedSeed(_ seed: UInt64, streams parts: UInt64...) -> UInt64 {
+        var rng = SplitMix64(seed: seed)
+        for part in parts { rng = SplitMix64(seed: rng.next() ^ SplitMix64.mix(part)) }
+        return rng.next()
     }
 
     /// The SplitMix64 output function: a bijective 64-bit mixer.

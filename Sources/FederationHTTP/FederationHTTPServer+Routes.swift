@@ -1,8 +1,9 @@
 import Federation
+import FederationProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird
-import LanguageModels
+import LanguageModelTypes
 import Logging
 import RunStore
 
@@ -77,8 +78,8 @@ extension FederationHTTPServer {
             } catch {
                 // Refused before the aggregation server saw it: counted here, so the metrics
                 // show every refused upload.
-                let rejection = ServerRejection(mapping: error)
-                aggregation.countRejectedUpload(rejection)
+                let rejection = HTTPRejection(mapping: error)
+                aggregation.countRejectedUpload(rejection.rejection)
                 throw rejection
             }
             let receipt = try await work.run {
@@ -91,8 +92,7 @@ extension FederationHTTPServer {
             let round = try context.parameters.requireInteger("round", as: Int.self)
             let closing = try await request.decodeJSON(RoundClosing.self, limit: configuration.maximumJSONBytes)
             guard closing.round == round else {
-                throw ServerRejection(
-                    400, .badRequest, "the path closes round \(round) but the body round \(closing.round)")
+                throw ServerRejection(.badRequest, "the path closes round \(round) but the body round \(closing.round)")
             }
             let summary = try await work.run { try aggregation.closeRound(run: run, closing) }
             let accuracy = summary.evaluation.map { ", acc@1 " + String(format: "%.4f", $0.accuracyAt1) } ?? ""
@@ -118,14 +118,14 @@ extension FederationHTTPServer {
     private static func extras(of request: Request) throws(ServerRejection) -> UploadExtras {
         guard let header = request.headers[extrasHeader] else {
             throw ServerRejection(
-                400, .badRequest, "an update needs the \(HTTPTransport.extrasHeader) header (its UploadExtras as JSON)")
+                .badRequest, "an update needs the \(HTTPTransport.extrasHeader) header (its UploadExtras as JSON)")
         }
         do {
             return try JSONDecoder().decode(UploadExtras.self, from: Data(header.utf8))
         } catch {
             let detail = ServerRejection(mapping: error).message
             throw ServerRejection(
-                400, .badRequest, "the \(HTTPTransport.extrasHeader) header is not UploadExtras JSON: \(detail)")
+                .badRequest, "the \(HTTPTransport.extrasHeader) header is not UploadExtras JSON: \(detail)")
         }
     }
 }

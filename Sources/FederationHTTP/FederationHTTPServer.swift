@@ -10,7 +10,7 @@ import UnixSignals
 /// It routes the round protocol's requests (docs/server.md) to one ``AggregationServer``.
 /// Models and updates travel as raw bytes, everything else as JSON encoded with the
 /// default `JSONEncoder` and `JSONDecoder` settings (keys sorted), as the client does. Every
-/// failure becomes a ``ServerRejection`` reply (`ServerRejection.init(mapping:)`): a bad
+/// failure becomes an ``HTTPRejection`` reply (``HTTPRejection/init(mapping:)``): a bad
 /// request changes nothing and the server stays up.
 ///
 /// The aggregation server's calls are synchronous and some take seconds (closing a round
@@ -100,7 +100,7 @@ public struct FederationHTTPServer: Service {
     }
 
     /// The router with every route of docs/server.md and the middleware that turns failures
-    /// into ``ServerRejection`` replies.
+    /// into ``HTTPRejection`` replies.
     public func buildRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(RejectionMiddleware(logger: logger))

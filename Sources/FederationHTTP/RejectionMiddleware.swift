@@ -1,9 +1,9 @@
-import Federation
+import FederationProtocol
 import Foundation
 import Hummingbird
 import Logging
 
-/// Turns every failure of a request into a ``ServerRejection`` reply (its status, and the
+/// Turns every failure of a request into an ``HTTPRejection`` reply (its status, and the
 /// rejection as the JSON body) and logs it on one line: refusals at info, internal errors at
 /// error.
 ///
@@ -17,14 +17,14 @@ struct RejectionMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let rejection: ServerRejection
+            let rejection: HTTPRejection
             if let error = error as? HTTPError, error.status == .notFound {
                 // The router's answer to a path or method it has no route for.
-                rejection = ServerRejection(
+                rejection = HTTPRejection(
                     404, .badRequest,
                     "there is no route \(request.method) \(request.uri.path) (docs/server.md lists them)")
             } else {
-                rejection = ServerRejection(mapping: error)
+                rejection = HTTPRejection(mapping: error)
             }
             let line: Logger.Message = "refused \(request.method) \(request.uri.path): \(rejection)"
             if rejection.status >= 500 { logger.error(line) } else { logger.info(line) }
@@ -33,7 +33,7 @@ struct RejectionMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     /// The rejection as its HTTP status with the rejection as JSON.
-    static func response(for rejection: ServerRejection) -> Response {
+    static func response(for rejection: HTTPRejection) -> Response {
         // Encoding a struct of an Int and two Strings cannot fail.
         let body = (try? Reply.encoder.encode(rejection)) ?? Data()
         return Reply.response(body, status: HTTPResponse.Status(code: rejection.status))

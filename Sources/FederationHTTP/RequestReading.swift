@@ -1,17 +1,19 @@
-import Federation
+import FederationProtocol
 import Foundation
 import Hummingbird
 import NIOCore
 
-/// Reading a request's body and path parameters, each failure as the
-/// ``ServerRejection`` the client gets.
+/// Reading a request's body and path parameters, each failure as the refusal the client
+/// gets.
 extension Request {
     /// Reads the whole body, refused with `413` and `oversizedReason` once it exceeds `limit` bytes.
     ///
-    /// A `Content-Length` over the limit is refused before any of the body is read.
+    /// A `Content-Length` over the limit is refused before any of the body is read. The
+    /// refusal is an ``HTTPRejection``: `413` whatever the reason (a JSON body too large is
+    /// `413 bad-request`).
     func readBody(upTo limit: Int, oversizedReason: ServerRejection.Reason) async throws -> ByteBuffer {
-        func tooLarge(_ count: Int?) -> ServerRejection {
-            ServerRejection(
+        func tooLarge(_ count: Int?) -> HTTPRejection {
+            HTTPRejection(
                 413, oversizedReason,
                 "the request body\(count.map { " of \($0) bytes" } ?? "") exceeds this server's limit of \(limit) bytes"
             )
@@ -39,11 +41,11 @@ extension Parameters {
         throws(ServerRejection) -> T
     {
         guard let text = get(name) else {
-            throw ServerRejection(400, .badRequest, "the path lacks its \(name) parameter")
+            throw ServerRejection(.badRequest, "the path lacks its \(name) parameter")
         }
         guard let value = T(text) else {
             throw ServerRejection(
-                400, .badRequest, "the path's \(name) '\(text.prefix(24))' is not an integer in \(T.min)…\(T.max)")
+                .badRequest, "the path's \(name) '\(text.prefix(24))' is not an integer in \(T.min)…\(T.max)")
         }
         return value
     }

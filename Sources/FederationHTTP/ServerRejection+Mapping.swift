@@ -1,15 +1,28 @@
 import Aggregation
-public import Federation
+public import FederationProtocol
 import KeyboardCorpus
-import LanguageModels
+import LanguageModelTypes
 import RunStore
 import UpdateCodec
 
 extension ServerRejection {
+    /// The HTTP status a refusal for this reason is answered with: the one table of statuses.
+    public var httpStatus: Int {
+        switch reason {
+        case .badRequest, .malformedUpdate: 400
+        case .unknownDevice: 403
+        case .unknownRun: 404
+        case .runNotActive, .noOpenRound, .wrongRound, .cohortComplete, .conflictingReplay, .roundAlreadyOpen: 409
+        case .afterDeadline: 410
+        case .oversizedUpdate: 413
+        case .internalError: 500
+        }
+    }
+
     /// The refusal an error becomes on the wire: every failure of a request is answered with
     /// one of these, so the client always gets a status, a stable reason and a sentence.
     ///
-    /// - A ``ServerRejection`` stays as it is.
+    /// - A ``ServerRejection`` stays as it is (an ``HTTPRejection`` loses its status).
     /// - A configuration the server cannot run (``FederationError``, a corpus, model, codec,
     ///   or optimizer problem) is `400 bad-request`; a finished run asked to resume is
     ///   `409 run-not-active`.
@@ -21,32 +34,34 @@ extension ServerRejection {
         switch error {
         case let rejection as ServerRejection:
             self = rejection
+        case let rejection as HTTPRejection:
+            self = rejection.rejection
         case let error as FederationError:
             switch error.code {
-            case .cannotResume: self.init(409, .runNotActive, error.message)
-            case .badCheckpoint: self.init(500, .internalError, error.message)
+            case .cannotResume: self.init(.runNotActive, error.message)
+            case .badCheckpoint: self.init(.internalError, error.message)
             case .invalidConfiguration, .unusableCorpus, .protocolViolation, .transportFailure, .rejected:
-                self.init(400, .badRequest, error.message)
+                self.init(.badRequest, error.message)
             }
         case let error as RunStoreError:
             switch error.code {
-            case .noSuchRun: self.init(404, .unknownRun, error.message)
-            case .roundAlreadyCommitted, .outOfOrder: self.init(409, .wrongRound, error.message)
+            case .noSuchRun: self.init(.unknownRun, error.message)
+            case .roundAlreadyCommitted, .outOfOrder: self.init(.wrongRound, error.message)
             // The path is the server's own file: it stays out of the reply.
-            case .unusableDatabase: self.init(500, .internalError, "the run store failed: \(error.message)")
+            case .unusableDatabase: self.init(.internalError, "the run store failed: \(error.message)")
             }
         case let error as CorpusError:
-            self.init(400, .badRequest, "the run's corpus cannot be used: \(error.message)")
+            self.init(.badRequest, "the run's corpus cannot be used: \(error.message)")
         case let error as CodecSchemeError:
-            self.init(400, .badRequest, "the run's codec: \(error.description)")
+            self.init(.badRequest, "the run's codec: \(error.description)")
         case let error as AggregationError where error.code == .invalidOptimizer:
-            self.init(400, .badRequest, "the run's server optimizer: \(error.message)")
+            self.init(.badRequest, "the run's server optimizer: \(error.message)")
         case let error as NeuralModelError where error.code == .invalidConfig:
-            self.init(400, .badRequest, "the run's model: \(error.message)")
+            self.init(.badRequest, "the run's model: \(error.message)")
         case let error as DecodingError:
-            self.init(400, .badRequest, "the request body is not the expected JSON: \(Self.describe(error))")
+            self.init(.badRequest, "the request body is not the expected JSON: \(Self.describe(error))")
         default:
-            self.init(500, .internalError, "the server failed: \(error)")
+            self.init(.internalError, "the server failed: \(error)")
         }
     }
 
@@ -61,6 +76,18 @@ extension ServerRejection {
         case .keyNotFound(let key, let context): return "\(path(context)) lacks the key \"\(key.stringValue)\""
         case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
         @unknown default: return "\(error)"
+        }
+    }
+}
+
+extension HTTPRejection {
+    /// The refusal an error becomes on the wire (``ServerRejection/init(mapping:)``), with its
+    /// reason's status; an ``HTTPRejection`` keeps its own.
+    public init(mapping error: any Error) {
+        if let rejection = error as? HTTPRejection {
+            self = rejection
+        } else {
+            self.init(ServerRejection(mapping: error))
         }
     }
 }

@@ -12,11 +12,19 @@ public struct FleetError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: Code
     /// A sentence for a person: what was wrong and how to fix it.
     public var message: String
+    /// The error underneath (the file system's, zlib's, another layer's), if any; not part of
+    /// equality.
+    public var cause: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
+        self.cause = cause
     }
 
     public var description: String { message }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.code == b.code && a.message == b.message
+    }
 }

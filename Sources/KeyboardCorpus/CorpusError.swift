@@ -29,17 +29,27 @@ public struct CorpusError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String?
     /// A 1-based line, record or message number, or a byte offset, as `message` says.
     public var location: Int?
+    /// The error underneath (the file system's, zlib's, another layer's), if any; not part of
+    /// equality.
+    public var cause: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String, path: String? = nil, location: Int? = nil) {
+    public init(
+        _ code: Code, _ message: String, path: String? = nil, location: Int? = nil, cause: (any Error & Sendable)? = nil
+    ) {
         self.code = code
         self.message = message
         self.path = path
         self.location = location
+        self.cause = cause
     }
 
     public var description: String {
         var prefix = ""
         if let path { prefix = "\(path): " }
         return prefix + message
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.code == b.code && a.message == b.message && a.path == b.path && a.location == b.location
     }
 }

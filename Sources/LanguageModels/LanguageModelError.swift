@@ -28,17 +28,27 @@ public struct LanguageModelError: Error, Sendable, Equatable, CustomStringConver
     public var path: String?
     /// A 1-based line number, when the error is about one line.
     public var line: Int?
+    /// The error underneath (the file system's, zlib's, another layer's), if any; not part of
+    /// equality.
+    public var cause: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String, path: String? = nil, line: Int? = nil) {
+    public init(
+        _ code: Code, _ message: String, path: String? = nil, line: Int? = nil, cause: (any Error & Sendable)? = nil
+    ) {
         self.code = code
         self.message = message
         self.path = path
         self.line = line
+        self.cause = cause
     }
 
     public var description: String {
         var prefix = path.map { "\($0): " } ?? ""
         if let line { prefix += "line \(line): " }
         return prefix + message
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.code == b.code && a.message == b.message && a.path == b.path && a.line == b.line
     }
 }

@@ -32,7 +32,7 @@ public struct RunStore: Sendable {
             throw RunStoreError(
                 .unusableDatabase,
                 "cannot open the run store (\(error.resultCode)); is it a kbd-sim SQLite file you can write?",
-                path: path)
+                path: path, cause: error)
         }
     }
 

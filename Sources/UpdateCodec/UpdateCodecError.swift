@@ -58,14 +58,21 @@ public struct UpdateCodecError: Error, Sendable, Hashable, CustomStringConvertib
     public var offset: Int?
     /// Parameter (or chunk) index where the problem is, when known.
     public var index: Int?
+    /// The error underneath (the file system's, zlib's, another layer's), if any; not part of
+    /// equality.
+    public var cause: (any Error & Sendable)?
 
     /// Creates an error.
-    public init(code: Code, field: String, message: String, offset: Int? = nil, index: Int? = nil) {
+    public init(
+        code: Code, field: String, message: String, offset: Int? = nil, index: Int? = nil,
+        cause: (any Error & Sendable)? = nil
+    ) {
         self.code = code
         self.field = field
         self.message = message
         self.offset = offset
         self.index = index
+        self.cause = cause
     }
 
     /// `"<field>: <message> [code, offset N, index M]"`.
@@ -74,5 +81,17 @@ public struct UpdateCodecError: Error, Sendable, Hashable, CustomStringConvertib
         if let offset { place += ", offset \(offset)" }
         if let index { place += ", index \(index)" }
         return "\(field): \(message) [\(place)]"
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.code == b.code && a.field == b.field && a.message == b.message && a.offset == b.offset && a.index == b.index
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(field)
+        hasher.combine(message)
+        hasher.combine(offset)
+        hasher.combine(index)
     }
 }

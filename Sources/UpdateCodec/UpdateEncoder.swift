@@ -93,8 +93,8 @@ public struct UpdateEncoder: Sendable {
                 }
                 header.write(to: base)
                 let crcOffset = UpdateHeader.size + header.storedPayloadLength
-                let crc = UpdateHeader.crc32(base, crcOffset)
-                base.storeBytes(of: crc.littleEndian, toByteOffset: crcOffset, as: UInt32.self)
+                var tail = ByteWriter(base: base + crcOffset)
+                tail.u32(CRC32.checksum(UnsafeRawBufferPointer(start: base, count: crcOffset)))
                 count = crcOffset + 4
             } catch {
                 failure = error

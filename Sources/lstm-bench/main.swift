@@ -7,6 +7,7 @@
 //                                                   and contexts.json with kbd-sim's top-3)
 import Foundation
 import KernelPaths
+import LanguageModelTypes
 import LanguageModels
 
 // First, before any kernel runs: refuse a CPU our SIMD kernels cannot run on, or re-launch

@@ -1,5 +1,6 @@
 import Federation
 import FederationHTTP
+import FederationProtocol
 import Foundation
 import RunStore
 import Testing

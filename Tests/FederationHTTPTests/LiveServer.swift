@@ -1,6 +1,8 @@
 import Federation
 import FederationHTTP
+import FederationProtocol
 import Foundation
+import LanguageModelTypes
 import LanguageModels
 import Logging
 import ServiceLifecycle
@@ -98,7 +100,7 @@ struct RawExchange {
     }
 
     /// The body as the server's refusal; throws if it is not one.
-    func rejection() throws -> ServerRejection {
-        try JSONDecoder().decode(ServerRejection.self, from: body)
+    func rejection() throws -> HTTPRejection {
+        try JSONDecoder().decode(HTTPRejection.self, from: body)
     }
 }

@@ -1,5 +1,7 @@
 import FederatedCore
 import Federation
+import FederationHTTP
+import FederationProtocol
 import Foundation
 import LanguageModels
 import UpdateCodec
@@ -68,7 +70,7 @@ struct ManualRound: Sendable {
             extras: extras(at: virtualTime))
     }
 
-    /// A raw exchange with the server; a refusal is thrown as the ``ServerRejection`` its
+    /// A raw exchange with the server; a refusal is thrown as the ``HTTPRejection`` its
     /// body decodes as.
     @discardableResult
     func raw(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:]) async throws

@@ -1,5 +1,6 @@
 import Federation
 import FederationHTTP
+import FederationProtocol
 import Foundation
 import RunStore
 import Testing
@@ -134,7 +135,7 @@ struct RefusalTests {
             let round = try await ManualRound.open(at: base)
             #expect(try await round.upload(device: 0).accepted)
 
-            let rejection = await #expect(throws: ServerRejection.self) { try await refusal.send(round) }
+            let rejection = await #expect(throws: HTTPRejection.self) { try await refusal.send(round) }
             #expect(rejection?.status == refusal.status, "\(rejection?.description ?? "no rejection")")
             #expect(rejection?.reason == refusal.reason, "\(rejection?.description ?? "no rejection")")
             #expect(rejection?.message.isEmpty == false)
@@ -203,7 +204,7 @@ struct RefusalTests {
         let aggregation = AggregationServer(store: try RunStore.inMemory(), loadDataset: { _ in throw DiskOnFire() })
         try await withLiveServer(aggregation) { base in
             let transport = try HTTPTransport(baseURL: base.absoluteString)
-            let rejection = await #expect(throws: ServerRejection.self) {
+            let rejection = await #expect(throws: HTTPRejection.self) {
                 try await transport.createRun(tinyRunConfiguration())
             }
             #expect(rejection?.status == 500)

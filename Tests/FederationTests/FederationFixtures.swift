@@ -1,7 +1,9 @@
 import FederatedCore
+import FederationProtocol
 import Fleet
 import Foundation
 import KeyboardCorpus
+import LanguageModelTypes
 import RunStore
 
 @testable import Federation

@@ -1,3 +1,4 @@
+import FederationProtocol
 import Foundation
 import RunStore
 import Testing

@@ -1,4 +1,5 @@
 import Aggregation
+import FederationProtocol
 import Foundation
 import RunStore
 import Testing

@@ -1,3 +1,5 @@
+import FederationHTTP
+import FederationProtocol
 import Fleet
 import Foundation
 import KeyboardCorpus
@@ -45,7 +47,10 @@ struct ServerRejectionTests {
         do {
             try body()
             Issue.record("expected \(status) \(reason.rawValue), but the request was accepted")
-        } catch let r as ServerRejection {
+        } catch let rejection as ServerRejection {
+            // The core's refusal carries no status; the HTTP edge's mapping gives the one
+            // it is answered with.
+            let r = HTTPRejection(rejection)
             #expect(r.status == status)
             #expect(r.reason == reason)
             #expect(!r.message.isEmpty)

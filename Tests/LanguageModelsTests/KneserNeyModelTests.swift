@@ -1,5 +1,6 @@
 import Foundation
 import KeyboardCorpus
+import LanguageModelTypes
 import Testing
 
 @testable import LanguageModels

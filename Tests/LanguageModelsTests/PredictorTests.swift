@@ -1,4 +1,5 @@
 import Foundation
+import LanguageModelTypes
 import Testing
 
 @testable import LanguageModels

@@ -38,7 +38,7 @@ enum Fixture {
     static func reseal(_ message: inout [UInt8]) {
         guard message.count >= 4 else { return }
         let end = message.count - 4
-        let crc = message.withUnsafeBytes { UpdateHeader.crc32($0.baseAddress!, end) }
+        let crc = CRC32.checksum(message[0..<end])
         for k in 0..<4 { message[end + k] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k))) }
     }
 

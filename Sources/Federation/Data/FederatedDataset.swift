@@ -1,3 +1,4 @@
+public import FederationProtocol
 public import Fleet
 import Foundation
 public import KeyboardCorpus

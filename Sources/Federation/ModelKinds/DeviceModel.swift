@@ -1,4 +1,5 @@
-import LanguageModels
+import FederationProtocol
+import LanguageModelTypes
 
 /// The phones' side of a model kind: what a device does with its text in a round (TFF's
 /// client work; Flower's ClientApp). One conformance per kind: ``NeuralDeviceModel`` trains

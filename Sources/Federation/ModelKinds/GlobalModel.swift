@@ -1,6 +1,8 @@
 import Aggregation
+import FederatedCore
+import FederationProtocol
 import KeyboardCorpus
-import LanguageModels
+import LanguageModelTypes
 
 /// The server's side of a model kind: the global model and everything that must survive a
 /// restart with it (TFF's server state; Flower's Strategy holds the same).
@@ -29,10 +31,10 @@ protocol GlobalModel: Sendable {
     func openRound(_ round: Int, envelope: RoundEnvelope) -> any RoundAggregation
 
     /// Appends the kind's checkpoint body (after the common header) for the model after `round`.
-    func writeCheckpoint(to writer: inout ByteWriter, round: Int)
+    func writeCheckpoint(to writer: inout FrameWriter, round: Int)
 
     /// This model (fresh from the run's configuration) with a checkpoint body restored.
-    func restoringCheckpoint(from reader: inout ByteReader) throws -> any GlobalModel
+    func restoringCheckpoint(from reader: inout FrameReader) throws -> any GlobalModel
 }
 
 extension GlobalModel {
@@ -70,16 +72,16 @@ struct RoundEnvelope: Sendable {
     /// Checks an update's own run, round and device against the round and its sender.
     func check(runID: UInt64, round: Int, device: Int, sentAs expectedDevice: Int) throws(ServerRejection) {
         guard runID == UInt64(self.runID) else {
-            throw ServerRejection(409, .wrongRound, "the update is for run \(runID), not run \(self.runID)")
+            throw ServerRejection(.wrongRound, "the update is for run \(runID), not run \(self.runID)")
         }
         guard round == self.round else {
             throw ServerRejection(
-                409, .wrongRound,
+                .wrongRound,
                 "the update was trained for round \(round), but round \(self.round) is open (a replay?)")
         }
         guard device == expectedDevice else {
             throw ServerRejection(
-                403, .unknownDevice, "the update says device \(device) but was sent as device \(expectedDevice)")
+                .unknownDevice, "the update says device \(device) but was sent as device \(expectedDevice)")
         }
     }
 }

@@ -1,6 +1,8 @@
 import Aggregation
+public import FederationProtocol
 import KeyboardCorpus
-public import LanguageModels
+public import LanguageModelTypes
+import LanguageModels
 import UpdateCodec
 
 // The one place that looks at which kind of model a run trains. Everything else in a

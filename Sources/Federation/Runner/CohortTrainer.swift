@@ -1,5 +1,5 @@
 import Dispatch
-import FederatedCore
+import FederationProtocol
 import Foundation
 
 /// Runs a cohort's on-device work on all cores: each worker thread takes the next device's
@@ -42,11 +42,4 @@ private final class NextIndex: @unchecked Sendable {
         value += 1
         return value - 1
     }
-}
-
-/// A seed for one purpose, device and round, drawn from the run's seed.
-func derivedSeed(_ seed: UInt64, _ streams: UInt64...) -> UInt64 {
-    var rng = SplitMix64(seed: seed)
-    for s in streams { rng = SplitMix64(seed: rng.next() ^ SplitMix64.mix(s)) }
-    return rng.next()
 }

@@ -1,9 +1,9 @@
 import Dispatch
 import FederatedCore
+public import FederationProtocol
 public import Fleet
 import Foundation
 import KeyboardCorpus
-import LanguageModels
 
 /// One round as the fleet saw it, for progress lines and the summary table.
 public struct RoundProgress: Sendable {

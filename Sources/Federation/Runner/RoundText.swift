@@ -27,7 +27,7 @@ final class RoundText {
         if let m = sampled[device] { return m }
         let m = Self.sample(
             dataset.trainingMessages(of: device, at: start, population: population), atMost: limit,
-            seed: derivedSeed(seed, 0x5A3B1E, UInt64(round), UInt64(device)))
+            seed: SplitMix64.derivedSeed(seed, streams: 0x5A3B1E, UInt64(round), UInt64(device)))
         sampled[device] = m
         return m
     }

@@ -1,8 +1,9 @@
 import Aggregation
 import FederatedCore
+import FederationProtocol
 import Foundation
 import KeyboardCorpus
-import LanguageModels
+import LanguageModelTypes
 import RunStore
 import UpdateCodec
 
@@ -65,11 +66,11 @@ final class ActiveRun: @unchecked Sendable {
 
     func requireOpen(round: Int) throws(ServerRejection) -> OpenRound {
         guard let open else {
-            throw ServerRejection(409, .noOpenRound, "run \(id) has no open round (next is \(version + 1))")
+            throw ServerRejection(.noOpenRound, "run \(id) has no open round (next is \(version + 1))")
         }
         guard open.opening.round == round else {
             throw ServerRejection(
-                409, .wrongRound, "round \(round) is not open; run \(id) is in round \(open.opening.round)")
+                .wrongRound, "round \(round) is not open; run \(id) is in round \(open.opening.round)")
         }
         return open
     }
@@ -81,7 +82,7 @@ final class ActiveRun: @unchecked Sendable {
         if let hours = closing.reportingLocalHours {
             guard hours.count == 24, hours.allSatisfy({ $0 >= 0 }), hours.reduce(0, +) == open.order.count else {
                 throw ServerRejection(
-                    400, .badRequest,
+                    .badRequest,
                     "the local-hour counts of round \(closing.round) must be 24 non-negative counts summing to its \(open.order.count) accepted reports (got \(hours.count) summing to \(hours.reduce(0, +)))"
                 )
             }
@@ -186,31 +187,31 @@ final class OpenRound: @unchecked Sendable {
         let round = opening.round
         guard device >= 0, device <= Int(UInt32.max), selected.contains(UInt32(device)) else {
             throw ServerRejection(
-                403, .unknownDevice, "device \(device) was not selected for round \(round) of run \(runID)")
+                .unknownDevice, "device \(device) was not selected for round \(round) of run \(runID)")
         }
         let d = UInt32(device)
         let hash = fnv1a64(bytes)
         if let seen = fingerprints[d] {
             guard seen.hash == hash, seen.length == bytes.count else {
                 throw ServerRejection(
-                    409, .conflictingReplay, "device \(device) already reported a different update in round \(round)")
+                    .conflictingReplay, "device \(device) already reported a different update in round \(round)")
             }
             return UploadReceipt(accepted: false, reportsSoFar: order.count)
         }
         guard extras.virtualTime <= opening.deadline else {
             throw ServerRejection(
-                410, .afterDeadline,
+                .afterDeadline,
                 "the report of device \(device) arrived at virtual time \(extras.virtualTime), after round \(round)'s deadline \(opening.deadline)"
             )
         }
         guard order.count < cohort else {
             throw ServerRejection(
-                409, .cohortComplete,
+                .cohortComplete,
                 "round \(round) already has its \(cohort) reports; the update of device \(device) is surplus")
         }
         guard bytes.count <= maximumUpdateBytes else {
             throw ServerRejection(
-                413, .oversizedUpdate,
+                .oversizedUpdate,
                 "an update of \(bytes.count) bytes exceeds this model's limit of \(maximumUpdateBytes)")
         }
         if let evaluation = extras.evaluation {
@@ -219,7 +220,7 @@ final class OpenRound: @unchecked Sendable {
                 evaluation.inVocabularyPredictions <= evaluation.predictions,
                 evaluation.negativeLogLikelihood.isFinite || evaluation.predictions == 0
             else {
-                throw ServerRejection(400, .badRequest, "the federated evaluation of device \(device) is inconsistent")
+                throw ServerRejection(.badRequest, "the federated evaluation of device \(device) is inconsistent")
             }
         }
         let examples = try aggregation.receive(bytes, device: d, extras: extras)

@@ -1,8 +1,8 @@
 import Aggregation
 import FederatedCore
+public import FederationProtocol
 import Foundation
 import KeyboardCorpus
-import LanguageModels
 public import RunStore
 import UpdateCodec
 
@@ -15,8 +15,9 @@ import UpdateCodec
 /// ``closeRound(run:_:)`` aggregates what arrived, applies the server optimizer, evaluates,
 /// and commits the round, its evaluation and a checkpoint to SQLite in one transaction.
 ///
-/// Every request is validated; a bad one is refused with a ``ServerRejection`` (an HTTP
-/// status and a reason) and changes nothing, so the round goes on. Uploads are idempotent
+/// Every request is validated; a bad one is refused with a ``ServerRejection`` (a stable
+/// reason and a sentence; the HTTP edge maps the reason to a status) and changes nothing, so
+/// the round goes on. Uploads are idempotent
 /// per (run, round, device): the same bytes again are acknowledged and not counted twice.
 /// Aggregation order is the order uploads arrive in (the fleet uploads in virtual arrival
 /// order), which makes runs bit-reproducible over either transport.
@@ -51,7 +52,7 @@ public final class AggregationServer: @unchecked Sendable {
     private func active(_ run: Int64) throws(ServerRejection) -> ActiveRun {
         guard let r = withLock({ runs[run] }) else {
             throw ServerRejection(
-                404, .unknownRun,
+                .unknownRun,
                 "run \(run) is not active on this server; attach with POST /v1/runs or /v1/runs/\(run)/resume")
         }
         return r
@@ -139,22 +140,22 @@ public final class AggregationServer: @unchecked Sendable {
             if let open = run.open {
                 guard open.opening == opening else {
                     throw ServerRejection(
-                        409, .roundAlreadyOpen, "round \(open.opening.round) is open; close it before opening another")
+                        .roundAlreadyOpen, "round \(open.opening.round) is open; close it before opening another")
                 }
                 return  // an idempotent retry of the same opening
             }
             guard opening.round == run.version + 1 else {
                 throw ServerRejection(
-                    409, .wrongRound, "the next round of run \(id) is \(run.version + 1), not \(opening.round)")
+                    .wrongRound, "the next round of run \(id) is \(run.version + 1), not \(opening.round)")
             }
             // A round may select nobody (no phone of a small fleet is eligible at that hour): it
             // opens, takes no uploads and is abandoned at its close, so the run goes on.
             guard opening.deadline >= opening.virtualStart else {
-                throw ServerRejection(400, .badRequest, "a round needs a deadline after its start")
+                throw ServerRejection(.badRequest, "a round needs a deadline after its start")
             }
             guard opening.selected.allSatisfy({ Int($0) < run.configuration.devices }) else {
                 throw ServerRejection(
-                    400, .badRequest, "selected device ids must be below the fleet size \(run.configuration.devices)")
+                    .badRequest, "selected device ids must be below the fleet size \(run.configuration.devices)")
             }
             run.open = OpenRound(opening: opening, run: run)
         }
@@ -167,7 +168,7 @@ public final class AggregationServer: @unchecked Sendable {
             let open = try run.requireOpen(round: round)
             guard device >= 0, device <= Int(UInt32.max), open.selected.contains(UInt32(device)) else {
                 throw ServerRejection(
-                    403, .unknownDevice, "device \(device) was not selected for round \(round) of run \(id)")
+                    .unknownDevice, "device \(device) was not selected for round \(round) of run \(id)")
             }
             let c = run.configuration
             var plan = TrainingPlan(
@@ -293,22 +294,4 @@ struct ServerCounters {
         roundsCommitted += 1
         if abandoned { roundsAbandoned += 1 }
     }
-}
-
-/// What `GET /v1/status` returns.
-public struct ServerStatus: Codable, Sendable, Equatable {
-    public struct Run: Codable, Sendable, Equatable {
-        public var runID: Int64
-        public var model: String
-        public var corpus: String
-        public var committedRounds: Int
-        public var totalRounds: Int
-        public var openRound: Int?
-        public var reportsInOpenRound: Int
-        public var virtualTime: Int
-        public var lastAccuracyAt1: Double?
-    }
-
-    public var runs: [Run]
-    public var uploadsAccepted: Int
 }

@@ -1,3 +1,6 @@
+import FederatedCore
+import FederationProtocol
+
 /// The server's state after a round, as stored in the run store's checkpoint table
 /// (`KBDCKPT1`): enough to continue the run bit for bit.
 ///
@@ -9,7 +12,7 @@ enum ServerCheckpoint {
     static let magic: [UInt8] = Array("KBDCKPT1".utf8)
 
     static func encode(_ model: any GlobalModel, round: Int, virtualTime: Int) -> [UInt8] {
-        var w = ByteWriter()
+        var w = FrameWriter()
         w.append(magic)
         w.u16(1)
         w.u8(model.checkpointKind)
@@ -28,8 +31,8 @@ enum ServerCheckpoint {
     ) {
         let what = "checkpoint"
         do {
-            try ByteReader.verifyCRC(bytes, what: what)
-            var r = ByteReader(Array(bytes.dropLast(4)), what: what)
+            try FrameReader.verifyCRC(bytes, what: what)
+            var r = FrameReader(Array(bytes.dropLast(4)), what: what)
             guard try r.raw(8) == magic, try r.u16() == 1 else {
                 throw FederationError(.badCheckpoint, "not a kbd-sim server checkpoint (magic or version)")
             }
@@ -42,7 +45,7 @@ enum ServerCheckpoint {
             }
             return (try fresh.restoringCheckpoint(from: &r), round, time)
         } catch let error as FederationError where error.code == .protocolViolation {
-            throw FederationError(.badCheckpoint, error.message)
+            throw FederationError(.badCheckpoint, error.message, cause: error)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Aggregation
 import FederatedCore
+import FederationProtocol
 
 /// The aggregation stages a run's chain can name, and how each is built: the one list to
 /// extend when a new stage is written.
@@ -16,9 +17,6 @@ enum AggregationStages {
     }
 
     typealias Factory = @Sendable (_ argument: String?, _ context: Context) throws -> any AggregationStage
-
-    /// FedAvg: decode → weight by examples → sum → server optimizer.
-    static let defaultChain = ["decode", "weight", "sum", "server-optimizer"]
 
     /// Every stage a chain may name.
     static let registry: [String: Factory] = [

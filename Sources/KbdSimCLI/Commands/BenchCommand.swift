@@ -1,10 +1,12 @@
 import ArgumentParser
 import FederatedCore
 import Federation
+import FederationProtocol
 internal import Foundation
 import KernelPaths
 import KeyboardCorpus
-import LanguageModels
+import LanguageModelTypes
+import QuantizationBench
 import RunStore
 
 /// `kbd-sim bench`: experiments made of several federated runs.

@@ -3,6 +3,7 @@ import ArgumentParser
 import FederatedCore
 import Foundation
 import KernelPaths
+import LanguageModelTypes
 import LanguageModels
 import UpdateCodec
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import KeyboardCorpus
+import LanguageModelTypes
 import LanguageModels
 
 /// `kbd-sim eval`: nwp-v1 figures of a model on a corpus's evaluation split.

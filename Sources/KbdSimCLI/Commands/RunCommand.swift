@@ -2,10 +2,12 @@ import ArgumentParser
 import Dispatch
 import FederatedCore
 import Federation
+import FederationHTTP
+import FederationProtocol
 import Fleet
 internal import Foundation
 import KeyboardCorpus
-import LanguageModels
+import LanguageModelTypes
 import RunStore
 import UpdateCodec
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Federation
+import FederationProtocol
 internal import Foundation
 import RunStore
 

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Federation
+import FederationProtocol
 internal import Foundation
 import KeyboardCorpus
+import LanguageModelTypes
 import LanguageModels
 import RunStore
 

@@ -2,9 +2,10 @@ import Aggregation
 import ArgumentParser
 import FederatedCore
 import Federation
+import FederationProtocol
 internal import Foundation
 import KeyboardCorpus
-import LanguageModels
+import LanguageModelTypes
 import UpdateCodec
 
 /// The flags of a federated run that `kbd-sim run` and `kbd-sim bench quant` share: the

@@ -1,6 +1,7 @@
 import ArgumentParser
 internal import Foundation
 import KeyboardCorpus
+import LanguageModelTypes
 import LanguageModels
 
 /// A model loaded from a file, whichever kind it is.

@@ -1,6 +1,6 @@
 public import ArgumentParser
 import FederatedCore
-public import Federation
+public import FederationProtocol
 
 extension ClientTrainingConfiguration.Optimizer: ExpressibleByArgument {}
 

@@ -1,4 +1,5 @@
 internal import CZlib
+import FederatedCore
 
 /// Just enough of the ZIP format to pull one member out of an archive with system zlib.
 ///
@@ -31,10 +32,9 @@ struct ZipArchive {
         bytes.count >= 4 && bytes[0] == 0x50 && bytes[1] == 0x4B && bytes[2] == 0x03 && bytes[3] == 0x04
     }
 
-    private func u16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
-    private func u32(_ at: Int) -> UInt32 {
-        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
-    }
+    // Header fields at offsets the callers have checked against the archive's size.
+    private func u16(_ at: Int) -> UInt16 { ByteReader(bytes).integer(at: at) }
+    private func u32(_ at: Int) -> UInt32 { ByteReader(bytes).integer(at: at) }
 
     private func readCentralDirectory() throws -> [Entry] {
         // The end-of-central-directory record sits in the last 22 + 65535 bytes.
@@ -131,10 +131,7 @@ struct ZipArchive {
                 "zip member '\(entry.name)' inflated to \(output.count) bytes, the archive says \(entry.uncompressedSize)",
                 path: path)
         }
-        let crc = output.withUnsafeBufferPointer {
-            UInt32(truncatingIfNeeded: crc32(0, $0.baseAddress, uInt($0.count)))
-        }
-        guard crc == entry.crc32 else {
+        guard CRC32.checksum(output) == entry.crc32 else {
             throw CorpusError(
                 .corruptArchive, "zip member '\(entry.name)' fails its CRC-32 check; the archive is corrupt", path: path
             )

@@ -1,4 +1,4 @@
-internal import CZlib
+import FederatedCore
 package import Foundation
 
 /// An on-disk cache of tokenized corpora, so a corpus is read and tokenized once.
@@ -60,25 +60,26 @@ package struct CorpusCache {
     // MARK: - Encoding
 
     package static func encode(_ corpus: TokenizedCorpus) -> [UInt8] {
-        var body: [UInt8] = []
-        body.reserveCapacity(corpus.tokens.count * 4 + corpus.messageCount * 12 + corpus.types.count * 12)
+        var body = ByteWriter(
+            capacity: corpus.tokens.count * 4 + corpus.messageCount * 12 + corpus.types.count * 12)
         for n in [
             corpus.userIDs.count, corpus.types.count, corpus.tokens.count, corpus.messageCount,
             corpus.provenance.messagesRead, corpus.provenance.emptyMessages,
         ] {
-            appendInteger(UInt64(n), to: &body)
+            body.u64(UInt64(n))
         }
-        appendStrings([corpus.provenance.format, corpus.provenance.source], to: &body)
-        appendStrings(corpus.userIDs, to: &body)
-        appendStrings(corpus.types, to: &body)
-        corpus.tokens.withUnsafeBytes { body.append(contentsOf: $0) }
-        corpus.messageStarts.map { Int64($0) }.withUnsafeBytes { body.append(contentsOf: $0) }
-        corpus.messageUsers.withUnsafeBytes { body.append(contentsOf: $0) }
-        var out = magic
-        appendInteger(formatVersion, to: &out)
-        appendInteger(checksum(body[...]), to: &out)
-        out.append(contentsOf: body)
-        return out
+        writeStrings([corpus.provenance.format, corpus.provenance.source], to: &body)
+        writeStrings(corpus.userIDs, to: &body)
+        writeStrings(corpus.types, to: &body)
+        body.integers(corpus.tokens)
+        body.integers(corpus.messageStarts.map { Int64($0) })
+        body.integers(corpus.messageUsers)
+        var out = ByteWriter(capacity: 16 + body.bytes.count)
+        out.append(magic)
+        out.u32(formatVersion)
+        out.u32(CRC32.checksum(body.bytes))
+        out.append(body.bytes)
+        return out.bytes
     }
 
     package static func decode(_ bytes: [UInt8]) throws -> TokenizedCorpus {
@@ -86,10 +87,10 @@ package struct CorpusCache {
             CorpusError(.corruptCache, "corpus cache file is damaged (\(what)); delete it or pass --no-cache")
         }
         guard bytes.count >= 16, Array(bytes[0..<8]) == magic else { throw damaged("bad magic") }
-        var reader = ByteReader(bytes: bytes, offset: 8)
+        var reader = CacheReader(bytes, offset: 8) { _ in CorpusError(.corruptCache, "corpus cache file is truncated") }
         guard try reader.integer(UInt32.self) == formatVersion else { throw damaged("unknown version") }
         let storedChecksum = try reader.integer(UInt32.self)
-        guard checksum(bytes[16...]) == storedChecksum else { throw damaged("checksum mismatch") }
+        guard CRC32.checksum(bytes[16...]) == storedChecksum else { throw damaged("checksum mismatch") }
         var counts: [Int] = []
         for _ in 0..<6 {
             let n = try reader.integer(UInt64.self)
@@ -97,14 +98,14 @@ package struct CorpusCache {
             counts.append(Int(n))
         }
         var corpus = TokenizedCorpus()
-        let meta = try reader.strings(count: 2)
+        let meta = try readStrings(count: 2, from: &reader)
         corpus.provenance = CorpusProvenance(
             format: meta[0], source: meta[1], messagesRead: counts[4], emptyMessages: counts[5])
-        corpus.userIDs = try reader.strings(count: counts[0])
-        corpus.types = try reader.strings(count: counts[1])
-        corpus.tokens = try reader.array(UInt32.self, count: counts[2])
-        corpus.messageStarts = try reader.array(Int64.self, count: counts[3] + 1).map { Int($0) }
-        corpus.messageUsers = try reader.array(UInt32.self, count: counts[3])
+        corpus.userIDs = try readStrings(count: counts[0], from: &reader)
+        corpus.types = try readStrings(count: counts[1], from: &reader)
+        corpus.tokens = try reader.integers(UInt32.self, count: counts[2])
+        corpus.messageStarts = try reader.integers(Int64.self, count: counts[3] + 1).map { Int($0) }
+        corpus.messageUsers = try reader.integers(UInt32.self, count: counts[3])
         guard reader.offset == bytes.count else { throw damaged("trailing bytes") }
         // Structural checks so a cache file can never index out of bounds.
         guard corpus.messageStarts.first == 0, corpus.messageStarts.last == corpus.tokens.count,
@@ -115,69 +116,24 @@ package struct CorpusCache {
         return corpus
     }
 
-    private static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        bytes.withUnsafeBufferPointer { UInt32(truncatingIfNeeded: crc32(0, $0.baseAddress, uInt($0.count))) }
-    }
-
-    private static func appendInteger<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    private static func appendStrings(_ strings: [String], to out: inout [UInt8]) {
+    private static func writeStrings(_ strings: [String], to out: inout ByteWriter<[UInt8]>) {
         for s in strings {
-            appendInteger(UInt32(s.utf8.count), to: &out)
-            out.append(contentsOf: s.utf8)
+            out.u32(UInt32(s.utf8.count))
+            out.append(Array(s.utf8))
         }
     }
-}
 
-/// A bounds-checked little-endian reader over a byte array.
-struct ByteReader {
-    let bytes: [UInt8]
-    var offset: Int
-
-    struct OutOfBounds: Error {}
-
-    mutating func integer<T: FixedWidthInteger>(_: T.Type) throws -> T {
-        let size = MemoryLayout<T>.size
-        guard offset + size <= bytes.count else { throw CorpusError(.corruptCache, "corpus cache file is truncated") }
-        var value: T = 0
-        withUnsafeMutableBytes(of: &value) { dst in
-            bytes.withUnsafeBytes { src in
-                dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + size)]))
-            }
-        }
-        offset += size
-        return T(littleEndian: value)
-    }
-
-    mutating func array<T: FixedWidthInteger>(_: T.Type, count: Int) throws -> [T] {
-        let size = MemoryLayout<T>.size * count
-        guard count >= 0, offset + size <= bytes.count else {
-            throw CorpusError(.corruptCache, "corpus cache file is truncated")
-        }
-        let result = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
-            bytes.withUnsafeBytes { src in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(
-                    from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + size)]))
-            }
-            initialized = count
-        }
-        offset += size
-        return result.map { T(littleEndian: $0) }
-    }
-
-    mutating func strings(count: Int) throws -> [String] {
+    /// `count` strings, each a UInt32 byte length and that many bytes of UTF-8.
+    private static func readStrings(count: Int, from reader: inout CacheReader) throws(CorpusError) -> [String] {
         var result: [String] = []
         result.reserveCapacity(count)
         for _ in 0..<count {
-            let length = Int(try integer(UInt32.self))
-            guard offset + length <= bytes.count else {
-                throw CorpusError(.corruptCache, "corpus cache file is truncated")
-            }
-            result.append(String(decoding: bytes[offset..<(offset + length)], as: UTF8.self))
-            offset += length
+            let length = Int(try reader.u32())
+            result.append(String(decoding: try reader.raw(length), as: UTF8.self))
         }
         return result
     }
 }
+
+/// The reader of cache files: every short read is a damaged cache.
+private typealias CacheReader = ByteReader<[UInt8], CorpusError>

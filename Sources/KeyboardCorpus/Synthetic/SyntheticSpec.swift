@@ -270,9 +270,10 @@ public struct SyntheticSpec: Codable, Sendable, Equatable {
         do {
             spec = try JSONDecoder().decode(SyntheticSpec.self, from: Data(json))
         } catch let error as DecodingError {
-            throw CorpusError(.invalidSpec, "synthetic spec is not valid: \(Self.describe(error))", path: path)
+            throw CorpusError(
+                .invalidSpec, "synthetic spec is not valid: \(Self.describe(error))", path: path, cause: error)
         } catch {
-            throw CorpusError(.invalidSpec, "synthetic spec is not valid JSON", path: path)
+            throw CorpusError(.invalidSpec, "synthetic spec is not valid JSON", path: path, cause: error)
         }
         try spec.validate(path: path)
         return spec

@@ -1,5 +1,6 @@
 import Dispatch
 import KeyboardCorpus
+public import LanguageModelTypes
 
 /// Scores a ``NextWordPredictor`` on messages under nwp-v1, on one or more threads.
 ///

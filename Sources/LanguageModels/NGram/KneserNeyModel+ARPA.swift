@@ -37,7 +37,7 @@ extension KneserNeyModel {
             try arpaText().write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
             throw LanguageModelError(
-                .unreadable, "cannot write the ARPA file (\(error.localizedDescription))", path: path)
+                .unreadable, "cannot write the ARPA file (\(error.localizedDescription))", path: path, cause: error)
         }
     }
 
@@ -78,7 +78,7 @@ extension KneserNeyModel {
         let vocabulary: Vocabulary
         do { vocabulary = try Vocabulary(words: words) } catch {
             throw LanguageModelError(
-                .malformedLine, "the unigram section lists a word twice or an empty word", path: path)
+                .malformedLine, "the unigram section lists a word twice or an empty word", path: path, cause: error)
         }
         func id(_ word: String, line: Int) throws -> Int32 {
             if let s = special[word] { return s }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+public import LanguageModelTypes
 
 /// Throughput and latency measurements of the neural model, for `kbd-sim bench lstm` and
 /// `tools/bench_lstm.py`.

@@ -1,5 +1,6 @@
 import FederatedCore
 import Foundation
+import LanguageModelTypes
 
 /// The forward pass and backpropagation through time of the LSTM language model over one
 /// batch of messages, in scalar type `S`.

@@ -1,4 +1,5 @@
 public import Foundation
+public import LanguageModelTypes
 
 /// The kbd-sim neural model file, version 1 (all integers little-endian):
 ///
@@ -44,7 +45,7 @@ extension LSTMLanguageModel {
     /// - Throws: ``NeuralModelError`` (`io`).
     public func write(to url: URL) throws(NeuralModelError) {
         do { try serialized().write(to: url, options: .atomic) } catch {
-            throw NeuralModelError(.io, "cannot write model file", path: url.path)
+            throw NeuralModelError(.io, "cannot write model file", path: url.path, cause: error)
         }
     }
 
@@ -58,7 +59,7 @@ extension LSTMLanguageModel {
     public init(contentsOf url: URL, expectedLayoutHash: UInt64? = nil) throws(NeuralModelError) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw NeuralModelError(.io, "cannot read model file", path: url.path)
+            throw NeuralModelError(.io, "cannot read model file", path: url.path, cause: error)
         }
         do { try self.init(serialized: data, expectedLayoutHash: expectedLayoutHash) } catch {
             var e = error

@@ -1,4 +1,5 @@
 public import Foundation
+public import LanguageModelTypes
 
 extension LSTMLanguageModel {
     /// The weights in the safetensors format, loadable by PyTorch (`safetensors.torch`) or
@@ -31,7 +32,7 @@ extension LSTMLanguageModel {
     /// - Throws: ``NeuralModelError`` (`io`).
     public func exportSafetensors(to url: URL) throws(NeuralModelError) {
         do { try safetensorsData().write(to: url, options: .atomic) } catch {
-            throw NeuralModelError(.io, "cannot write safetensors file", path: url.path)
+            throw NeuralModelError(.io, "cannot write safetensors file", path: url.path, cause: error)
         }
     }
 

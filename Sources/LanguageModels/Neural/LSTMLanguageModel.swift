@@ -1,5 +1,6 @@
 import FederatedCore
 import Foundation
+public import LanguageModelTypes
 
 /// An embedding + LSTM (CIFG or plain) language model with tied input/output embeddings:
 /// its configuration and all of its weights in one flat buffer.

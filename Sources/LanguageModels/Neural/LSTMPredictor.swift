@@ -1,4 +1,5 @@
 import CBLAS
+import LanguageModelTypes
 
 /// Next-word prediction with cached recurrent state: each ``feed(_:)`` costs one LSTM step
 /// and one output layer, independent of the prefix length.

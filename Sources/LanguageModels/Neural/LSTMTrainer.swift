@@ -2,49 +2,7 @@ import CBLAS
 import Dispatch
 import FederatedCore
 import Foundation
-
-/// Hyperparameters of a training run.
-public struct TrainingOptions: Sendable, Hashable {
-    /// Messages per minibatch.
-    public var batchSize: Int
-    /// The step size.
-    public var learningRate: Float
-    /// SGD (on-device) or Adam (centralized).
-    public var optimizer: OptimizerKind
-    /// Seeds the per-epoch shuffle (stream `(seed, epoch)`).
-    public var seed: UInt64
-    /// Worker threads per step: 1, or 2 to split each batch in two halves whose gradients
-    /// are summed in a fixed order. Results are bit-reproducible for a fixed thread count.
-    public var threads: Int
-    /// Longest message trained on, in words; longer messages are cut (0 = no limit).
-    public var maxMessageLength: Int
-    /// Inverted-dropout rate on embeddings and softmax inputs during training, `0..<1`
-    /// (0 = off). Masks come from stream `(seed, step, worker)`.
-    public var dropout: Float = 0
-    /// The learning rate of epoch `e` is `learningRate · learningRateDecay^e` (1 = constant).
-    public var learningRateDecay: Float = 1
-
-    /// The dropout rates training accepts, wherever they are set (`kbd-sim train --dropout`,
-    /// `kbd-sim run --client-dropout`): inverted dropout keeps a unit with probability
-    /// `1 − p`, so `p` must stay below 1.
-    public static let dropoutRange: Range<Float> = 0..<1
-
-    /// Creates options.
-    public init(
-        batchSize: Int = 8, learningRate: Float = 0.5, optimizer: OptimizerKind = .sgd(clipNorm: 5),
-        seed: UInt64 = 1, threads: Int = 1, maxMessageLength: Int = 64, dropout: Float = 0,
-        learningRateDecay: Float = 1
-    ) {
-        self.dropout = dropout
-        self.learningRateDecay = learningRateDecay
-        self.batchSize = batchSize
-        self.learningRate = learningRate
-        self.optimizer = optimizer
-        self.seed = seed
-        self.threads = threads
-        self.maxMessageLength = maxMessageLength
-    }
-}
+public import LanguageModelTypes
 
 /// What a progress callback sees after each minibatch.
 public struct TrainingProgress: Sendable, Hashable {
@@ -125,8 +83,9 @@ public final class LSTMTrainer {
     ///
     /// Same result as ``LSTMLanguageModel/trainLocally(on:epochs:options:)`` with these options.
     ///
-    /// - Parameter seed: the shuffle/dropout seed for this device and round, e.g. from
-    ///   `SplitMix64(seed: run, streams: device, round)`; `nil` keeps ``options``' seed.
+    /// - Parameter seed: the shuffle/dropout seed for this device and round (the federated
+    ///   runner's is `SplitMix64.derivedSeed(run, streams: 0x10CA1, round, device)`); `nil`
+    ///   keeps ``options``' seed.
     public func trainLocally(
         from parameters: ContiguousArray<Float>, on messages: [[Int32]], epochs: Int, seed: UInt64? = nil
     ) -> LocalTrainingResult {

@@ -1,5 +1,6 @@
 public import Foundation
 public import KeyboardCorpus
+public import LanguageModelTypes
 
 /// A trained neural keyboard model with the vocabulary its ids refer to: what
 /// `kbd-sim train` writes and `kbd-sim eval` / `kbd-sim predict` read.
@@ -54,7 +55,8 @@ public struct NeuralKeyboardModel: Sendable {
     /// Writes the file atomically.
     public func write(to path: String) throws(NeuralModelError) {
         do { try serialized().write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw NeuralModelError(.io, "cannot write the model file (\(error.localizedDescription))", path: path)
+            throw NeuralModelError(
+                .io, "cannot write the model file (\(error.localizedDescription))", path: path, cause: error)
         }
     }
 
@@ -115,7 +117,7 @@ public struct NeuralKeyboardModel: Sendable {
         }
         let vocabulary: Vocabulary
         do { vocabulary = try Vocabulary(words: words) } catch {
-            throw NeuralModelError(.badFormat, "the vocabulary repeats a word or holds an empty one")
+            throw NeuralModelError(.badFormat, "the vocabulary repeats a word or holds an empty one", cause: error)
         }
         let model = try LSTMLanguageModel(serialized: Data(bytes[at...]))
         try self.init(model: model, vocabulary: vocabulary)

@@ -30,7 +30,8 @@ public enum ReportFile {
         } catch {
             throw RunReportError(
                 .unwritableOutput,
-                "cannot write in \(folder.path) (\(error.localizedDescription)); check its permissions", path: path)
+                "cannot write in \(folder.path) (\(error.localizedDescription)); check its permissions", path: path,
+                cause: error)
         }
         guard rename(temporary.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))

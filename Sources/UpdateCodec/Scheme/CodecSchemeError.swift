@@ -26,16 +26,30 @@ public struct CodecSchemeError: Error, Sendable, Hashable, CustomStringConvertib
     public var token: String
     /// One sentence saying what was wrong and what is accepted.
     public var message: String
+    /// The error underneath (the file system's, zlib's, another layer's), if any; not part of
+    /// equality.
+    public var cause: (any Error & Sendable)?
 
     /// Creates an error.
-    public init(code: Code, token: String, message: String) {
+    public init(code: Code, token: String, message: String, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.token = token
         self.message = message
+        self.cause = cause
     }
 
     /// `"<message> [code, token 'x']"`.
     public var description: String {
         "\(message) [\(code.rawValue), token '\(token)']"
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.code == b.code && a.token == b.token && a.message == b.message
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(token)
+        hasher.combine(message)
     }
 }

@@ -1,10 +1,11 @@
 internal import CZlib
+internal import FederatedCore
 
 extension UpdateHeader {
     /// Writes the 88 header bytes at `base`.
     func write(to base: UnsafeMutableRawPointer) {
         var w = ByteWriter(base: base)
-        w.bytes(Self.magic)
+        w.append(Self.magic)
         w.u16(Self.currentVersion)
         switch scheme.quantization {
         case .float32:
@@ -65,7 +66,7 @@ extension UpdateHeader {
                 code: .truncated, field: "header", message: "message of \(message.count) bytes has no version",
                 offset: message.count)
         }
-        var r = ByteReader(base: message.baseAddress!, offset: 4)
+        var r = ByteReader(message, offset: 4)
         let version = r.u16()
         guard version == currentVersion else {
             throw UpdateCodecError(
@@ -212,9 +213,8 @@ extension UpdateHeader {
                 offset: total)
         }
         let crcOffset = total - 4
-        var tail = ByteReader(base: message.baseAddress!, offset: crcOffset)
-        let declared = tail.u32()
-        let actual = crc32(message.baseAddress!, crcOffset)
+        let declared = ByteReader(message).integer(UInt32.self, at: crcOffset)
+        let actual = CRC32.checksum(UnsafeRawBufferPointer(rebasing: message[0..<crcOffset]))
         guard declared == actual else {
             throw UpdateCodecError(
                 code: .checksumMismatch, field: "checksum", message: "CRC-32 mismatch", offset: crcOffset)
@@ -225,56 +225,5 @@ extension UpdateHeader {
     /// An upper bound on a zlib stream's size for `rawLength` input bytes (zlib's `compressBound`).
     static func deflateBound(_ rawLength: Int) -> Int {
         Int(compressBound(uLong(rawLength)))
-    }
-
-    static func crc32(_ base: UnsafeRawPointer, _ count: Int) -> UInt32 {
-        UInt32(truncatingIfNeeded: crc32_z(0, base.assumingMemoryBound(to: UInt8.self), count))
-    }
-}
-
-/// Little-endian writer over raw memory; the caller guarantees room.
-struct ByteWriter {
-    let base: UnsafeMutableRawPointer
-    var offset = 0
-
-    mutating func u8(_ v: UInt8) {
-        base.storeBytes(of: v, toByteOffset: offset, as: UInt8.self)
-        offset += 1
-    }
-    mutating func u16(_ v: UInt16) {
-        base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt16.self)
-        offset += 2
-    }
-    mutating func u32(_ v: UInt32) {
-        base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt32.self)
-        offset += 4
-    }
-    mutating func u64(_ v: UInt64) {
-        base.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt64.self)
-        offset += 8
-    }
-    mutating func bytes(_ v: [UInt8]) { for b in v { u8(b) } }
-}
-
-/// Little-endian reader over raw memory; the caller checks bounds before reading.
-struct ByteReader {
-    let base: UnsafeRawPointer
-    var offset: Int
-
-    mutating func u8() -> UInt8 {
-        defer { offset += 1 }
-        return base.load(fromByteOffset: offset, as: UInt8.self)
-    }
-    mutating func u16() -> UInt16 {
-        defer { offset += 2 }
-        return UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-    }
-    mutating func u32() -> UInt32 {
-        defer { offset += 4 }
-        return UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-    mutating func u64() -> UInt64 {
-        defer { offset += 8 }
-        return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 }

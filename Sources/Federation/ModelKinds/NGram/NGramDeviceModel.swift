@@ -1,4 +1,5 @@
 import Dispatch
+import FederationProtocol
 import LanguageModels
 
 /// A phone of an n-gram run: it counts the n-grams of the text it typed since its last

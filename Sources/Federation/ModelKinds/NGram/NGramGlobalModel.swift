@@ -1,5 +1,8 @@
 import Aggregation
+import FederatedCore
+import FederationProtocol
 import KeyboardCorpus
+import LanguageModelTypes
 import LanguageModels
 
 /// The Kneser-Ney model on the server: the fleet's summed n-gram counts, and per device the
@@ -55,7 +58,7 @@ struct NGramGlobalModel: GlobalModel {
     }
 
     /// KBDG table length u32, KBDG bytes, contributions u32, per device: id u32, day i64
-    func writeCheckpoint(to w: inout ByteWriter, round: Int) {
+    func writeCheckpoint(to w: inout FrameWriter, round: Int) {
         let table = NGramUpdateWire.encode(
             counts, vocabularyCount: vocabulary.count,
             envelope: .init(runID: 0, round: round, device: 0, exampleCount: counts.tokenCount))
@@ -68,7 +71,7 @@ struct NGramGlobalModel: GlobalModel {
         }
     }
 
-    func restoringCheckpoint(from r: inout ByteReader) throws -> any GlobalModel {
+    func restoringCheckpoint(from r: inout FrameReader) throws -> any GlobalModel {
         var restored = self
         let table = try r.raw(Int(try r.u32()))
         restored.counts = try NGramUpdateWire.decode(

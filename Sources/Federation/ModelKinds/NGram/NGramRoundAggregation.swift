@@ -1,4 +1,5 @@
 import Aggregation
+import FederationProtocol
 import KeyboardCorpus
 import LanguageModels
 
@@ -21,14 +22,14 @@ final class NGramRoundAggregation: RoundAggregation {
             decoded = try NGramUpdateWire.decode(
                 bytes, expectedOrder: global.order, vocabularyCount: global.vocabulary.count)
         } catch {
-            throw ServerRejection(400, .malformedUpdate, error.message)
+            throw ServerRejection(.malformedUpdate, error.message)
         }
         try envelope.check(
             runID: decoded.0.runID, round: decoded.0.round, device: decoded.0.device, sentAs: Int(device))
         var day: Int32?
         if let through = extras.textThroughDay {
             guard let day32 = Int32(exactly: through) else {
-                throw ServerRejection(400, .badRequest, "text-through day \(through) is out of range")
+                throw ServerRejection(.badRequest, "text-through day \(through) is out of range")
             }
             day = day32
         }

@@ -1,3 +1,5 @@
+import FederatedCore
+public import FederationProtocol
 public import LanguageModels
 
 /// The wire format of an n-gram count update (`KBDG`, version 1): what a device uploads when
@@ -42,7 +44,7 @@ public enum NGramUpdateWire {
 
     /// Encodes `counts` (zlib level 6).
     public static func encode(_ counts: NGramCounts, vocabularyCount: Int, envelope: Envelope) -> [UInt8] {
-        var raw = ByteWriter()
+        var raw = FrameWriter()
         for n in 0..<counts.order {
             for key in counts.keys[n] {
                 raw.u64(key.hi)
@@ -51,7 +53,7 @@ public enum NGramUpdateWire {
             for c in counts.counts[n] { raw.u32(c) }
         }
         let stored = raw.bytes.isEmpty ? [] : deflate(raw.bytes)
-        var w = ByteWriter(capacity: headerSize + stored.count + 4)
+        var w = FrameWriter(capacity: headerSize + stored.count + 4)
         w.append(magic)
         w.u16(1)
         w.u8(UInt8(counts.order))
@@ -82,7 +84,7 @@ public enum NGramUpdateWire {
             throw FederationError(
                 .protocolViolation, "\(what) is truncated: \(bytes.count) bytes, the header alone is \(headerSize + 4)")
         }
-        var r = ByteReader(bytes, what: what)
+        var r = FrameReader(bytes, what: what)
         guard try r.raw(4) == magic else {
             throw FederationError(.protocolViolation, "\(what): bad magic (not a KBDG message)")
         }
@@ -130,9 +132,9 @@ public enum NGramUpdateWire {
                 "\(what): \(bytes.count) bytes, the header declares \(headerSize + storedLength + 4) (truncated or trailing bytes)"
             )
         }
-        try ByteReader.verifyCRC(bytes, what: what)
+        try FrameReader.verifyCRC(bytes, what: what)
         let raw = rawLength == 0 ? [] : try inflate(try r.raw(storedLength), rawLength: rawLength, what: what)
-        var p = ByteReader(raw, what: what)
+        var p = FrameReader(raw, what: what)
         var keys: [[NGramKey]] = []
         var counts: [[UInt32]] = []
         for n in 0..<order {
@@ -149,7 +151,7 @@ public enum NGramUpdateWire {
         do {
             table = try NGramCounts(order: order, keys: keys, counts: counts, vocabularyCount: vocabularyCount)
         } catch {
-            throw FederationError(.protocolViolation, "\(what): \(error)")
+            throw FederationError(.protocolViolation, "\(what): \(error)", cause: error)
         }
         guard examples == table.tokenCount else {
             throw FederationError(

@@ -1,3 +1,6 @@
+import FederatedCore
+public import FederationProtocol
+
 /// The `KBDW` model download: run id, version, layout hash and float32 weights.
 ///
 ///     "KBDW", version u16 (1), reserved u16, run id i64, model version u32,
@@ -7,7 +10,7 @@ public enum ModelDownload {
 
     /// The download of `weights` at model `version` of run `runID`.
     static func encode(_ weights: [Float], layoutHash: UInt64, runID: Int64, version: Int) -> [UInt8] {
-        var w = ByteWriter(capacity: 40 + 4 * weights.count)
+        var w = FrameWriter(capacity: 40 + 4 * weights.count)
         w.append(magic)
         w.u16(1)
         w.u16(0)
@@ -25,8 +28,8 @@ public enum ModelDownload {
         -> (version: Int, weights: ContiguousArray<Float>)
     {
         let what = "model download"
-        try ByteReader.verifyCRC(bytes, what: what)
-        var r = ByteReader(Array(bytes.dropLast(4)), what: what)
+        try FrameReader.verifyCRC(bytes, what: what)
+        var r = FrameReader(Array(bytes.dropLast(4)), what: what)
         guard try r.raw(4) == magic else {
             throw FederationError(.protocolViolation, "\(what): bad magic (not a KBDW model)")
         }

@@ -1,6 +1,8 @@
 import Dispatch
 import FederatedCore
+import FederationProtocol
 import Foundation
+import LanguageModelTypes
 import LanguageModels
 import UpdateCodec
 
@@ -78,13 +80,13 @@ struct NeuralCohortWork: CohortWork {
             evaluation = NextWordEvaluator.evaluate(&predictor, messages: job.messages)
         }
         let trainer = device.trainer(worker: worker, model: global, options: plan.client.trainingOptions(seed: runSeed))
-        let seed = derivedSeed(runSeed, 0x10CA1, UInt64(plan.round), UInt64(job.device))
+        let seed = SplitMix64.derivedSeed(runSeed, streams: 0x10CA1, UInt64(plan.round), UInt64(job.device))
         let result = trainer.trainLocally(
             from: global.parameters, on: job.messages, epochs: plan.client.epochs, seed: seed)
         let metadata = UpdateMetadata(
             runID: UInt64(plan.runID), round: UInt32(plan.round), layoutHash: global.layoutHash,
             exampleCount: UInt32(clamping: result.tokenCount), deviceID: UInt64(job.device))
-        let codecSeed = derivedSeed(runSeed, 0xC0DEC, UInt64(plan.round), UInt64(job.device))
+        let codecSeed = SplitMix64.derivedSeed(runSeed, streams: 0xC0DEC, UInt64(plan.round), UInt64(job.device))
         do {
             let bytes = try UpdateEncoder(scheme: scheme).encode(result.delta, metadata: metadata, seed: codecSeed)
             return .success(

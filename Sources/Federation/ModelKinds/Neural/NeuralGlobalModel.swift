@@ -1,6 +1,9 @@
 import Aggregation
 import Dispatch
+import FederatedCore
+import FederationProtocol
 import KeyboardCorpus
+import LanguageModelTypes
 import LanguageModels
 
 /// The embedding + LSTM model on the server: its weights and the aggregation stages (with
@@ -59,7 +62,7 @@ struct NeuralGlobalModel: GlobalModel {
     }
 
     /// weight count u32, weights f32…, state vectors u32, per vector: length u32, f32…
-    func writeCheckpoint(to w: inout ByteWriter, round: Int) {
+    func writeCheckpoint(to w: inout FrameWriter, round: Int) {
         w.u32(UInt32(weights.count))
         w.floats(weights)
         let state = pipeline.stateVectors
@@ -70,7 +73,7 @@ struct NeuralGlobalModel: GlobalModel {
         }
     }
 
-    func restoringCheckpoint(from r: inout ByteReader) throws -> any GlobalModel {
+    func restoringCheckpoint(from r: inout FrameReader) throws -> any GlobalModel {
         var restored = self
         let count = Int(try r.u32())
         guard count == weights.count else {

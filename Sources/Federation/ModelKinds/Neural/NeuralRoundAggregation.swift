@@ -1,4 +1,5 @@
 import Aggregation
+import FederationProtocol
 import LanguageModels
 import UpdateCodec
 
@@ -29,13 +30,13 @@ final class NeuralRoundAggregation: RoundAggregation {
         do {
             header = try headerReader.readHeader(bytes)
         } catch {
-            throw ServerRejection(400, .malformedUpdate, error.description)
+            throw ServerRejection(.malformedUpdate, error.description)
         }
         guard header.metadata.exampleCount > 0 else {
             let error = UpdateCodecError(
                 code: .invalidField, field: "exampleCount",
                 message: "an update must report at least one training example")
-            throw ServerRejection(400, .malformedUpdate, error.description)
+            throw ServerRejection(.malformedUpdate, error.description)
         }
         try envelope.check(
             runID: header.metadata.runID, round: Int(header.metadata.round),
@@ -48,7 +49,7 @@ final class NeuralRoundAggregation: RoundAggregation {
                 }
             }
         }
-        if case .failure(let error) = accepted { throw ServerRejection(400, .malformedUpdate, error.message) }
+        if case .failure(let error) = accepted { throw ServerRejection(.malformedUpdate, error.message) }
         return Int(header.metadata.exampleCount)
     }
 

@@ -1,4 +1,6 @@
 import FederatedCore
+import Federation
+public import FederationProtocol
 import UpdateCodec
 
 /// A quantization benchmark: the same federated run once per (codec, zlib level, seed),
@@ -132,7 +134,7 @@ public struct QuantizationBenchmark: Sendable, Equatable {
         self.target = target
         for experiment in experiments {
             do { try configuration(for: experiment, seed: seeds[0]).validate() } catch {
-                throw QuantizationBenchmarkError(.invalidConfiguration, error.message)
+                throw QuantizationBenchmarkError(.invalidConfiguration, error.message, cause: error)
             }
         }
     }
@@ -178,7 +180,8 @@ public struct QuantizationBenchmark: Sendable, Equatable {
         } catch {
             let why = error.code == .unknownToken ? "'\(error.token)' is no codec stage" : error.message
             throw QuantizationBenchmarkError(
-                .unknownCodec, "--codecs entry '\(raw)' is not a codec (\(why)); \(codecGrammar)", entry: raw)
+                .unknownCodec, "--codecs entry '\(raw)' is not a codec (\(why)); \(codecGrammar)", entry: raw,
+                cause: error)
         }
     }
 }

@@ -1,4 +1,4 @@
-public import LanguageModels
+public import LanguageModelTypes
 
 /// How every phone of a run trains on its text: one typed value, validated once where it is
 /// made, stored with the run, sent to each device in its ``TrainingPlan`` and turned into the

@@ -28,16 +28,30 @@ public struct NeuralModelError: Error, Sendable, Hashable, CustomStringConvertib
     public var message: String
     /// The file involved, if any.
     public var path: String?
+    /// The error underneath (the file system's, zlib's, another layer's), if any; not part of
+    /// equality.
+    public var cause: (any Error & Sendable)?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, path: String? = nil) {
+    public init(_ code: Code, _ message: String, path: String? = nil, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.path = path
+        self.cause = cause
     }
 
     public var description: String {
         if let path { return "\(code.rawValue): \(message) (\(path))" }
         return "\(code.rawValue): \(message)"
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.code == b.code && a.message == b.message && a.path == b.path
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(path)
     }
 }

@@ -1,5 +1,5 @@
 public import FederatedCore
-public import LanguageModels
+public import LanguageModelTypes
 public import UpdateCodec
 
 // The messages of the round protocol (Bonawitz et al. 2019): the same values travel as
@@ -19,6 +19,15 @@ public struct RunAttachment: Codable, Sendable, Equatable {
     /// nwp-v1 figures of the model the run starts from, on the evaluation users: for a new
     /// run whose configuration asks for it (``RunConfiguration/evaluateStart``), else nil.
     public var startEvaluation: NextWordMetrics?
+
+    /// An attachment, as the server reports it.
+    public init(runID: Int64, configuration: RunConfiguration, nextRound: Int, virtualTime: Int, modelBytes: Int) {
+        self.runID = runID
+        self.configuration = configuration
+        self.nextRound = nextRound
+        self.virtualTime = virtualTime
+        self.modelBytes = modelBytes
+    }
 }
 
 /// The fleet coordinator's selection for one round (the devices it found eligible and picked).
@@ -57,6 +66,22 @@ public struct TrainingPlan: Codable, Sendable, Equatable {
     public var federatedEval: Bool
     /// n-gram runs: the last local day whose text this device has already contributed.
     public var contributedThroughDay: Int?
+
+    /// A plan, as the server hands it to a checked-in device.
+    public init(
+        runID: Int64, round: Int, modelVersion: Int, modelBytes: Int, codec: ParsedSetting<CodecScheme>,
+        client: ClientTrainingConfiguration, deadline: Int, federatedEval: Bool, contributedThroughDay: Int? = nil
+    ) {
+        self.runID = runID
+        self.round = round
+        self.modelVersion = modelVersion
+        self.modelBytes = modelBytes
+        self.codec = codec
+        self.client = client
+        self.deadline = deadline
+        self.federatedEval = federatedEval
+        self.contributedThroughDay = contributedThroughDay
+    }
 }
 
 /// Extra fields a device sends with its update.
@@ -81,6 +106,12 @@ public struct UploadReceipt: Codable, Sendable, Equatable {
     public var accepted: Bool
     /// Reports accepted so far in the round.
     public var reportsSoFar: Int
+
+    /// A receipt, as the server acknowledges an upload.
+    public init(accepted: Bool, reportsSoFar: Int) {
+        self.accepted = accepted
+        self.reportsSoFar = reportsSoFar
+    }
 }
 
 /// What the fleet coordinator reports when it closes a round: the fleet's side of it.
@@ -147,37 +178,25 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     public var modelSHA256: String
     /// Bytes of the model download after the round.
     public var modelBytes: Int
-}
 
-/// A refusal with the HTTP status it maps to, a stable reason and a sentence.
-public struct ServerRejection: Error, Codable, Sendable, Equatable, CustomStringConvertible {
-    /// Stable reason codes.
-    public enum Reason: String, Codable, Sendable {
-        case unknownRun = "unknown-run"
-        case runNotActive = "run-not-active"
-        case noOpenRound = "no-open-round"
-        case wrongRound = "wrong-round"
-        case unknownDevice = "unknown-device"
-        case afterDeadline = "after-deadline"
-        case cohortComplete = "cohort-complete"
-        case conflictingReplay = "conflicting-replay"
-        case malformedUpdate = "malformed-update"
-        case oversizedUpdate = "oversized-update"
-        case badRequest = "bad-request"
-        case roundAlreadyOpen = "round-already-open"
-        case internalError = "internal-error"
+    /// A summary, as the server commits a round.
+    public init(
+        round: Int, reported: Int, abandoned: Bool, tokens: Int, bytesUp: Int64, bytesDown: Int64, virtualEnd: Int,
+        serverSeconds: Double, evaluationSeconds: Double, evaluation: NextWordMetrics? = nil,
+        federatedEvaluation: NextWordMetrics? = nil, modelSHA256: String, modelBytes: Int
+    ) {
+        self.round = round
+        self.reported = reported
+        self.abandoned = abandoned
+        self.tokens = tokens
+        self.bytesUp = bytesUp
+        self.bytesDown = bytesDown
+        self.virtualEnd = virtualEnd
+        self.serverSeconds = serverSeconds
+        self.evaluationSeconds = evaluationSeconds
+        self.evaluation = evaluation
+        self.federatedEvaluation = federatedEvaluation
+        self.modelSHA256 = modelSHA256
+        self.modelBytes = modelBytes
     }
-
-    /// The HTTP status code.
-    public var status: Int
-    public var reason: Reason
-    public var message: String
-
-    public init(_ status: Int, _ reason: Reason, _ message: String) {
-        self.status = status
-        self.reason = reason
-        self.message = message
-    }
-
-    public var description: String { "\(status) \(reason.rawValue): \(message)" }
 }

@@ -1,3 +1,4 @@
+public import FederationProtocol
 public import Foundation
 
 #if canImport(FoundationNetworking)
@@ -8,8 +9,8 @@ public import Foundation
 /// `kbd-sim server` (see docs/server.md for the routes).
 ///
 /// Models and updates travel as raw bytes (`application/octet-stream`); everything else as
-/// JSON. A refusal comes back as its HTTP status with a ``ServerRejection`` JSON body and is
-/// rethrown as that ``ServerRejection``.
+/// JSON. A refusal comes back as its HTTP status with an ``HTTPRejection`` JSON body and is
+/// rethrown as that ``HTTPRejection`` (its status, reason and message).
 public struct HTTPTransport: ServerTransport {
     public let baseURL: URL
     private let session: URLSession
@@ -105,15 +106,15 @@ public struct HTTPTransport: ServerTransport {
         } catch {
             throw FederationError(
                 .transportFailure,
-                "\(method) \(baseURL.absoluteString)/\(path) failed: \(error.localizedDescription); is `kbd-sim server` running there?"
-            )
+                "\(method) \(baseURL.absoluteString)/\(path) failed: \(error.localizedDescription); is `kbd-sim server` running there?",
+                cause: error)
         }
         guard let http = response as? HTTPURLResponse else {
             throw FederationError(.transportFailure, "\(method) \(path): not an HTTP response")
         }
         guard (200..<300).contains(http.statusCode) else {
-            if let rejection = try? JSONDecoder().decode(ServerRejection.self, from: data) { throw rejection }
-            throw ServerRejection(
+            if let rejection = try? JSONDecoder().decode(HTTPRejection.self, from: data) { throw rejection }
+            throw HTTPRejection(
                 http.statusCode, .internalError,
                 "\(method) \(path): HTTP \(http.statusCode) \(String(decoding: data.prefix(200), as: UTF8.self))")
         }
@@ -130,7 +131,7 @@ public struct HTTPTransport: ServerTransport {
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch {
-            throw FederationError(.protocolViolation, "the server's reply is not a \(type) (\(error))")
+            throw FederationError(.protocolViolation, "the server's reply is not a \(type) (\(error))", cause: error)
         }
     }
 }

@@ -1,11 +1,14 @@
 import FederatedCore
+import Federation
+import FederationProtocol
 import Fleet
 import Foundation
+import LanguageModelTypes
 import LanguageModels
 import RunStore
 import Testing
 
-@testable import Federation
+@testable import QuantizationBench
 
 @Suite("Quantization benchmark")
 struct QuantizationBenchmarkTests {

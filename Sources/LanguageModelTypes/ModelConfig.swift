@@ -90,9 +90,9 @@ public struct ModelConfig: Codable, Sendable, Hashable {
         do {
             config = try JSONDecoder().decode(ModelConfig.self, from: data)
         } catch let error as DecodingError {
-            throw NeuralModelError(.invalidConfig, "config JSON: \(Self.describe(error))")
+            throw NeuralModelError(.invalidConfig, "config JSON: \(Self.describe(error))", cause: error)
         } catch {
-            throw NeuralModelError(.invalidConfig, "config JSON could not be read")
+            throw NeuralModelError(.invalidConfig, "config JSON could not be read", cause: error)
         }
         try config.validate()
         return config
@@ -104,7 +104,7 @@ public struct ModelConfig: Codable, Sendable, Hashable {
     public static func load(contentsOf url: URL) throws(NeuralModelError) -> ModelConfig {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw NeuralModelError(.io, "cannot read config", path: url.path)
+            throw NeuralModelError(.io, "cannot read config", path: url.path, cause: error)
         }
         do { return try decode(json: data) } catch {
             var e = error

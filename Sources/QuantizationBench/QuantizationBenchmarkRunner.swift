@@ -1,5 +1,7 @@
+public import Federation
+import FederationProtocol
 import Foundation
-public import LanguageModels
+public import LanguageModelTypes
 import UpdateCodec
 
 /// Runs a ``QuantizationBenchmark``: one in-process federated run per (seed, experiment),

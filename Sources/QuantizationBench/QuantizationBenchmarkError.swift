@@ -29,12 +29,20 @@ public struct QuantizationBenchmarkError: Error, Sendable, Equatable, CustomStri
     public var message: String
     /// The offending entry as written (a codec, a level, a seed), if one is to blame.
     public var entry: String?
+    /// The error underneath (the file system's, zlib's, another layer's), if any; not part of
+    /// equality.
+    public var cause: (any Error & Sendable)?
 
-    public init(_ code: Code, _ message: String, entry: String? = nil) {
+    public init(_ code: Code, _ message: String, entry: String? = nil, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message
         self.entry = entry
+        self.cause = cause
     }
 
     public var description: String { message }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.code == b.code && a.message == b.message && a.entry == b.entry
+    }
 }

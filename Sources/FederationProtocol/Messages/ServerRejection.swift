@@ -1,0 +1,32 @@
+/// A refusal: a stable reason and a sentence.
+///
+/// The core knows no transport: the HTTP edge (`FederationHTTP`) maps each reason to the
+/// status it answers with.
+public struct ServerRejection: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+    /// Stable reason codes.
+    public enum Reason: String, Codable, Sendable {
+        case unknownRun = "unknown-run"
+        case runNotActive = "run-not-active"
+        case noOpenRound = "no-open-round"
+        case wrongRound = "wrong-round"
+        case unknownDevice = "unknown-device"
+        case afterDeadline = "after-deadline"
+        case cohortComplete = "cohort-complete"
+        case conflictingReplay = "conflicting-replay"
+        case malformedUpdate = "malformed-update"
+        case oversizedUpdate = "oversized-update"
+        case badRequest = "bad-request"
+        case roundAlreadyOpen = "round-already-open"
+        case internalError = "internal-error"
+    }
+
+    public var reason: Reason
+    public var message: String
+
+    public init(_ reason: Reason, _ message: String) {
+        self.reason = reason
+        self.message = message
+    }
+
+    public var description: String { "\(reason.rawValue): \(message)" }
+}

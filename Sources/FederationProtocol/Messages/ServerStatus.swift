@@ -1,0 +1,39 @@
+/// What `GET /v1/status` returns.
+public struct ServerStatus: Codable, Sendable, Equatable {
+    public struct Run: Codable, Sendable, Equatable {
+        public var runID: Int64
+        public var model: String
+        public var corpus: String
+        public var committedRounds: Int
+        public var totalRounds: Int
+        public var openRound: Int?
+        public var reportsInOpenRound: Int
+        public var virtualTime: Int
+        public var lastAccuracyAt1: Double?
+
+        /// A run's line of the status.
+        public init(
+            runID: Int64, model: String, corpus: String, committedRounds: Int, totalRounds: Int, openRound: Int? = nil,
+            reportsInOpenRound: Int, virtualTime: Int, lastAccuracyAt1: Double? = nil
+        ) {
+            self.runID = runID
+            self.model = model
+            self.corpus = corpus
+            self.committedRounds = committedRounds
+            self.totalRounds = totalRounds
+            self.openRound = openRound
+            self.reportsInOpenRound = reportsInOpenRound
+            self.virtualTime = virtualTime
+            self.lastAccuracyAt1 = lastAccuracyAt1
+        }
+    }
+
+    public var runs: [Run]
+    public var uploadsAccepted: Int
+
+    /// The status, as the server reports it.
+    public init(runs: [Run], uploadsAccepted: Int) {
+        self.runs = runs
+        self.uploadsAccepted = uploadsAccepted
+    }
+}
