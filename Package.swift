@@ -78,33 +78,53 @@ let package = Package(
             dependencies: ["FederatedCore", "LanguageModelTypes", "UpdateCodec", "Aggregation"],
             swiftSettings: strictSettings
         ),
-        // L3: federated training: the aggregation server, the model kinds, the stages, the
-        // in-process transport and the fleet runner.
+        // L3: what both roles of a federated run share: the run's data (evaluation users, devices'
+        // text) and the model kinds' wire formats (model downloads, n-gram count updates).
         .target(
             name: "Federation",
             dependencies: [
-                "FederatedCore", "FederationProtocol", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
-                "UpdateCodec", "Aggregation", "RunStore", "Fleet", "CZlib",
+                "FederatedCore", "FederationProtocol", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels", "UpdateCodec",
+                "Fleet", "CZlib",
             ],
             swiftSettings: strictSettings
         ),
-        // L4: the quantization benchmark (`kbd-sim bench quant`): in-process runs per codec, beside
+        // L4: the aggregation server: runs, rounds, the server side of each model kind, the
+        // aggregation stages, checkpoints and commits, and the in-process transport.
+        .target(
+            name: "FederationServer",
+            dependencies: [
+                "Federation", "FederationProtocol", "FederatedCore", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
+                "UpdateCodec", "Aggregation", "RunStore",
+            ],
+            swiftSettings: strictSettings
+        ),
+        // L4: the fleet side: the round driver, the devices' side of each model kind, local
+        // training on all cores.
+        .target(
+            name: "FederationFleet",
+            dependencies: [
+                "Federation", "FederationProtocol", "FederatedCore", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
+                "UpdateCodec", "Fleet",
+            ],
+            swiftSettings: strictSettings
+        ),
+        // L5: the quantization benchmark (`kbd-sim bench quant`): in-process runs per codec, beside
         // the command line that drives it.
         .target(
             name: "QuantizationBench",
             dependencies: [
-                "Federation", "FederationProtocol", "FederatedCore", "LanguageModelTypes", "LanguageModels", "UpdateCodec",
-                "RunStore",
+                "Federation", "FederationServer", "FederationFleet", "FederationProtocol", "FederatedCore", "LanguageModels",
+                "UpdateCodec", "RunStore",
             ],
             swiftSettings: strictSettings
         ),
-        // L4: the round protocol over HTTP: the server (the only target that sees Hummingbird), the
+        // L5: the round protocol over HTTP: the server (the only target that sees Hummingbird), the
         // fleet's URLSession client, and the one table from refusal reason to HTTP status.
         .target(
             name: "FederationHTTP",
             dependencies: [
-                "Federation", "FederationProtocol", "RunStore", "KeyboardCorpus", "LanguageModelTypes", "UpdateCodec",
-                "Aggregation",
+                "Federation", "FederationServer", "FederationProtocol", "RunStore", "KeyboardCorpus", "LanguageModelTypes",
+                "UpdateCodec", "Aggregation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -114,13 +134,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // L5: the command line.
+        // L6: the command line.
         .target(
             name: "KbdSimCLI",
             dependencies: [
                 "KeyboardCorpus", "LanguageModelTypes", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet",
-                "FederationProtocol", "Federation", "FederationHTTP", "QuantizationBench", "RunStore", "RunReport",
-                "Aggregation", "Privacy", "KernelPaths",
+                "FederationProtocol", "Federation", "FederationServer", "FederationFleet", "FederationHTTP",
+                "QuantizationBench", "RunStore", "RunReport", "Aggregation", "Privacy", "KernelPaths",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -140,8 +160,8 @@ let package = Package(
         .testTarget(
             name: "FederationHTTPTests",
             dependencies: [
-                "FederationHTTP", "Federation", "FederationProtocol", "RunStore", "UpdateCodec", "LanguageModelTypes",
-                "LanguageModels",
+                "FederationHTTP", "Federation", "FederationServer", "FederationFleet", "FederationProtocol", "RunStore",
+                "UpdateCodec", "LanguageModelTypes", "LanguageModels",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -154,16 +174,16 @@ let package = Package(
         .testTarget(
             name: "FederationTests",
             dependencies: [
-                "Federation", "FederationProtocol", "FederationHTTP", "LanguageModelTypes", "LanguageModels", "RunStore",
-                "UpdateCodec", "KeyboardCorpus", "Fleet",
+                "Federation", "FederationServer", "FederationFleet", "FederationProtocol", "FederationHTTP",
+                "LanguageModelTypes", "LanguageModels", "RunStore", "UpdateCodec", "KeyboardCorpus", "Fleet",
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "QuantizationBenchTests",
             dependencies: [
-                "QuantizationBench", "Federation", "FederationProtocol", "LanguageModelTypes", "LanguageModels", "RunStore",
-                "FederatedCore", "Fleet",
+                "QuantizationBench", "Federation", "FederationServer", "FederationFleet", "FederationProtocol",
+                "LanguageModelTypes", "LanguageModels", "RunStore", "FederatedCore", "Fleet",
             ],
             swiftSettings: strictSettings
         ),

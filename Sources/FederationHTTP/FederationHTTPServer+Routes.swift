@@ -1,5 +1,6 @@
 import Federation
 import FederationProtocol
+import FederationServer
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,4 +1,4 @@
-public import Federation
+public import FederationServer
 public import Hummingbird
 public import Logging
 import NIOCore

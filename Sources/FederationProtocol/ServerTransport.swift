@@ -1,5 +1,5 @@
 /// How the fleet talks to the aggregation server. Both transports (`InProcessTransport` in
-/// `Federation`, `HTTPTransport` in `FederationHTTP`) carry the same values and the same model
+/// `FederationServer`, `HTTPTransport` in `FederationHTTP`) carry the same values and the same model
 /// and update bytes; only the medium differs.
 public protocol ServerTransport: Sendable {
     /// A short name for tables (`in-process`, `http://127.0.0.1:8080`).

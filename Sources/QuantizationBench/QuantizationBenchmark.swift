@@ -1,6 +1,7 @@
 import FederatedCore
 import Federation
 public import FederationProtocol
+import FederationServer
 import UpdateCodec
 
 /// A quantization benchmark: the same federated run once per (codec, zlib level, seed),

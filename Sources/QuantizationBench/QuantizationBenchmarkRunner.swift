@@ -1,5 +1,7 @@
 public import Federation
+public import FederationFleet
 import FederationProtocol
+public import FederationServer
 import Foundation
 public import LanguageModelTypes
 import UpdateCodec

@@ -1,6 +1,8 @@
 import Federation
+import FederationFleet
 import FederationHTTP
 import FederationProtocol
+import FederationServer
 import Foundation
 import RunStore
 import Testing

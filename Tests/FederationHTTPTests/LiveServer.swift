@@ -1,6 +1,6 @@
-import Federation
 import FederationHTTP
 import FederationProtocol
+import FederationServer
 import Foundation
 import LanguageModelTypes
 import LanguageModels

@@ -8,6 +8,8 @@ import RunStore
 import Testing
 
 @testable import Federation
+@testable import FederationFleet
+@testable import FederationServer
 @testable import LanguageModels
 
 @Suite("Federated runs, in-process")

@@ -7,6 +7,7 @@ import LanguageModelTypes
 import RunStore
 
 @testable import Federation
+@testable import FederationServer
 @testable import LanguageModels
 
 /// Small runs that finish in a second or two in debug builds.

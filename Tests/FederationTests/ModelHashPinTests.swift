@@ -4,6 +4,8 @@ import RunStore
 import Testing
 
 @testable import Federation
+@testable import FederationFleet
+@testable import FederationServer
 
 /// Pins the final model of a few short runs to the hashes the code produced before the round
 /// pipeline was redesigned (commit 8b80e5c's behaviour). Any change to the order of the sum,

@@ -5,6 +5,8 @@ import RunStore
 import Testing
 
 @testable import Federation
+@testable import FederationFleet
+@testable import FederationServer
 
 @Suite("The norm-histogram stage")
 struct NormHistogramStageTests {

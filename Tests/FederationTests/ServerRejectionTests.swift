@@ -8,6 +8,7 @@ import Testing
 import UpdateCodec
 
 @testable import Federation
+@testable import FederationServer
 @testable import LanguageModels
 
 /// Drives the round protocol by hand, as a misbehaving or unlucky device would.

@@ -1,6 +1,6 @@
 import FederatedCore
-import Federation
 import FederationProtocol
+import FederationServer
 import Foundation
 import LanguageModelTypes
 import RunStore

@@ -1,6 +1,8 @@
 import FederatedCore
 import Federation
+import FederationFleet
 import FederationProtocol
+import FederationServer
 import Fleet
 import Foundation
 import LanguageModelTypes

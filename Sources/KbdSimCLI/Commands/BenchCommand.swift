@@ -1,7 +1,9 @@
 import ArgumentParser
 import FederatedCore
 import Federation
+import FederationFleet
 import FederationProtocol
+import FederationServer
 internal import Foundation
 import KernelPaths
 import KeyboardCorpus

@@ -2,8 +2,10 @@ import ArgumentParser
 import Dispatch
 import FederatedCore
 import Federation
+import FederationFleet
 import FederationHTTP
 import FederationProtocol
+import FederationServer
 import Fleet
 internal import Foundation
 import KeyboardCorpus

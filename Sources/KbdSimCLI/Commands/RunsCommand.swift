@@ -1,5 +1,4 @@
 import ArgumentParser
-import Federation
 import FederationProtocol
 internal import Foundation
 import RunStore

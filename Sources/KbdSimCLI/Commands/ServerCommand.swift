@@ -1,6 +1,6 @@
 import ArgumentParser
-import Federation
 import FederationHTTP
+import FederationServer
 internal import Foundation
 import Logging
 import RunStore

@@ -3,6 +3,7 @@ import ArgumentParser
 import FederatedCore
 import Federation
 import FederationProtocol
+import FederationServer
 internal import Foundation
 import KeyboardCorpus
 import LanguageModelTypes

@@ -1,4 +1,5 @@
 import Aggregation
+import Federation
 public import FederationProtocol
 
 // Whether this server can run a configuration: the values' ranges, and the names only the

@@ -1,5 +1,6 @@
 import Dispatch
 import FederatedCore
+public import Federation
 public import FederationProtocol
 public import Fleet
 import Foundation

@@ -1,5 +1,6 @@
 import Aggregation
 import FederatedCore
+import Federation
 import FederationProtocol
 import Foundation
 import KeyboardCorpus
@@ -230,5 +231,14 @@ final class OpenRound: @unchecked Sendable {
         tokens += examples
         if let evaluation = extras.evaluation { federatedEvaluation.merge(evaluation) }
         return UploadReceipt(accepted: true, reportsSoFar: order.count)
+    }
+}
+
+/// 64-bit FNV-1a.
+func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
+    bytes.withUnsafeBufferPointer { b in
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in b { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return h
     }
 }

@@ -1,4 +1,5 @@
 import FederatedCore
+import Federation
 import FederationProtocol
 
 /// The server's state after a round, as stored in the run store's checkpoint table

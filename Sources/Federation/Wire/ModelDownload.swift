@@ -9,7 +9,7 @@ public enum ModelDownload {
     static let magic: [UInt8] = Array("KBDW".utf8)
 
     /// The download of `weights` at model `version` of run `runID`.
-    static func encode(_ weights: [Float], layoutHash: UInt64, runID: Int64, version: Int) -> [UInt8] {
+    package static func encode(_ weights: [Float], layoutHash: UInt64, runID: Int64, version: Int) -> [UInt8] {
         var w = FrameWriter(capacity: 40 + 4 * weights.count)
         w.append(magic)
         w.u16(1)

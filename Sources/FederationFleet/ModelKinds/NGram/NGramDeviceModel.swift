@@ -1,4 +1,5 @@
 import Dispatch
+import Federation
 import FederationProtocol
 import LanguageModels
 

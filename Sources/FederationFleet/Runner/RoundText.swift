@@ -1,4 +1,5 @@
 import FederatedCore
+import Federation
 import Fleet
 
 /// The devices' text in one round: each device's sample drawn once (by run seed, round and

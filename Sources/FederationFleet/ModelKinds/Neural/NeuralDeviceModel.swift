@@ -1,5 +1,6 @@
 import Dispatch
 import FederatedCore
+import Federation
 import FederationProtocol
 import Foundation
 import LanguageModelTypes

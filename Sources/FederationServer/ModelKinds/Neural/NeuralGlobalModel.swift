@@ -1,6 +1,7 @@
 import Aggregation
 import Dispatch
 import FederatedCore
+import Federation
 import FederationProtocol
 import KeyboardCorpus
 import LanguageModelTypes

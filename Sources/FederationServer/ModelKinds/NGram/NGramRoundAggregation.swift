@@ -1,4 +1,5 @@
 import Aggregation
+import Federation
 import FederationProtocol
 import KeyboardCorpus
 import LanguageModels

@@ -1,5 +1,6 @@
 import Aggregation
 import FederatedCore
+public import Federation
 public import FederationProtocol
 import Foundation
 import KeyboardCorpus

@@ -1,12 +1,12 @@
-import Aggregation
 public import FederationProtocol
-import KeyboardCorpus
 public import LanguageModelTypes
 import LanguageModels
 import UpdateCodec
 
-// The one place that looks at which kind of model a run trains. Everything else in a
-// round works through ``GlobalModel`` (the server's side) and ``DeviceModel`` (the phones').
+// What both roles need to know of a run's model kind: its label and its check against the
+// vocabulary. Each role then looks at the kind in one place of its own, which builds its side
+// of the model: `makeGlobalModel` in FederationServer (``GlobalModel``), `makeDeviceModel` in
+// FederationFleet (``DeviceModel``); everything else in a round works through those.
 
 extension RunConfiguration.ModelKind {
     /// A short label for tables: `cifg-small`, `kn3`.
@@ -25,7 +25,7 @@ extension RunConfiguration.ModelKind {
     }
 
     /// Checks the kind against the run's vocabulary size.
-    func validate(vocabularySize: Int) throws(FederationError) {
+    package func validate(vocabularySize: Int) throws(FederationError) {
         switch self {
         case .ngram(let order):
             guard (1...5).contains(order) else {
@@ -45,32 +45,6 @@ extension RunConfiguration.ModelKind {
 extension RunConfiguration {
     /// A short label for tables: `cifg-small`, `kn3`.
     public var modelLabel: String { model.label }
-
-    /// The server's fresh global model for this run (deterministic in its seed), with its
-    /// aggregation stages.
-    func makeGlobalModel(vocabulary: Vocabulary) throws -> any GlobalModel {
-        switch model {
-        case .neural(let config):
-            return try NeuralGlobalModel(config: config, zipfBias: zipfBias) { model in
-                try AggregationStages.pipeline(
-                    effectiveAggregationStages,
-                    context: .init(
-                        parameterCount: model.parameters.count, layoutHash: model.layoutHash, configuration: self))
-            }
-        case .ngram(let order):
-            return NGramGlobalModel(order: order, vocabulary: vocabulary)
-        }
-    }
-
-    /// What a phone of this run does in a round (train or count, and encode).
-    func makeDeviceModel(vocabularyCount: Int) throws -> any DeviceModel {
-        switch model {
-        case .neural(let config):
-            NeuralDeviceModel(config: config, configuration: self)
-        case .ngram(let order):
-            NGramDeviceModel(order: order, vocabularyCount: vocabularyCount)
-        }
-    }
 
     /// A neural run's parameters per update and the exact size of one float32 update message
     /// (header + 4 bytes per parameter + CRC, the `f32` scheme); nil for n-gram counts.

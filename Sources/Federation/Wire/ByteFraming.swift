@@ -1,18 +1,18 @@
 internal import CZlib
-import FederatedCore
-import FederationProtocol
+package import FederatedCore
+package import FederationProtocol
 
 /// The little-endian writer of the server's binary formats (model downloads, n-gram
 /// updates, checkpoints): FederatedCore's, into a growing array.
-typealias FrameWriter = ByteWriter<[UInt8]>
+package typealias FrameWriter = ByteWriter<[UInt8]>
 
 /// The reader of the server's binary formats: FederatedCore's, whose failures are protocol
 /// violations naming what the bytes are.
-typealias FrameReader = ByteReader<[UInt8], FederationError>
+package typealias FrameReader = ByteReader<[UInt8], FederationError>
 
 extension ByteReader where Bytes == [UInt8], Failure == FederationError {
     /// A reader of `bytes`; `what` names them in error messages (`"model download"`).
-    init(_ bytes: [UInt8], what: String) {
+    package init(_ bytes: [UInt8], what: String) {
         self.init(bytes) { problem in FederationError(.protocolViolation, Self.message(for: problem, what: what)) }
     }
 
@@ -28,7 +28,7 @@ extension ByteReader where Bytes == [UInt8], Failure == FederationError {
     }
 
     /// Checks that the last four bytes are the CRC-32 of everything before them.
-    static func verifyCRC(_ bytes: [UInt8], what: String) throws(FederationError) {
+    package static func verifyCRC(_ bytes: [UInt8], what: String) throws(FederationError) {
         guard bytes.count >= 4 else {
             throw FederationError(.protocolViolation, "\(what) is truncated: \(bytes.count) bytes")
         }
@@ -37,15 +37,6 @@ extension ByteReader where Bytes == [UInt8], Failure == FederationError {
         guard stored == CRC32.checksum(body) else {
             throw FederationError(.protocolViolation, "\(what): CRC-32 mismatch (damaged or truncated in transit)")
         }
-    }
-}
-
-/// 64-bit FNV-1a.
-func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
-    bytes.withUnsafeBufferPointer { b in
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in b { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        return h
     }
 }
 

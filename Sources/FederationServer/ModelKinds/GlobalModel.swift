@@ -1,5 +1,6 @@
 import Aggregation
 import FederatedCore
+import Federation
 import FederationProtocol
 import KeyboardCorpus
 import LanguageModelTypes

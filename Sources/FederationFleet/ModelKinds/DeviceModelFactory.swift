@@ -1,0 +1,16 @@
+import FederationProtocol
+
+// The fleet's one place that looks at which kind of model a run trains; everything else on
+// the devices works through ``DeviceModel``.
+
+extension RunConfiguration {
+    /// What a phone of this run does in a round (train or count, and encode).
+    func makeDeviceModel(vocabularyCount: Int) throws -> any DeviceModel {
+        switch model {
+        case .neural(let config):
+            NeuralDeviceModel(config: config, configuration: self)
+        case .ngram(let order):
+            NGramDeviceModel(order: order, vocabularyCount: vocabularyCount)
+        }
+    }
+}
