@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// What a stage records about one round (monitoring): stored with the round, shown by
 /// `kbd-sim runs show` and in the JSON output. Counts and statistics only, never an update.
