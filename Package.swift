@@ -174,15 +174,23 @@ let package = Package(
         .testTarget(
             name: "FederationTests",
             dependencies: [
-                "Federation", "FederationServer", "FederationFleet", "FederationProtocol", "FederationHTTP",
+                "FederationTestSupport", "Federation", "FederationServer", "FederationFleet", "FederationProtocol", "FederationHTTP",
                 "LanguageModelTypes", "LanguageModels", "RunStore", "UpdateCodec", "KeyboardCorpus", "Fleet",
             ],
+            swiftSettings: strictSettings
+        ),
+        // Fixtures the federation test targets share (public API only, so it builds in any
+        // configuration).
+        .target(
+            name: "FederationTestSupport",
+            dependencies: ["FederationServer", "FederationProtocol", "LanguageModelTypes", "RunStore", "FederatedCore"],
+            path: "Tests/FederationTestSupport",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "QuantizationBenchTests",
             dependencies: [
-                "QuantizationBench", "Federation", "FederationServer", "FederationFleet", "FederationProtocol",
+                "FederationTestSupport", "QuantizationBench", "Federation", "FederationServer", "FederationFleet", "FederationProtocol",
                 "LanguageModelTypes", "LanguageModels", "RunStore", "FederatedCore", "Fleet",
             ],
             swiftSettings: strictSettings

@@ -1,4 +1,5 @@
 import FederationProtocol
+import FederationTestSupport
 import Foundation
 import RunStore
 import Testing

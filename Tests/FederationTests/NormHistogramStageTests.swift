@@ -1,5 +1,6 @@
 import Aggregation
 import FederationProtocol
+import FederationTestSupport
 import Foundation
 import RunStore
 import Testing

@@ -1,5 +1,6 @@
 import FederationHTTP
 import FederationProtocol
+import FederationTestSupport
 import Fleet
 import Foundation
 import KeyboardCorpus

@@ -3,6 +3,7 @@ import Federation
 import FederationFleet
 import FederationProtocol
 import FederationServer
+import FederationTestSupport
 import Fleet
 import Foundation
 import LanguageModelTypes

@@ -1,28 +1,28 @@
-import FederatedCore
-import FederationProtocol
-import FederationServer
+public import FederatedCore
+public import FederationProtocol
+public import FederationServer
 import Foundation
-import LanguageModelTypes
+public import LanguageModelTypes
 import RunStore
 
-/// The small runs of FederationTests' fixtures that the benchmark's tests plan from (a copy:
-/// test targets share no code).
-enum Fixtures {
+/// Small federated runs that finish in a second or two in debug builds, shared by the test
+/// targets that run them (FederationTests, QuantizationBenchTests).
+public enum Fixtures {
     /// The repository's corpora/synthetic-tiny.json (12 words, 40 users, 3 days).
-    static var tinySpec: String {
+    public static var tinySpec: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
             .appendingPathComponent("corpora/synthetic-tiny.json").path
     }
 
     /// A tiny CIFG model for vocabulary `vocab` (+4 specials).
-    static func tinyModel(vocab: Int) -> ModelConfig {
+    public static func tinyModel(vocab: Int) -> ModelConfig {
         ModelConfig(
             name: "test-cifg", vocabularySize: vocab + 4, embedding: 8, hidden: 12, projection: 8, cell: .cifg, seed: 3)
     }
 
     /// A neural run on the tiny synthetic spec.
-    static func neuralConfiguration(rounds: Int = 4, optimizer: String = "fedavg", codec: String = "rot,q8s,z1")
+    public static func neuralConfiguration(rounds: Int = 4, optimizer: String = "fedavg", codec: String = "rot,q8s,z1")
         -> RunConfiguration
     {
         var c = RunConfiguration()
@@ -46,7 +46,7 @@ enum Fixtures {
     }
 
     /// A federated 3-gram run on the tiny synthetic spec.
-    static func ngramConfiguration(rounds: Int = 4) -> RunConfiguration {
+    public static func ngramConfiguration(rounds: Int = 4) -> RunConfiguration {
         var c = neuralConfiguration(rounds: rounds)
         c.modelName = "kn3"
         c.model = .ngram(order: 3)
@@ -54,7 +54,7 @@ enum Fixtures {
     }
 
     /// An in-process server over a fresh in-memory store.
-    static func server() throws -> AggregationServer {
+    public static func server() throws -> AggregationServer {
         AggregationServer(store: try RunStore.inMemory())
     }
 }
