@@ -94,7 +94,7 @@ let package = Package(
             name: "FederationServer",
             dependencies: [
                 "Federation", "FederationProtocol", "FederatedCore", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
-                "UpdateCodec", "Aggregation", "RunStore",
+                "UpdateCodec", "Aggregation", "RunStore", "Privacy",
             ],
             swiftSettings: strictSettings
         ),

@@ -98,6 +98,9 @@ public struct RoundOutcome: Sendable, Equatable {
     public var surplus: [UInt32]
     /// Whether the round had fewer reports than the minimum and was abandoned.
     public var abandoned: Bool
+    /// Eligible devices selection passed over because the participation rule did not allow
+    /// them.
+    public var skippedByLimits = 0
 }
 
 /// Runs federated rounds over a ``DevicePopulation`` in virtual time.
@@ -154,6 +157,7 @@ public struct RoundSimulator: Sendable {
     /// Runs one round starting at `start` and advances the clock to its end.
     ///
     /// - Parameters:
+    ///   - allowed: the server's participation rule, if any (``DevicePopulation/sampleEligible(size:at:using:allowed:)``).
     ///   - start: virtual time of selection (default: the simulator's clock).
     ///   - updateBytes, modelBytes: override the configured sizes for this round (the
     ///     federated loop passes the real sizes of its encoded update and model).
@@ -162,13 +166,14 @@ public struct RoundSimulator: Sendable {
     ///     volume × D × tokens per message.
     public mutating func runRound(
         at start: Int? = nil, updateBytes: Int? = nil, modelBytes: Int? = nil,
-        trainingTokens: ((_ device: Int) -> Double)? = nil
+        trainingTokens: ((_ device: Int) -> Double)? = nil, allowed: ((UInt32) -> Bool)? = nil
     ) -> RoundOutcome {
         let t = start ?? time
         let round = roundsRun
         let c = configuration
         var rng = SplitMix64(seed: population.configuration.seed, streams: 0xC0407, UInt64(round))
-        let (selected, probes) = population.sampleEligible(size: c.selectionSize, at: t, using: &rng)
+        let (selected, probes, skipped) = population.sampleEligible(
+            size: c.selectionSize, at: t, using: &rng, allowed: allowed)
         let deadline = t + c.reportingDeadline
         var finished: [(time: Double, device: UInt32)] = []
         var dropped: [UInt32] = []
@@ -215,7 +220,7 @@ public struct RoundSimulator: Sendable {
         let outcome = RoundOutcome(
             round: round, startTime: t, closeTime: close, endTime: close + c.serverGap,
             probes: probes, selected: selected, reported: reported, reportTimes: reportTimes, dropped: dropped,
-            stragglers: stragglers, surplus: surplus, abandoned: abandoned
+            stragglers: stragglers, surplus: surplus, abandoned: abandoned, skippedByLimits: skipped
         )
         roundsRun += 1
         time = outcome.endTime

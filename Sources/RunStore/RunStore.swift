@@ -108,11 +108,11 @@ public struct RunStore: Sendable {
             for report in committed.stageReports { try report.insert(db) }
             let statement = try db.cachedStatement(
                 sql: """
-                    INSERT INTO participation (runId, device, rounds) VALUES (?, ?, 1)
-                    ON CONFLICT (runId, device) DO UPDATE SET rounds = rounds + 1
+                    INSERT INTO participation (runId, device, rounds, lastRound) VALUES (?, ?, 1, ?)
+                    ON CONFLICT (runId, device) DO UPDATE SET rounds = rounds + 1, lastRound = excluded.lastRound
                     """)
             for device in committed.participants {
-                try statement.execute(arguments: [runId, Int64(bitPattern: device)])
+                try statement.execute(arguments: [runId, Int64(bitPattern: device), number])
             }
             if let every = committed.keepCheckpointsEvery, committed.checkpoint != nil {
                 try db.execute(
@@ -165,6 +165,17 @@ public struct RunStore: Sendable {
     public func stageReports(ofRun id: Int64) throws -> [StageReportRecord] {
         try writer.read { db in
             try StageReportRecord.filter(Column("runId") == id).order(Column("round"), Column("stage")).fetchAll(db)
+        }
+    }
+
+    /// Every phone that reported in a committed round of run `id`: how many rounds, and the
+    /// last one, by device id.
+    public func participationHistory(ofRun id: Int64) throws -> [(device: UInt64, rounds: Int, lastRound: Int)] {
+        try writer.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT device, rounds, lastRound FROM participation WHERE runId = ? ORDER BY device",
+                arguments: [id]
+            ).map { (UInt64(bitPattern: $0["device"] as Int64), $0["rounds"], $0["lastRound"]) }
         }
     }
 

@@ -103,6 +103,12 @@ enum RunStoreMigrations {
                     );
                     """)
         }
+        // The last committed round each phone reported in, beside its count: what a minimum
+        // separation between two participations is checked against (0 for rows written
+        // before this migration, whose runs had no separation to keep).
+        migrator.registerMigration("v5-participation-last-round") { db in
+            try db.execute(sql: "ALTER TABLE participation ADD COLUMN lastRound INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

@@ -104,7 +104,7 @@ struct SelectionTests {
         var rng = SplitMix64(seed: 5)
         for hour in stride(from: 0, to: 48, by: 5) {
             let t = hour * 3600
-            let (devices, _) = p.sampleEligible(size: 1000, at: t, using: &rng)
+            let (devices, _, _) = p.sampleEligible(size: 1000, at: t, using: &rng)
             #expect(Set(devices).count == devices.count)
             #expect(devices.allSatisfy { p.isEligible(Int($0), at: t) })
             #expect(devices.count == min(1000, p.eligibleCount(at: t)))
@@ -117,7 +117,7 @@ struct SelectionTests {
         let t = 20 * 3600
         let eligible = p.eligibleCount(at: t)
         var rng = SplitMix64(seed: 9)
-        let (devices, probes) = p.sampleEligible(size: eligible + 10, at: t, using: &rng)
+        let (devices, probes, _) = p.sampleEligible(size: eligible + 10, at: t, using: &rng)
         #expect(devices.count == eligible)
         #expect(Set(devices).count == eligible)
         #expect(probes > p.count)

@@ -9,6 +9,16 @@ public struct RoundAggregate: Sendable {
     public var discarded = 0
     /// One report per stage that has something to record for the round.
     public var reports: [StageReport] = []
+    /// The L2 bound every summed update had this round, set by a clip stage (what the
+    /// noise stage calibrates to); nil when nothing clipped.
+    public var clipNorm: Double?
+    /// The largest weight an update can carry, set by a bounded weight rule; nil when the
+    /// weights are unbounded (FedAvg's example counts).
+    public var weightBound: Float?
+    /// A fixed denominator for the average, set by the noise stage: DP-FedAvg's
+    /// fixed-denominator estimator (McMahan et al. 2018), which does not depend on who
+    /// reported. nil: the sum's total weight.
+    public var denominator: Double?
 
     /// An empty aggregate for `round` over `parameterCount` parameters.
     public init(round: Int, parameterCount: Int) {

@@ -1,8 +1,9 @@
 /// The round's last step: the weighted average of the sum becomes the server optimizer's
 /// pseudo-gradient, and the optimizer moves the global weights (TFF's finalizer).
 ///
-/// The optimizer's moments are the stage's state across rounds. A round whose sum has no
-/// weight leaves the weights as they are.
+/// The optimizer's moments are the stage's state across rounds. The average divides by the
+/// sum's total weight, or by ``RoundAggregate/denominator`` when a noise stage fixed one. A
+/// round whose sum has no weight (and no fixed denominator) leaves the weights as they are.
 public struct ServerOptimizerStage: AggregationStage {
     public private(set) var optimizer: any ServerOptimizer
     /// The server learning rate's factor by round.
@@ -16,7 +17,8 @@ public struct ServerOptimizerStage: AggregationStage {
     }
 
     public mutating func finish(_ aggregate: inout RoundAggregate, weights: inout [Float]) throws(AggregationError) {
-        guard let mean = aggregate.sum.average() else { return }
+        let average = aggregate.denominator.map { aggregate.sum.average(dividingBy: $0) } ?? aggregate.sum.average()
+        guard let mean = average else { return }
         optimizer.step(weights: &weights, averageDelta: mean, learningRateScale: schedule.scale(round: aggregate.round))
     }
 

@@ -1,3 +1,5 @@
+public import FederatedCore
+
 /// The round's running weighted sum of client deltas: the one place a server sums updates.
 ///
 /// `sum[i] = fma(weight, delta[i], sum[i])` for each update in the order it is added, in
@@ -63,6 +65,31 @@ public struct WeightedSum: Sendable {
         guard totalWeight > 0 else { return nil }
         let scale = Float(1 / totalWeight)
         return weightedSum.map { $0 * scale }
+    }
+
+    /// Σ w·u / `denominator` (each sum times `Float(1 / denominator)`): the fixed-denominator
+    /// average, defined even when no update arrived.
+    ///
+    /// - Precondition: `denominator > 0`.
+    public func average(dividingBy denominator: Double) -> [Float] {
+        precondition(denominator > 0, "a fixed denominator must be positive")
+        let scale = Float(1 / denominator)
+        return weightedSum.map { $0 * scale }
+    }
+
+    /// Adds N(0, `standardDeviation`²) to every parameter of the sum (the Gaussian
+    /// mechanism's noise), from `rng`.
+    public mutating func addGaussianNoise(standardDeviation: Double, using rng: inout SplitMix64) {
+        weightedSum.withUnsafeMutableBufferPointer {
+            rng.addGaussianNoise(standardDeviation: standardDeviation, to: $0)
+        }
+    }
+
+    /// Runs `body` on the sum's storage (a stage that computes the aggregate another way,
+    /// a robust aggregator, writes it here).
+    public mutating func withUnsafeMutableSum<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R
+    {
+        try weightedSum.withUnsafeMutableBufferPointer { try body($0) }
     }
 
     /// Clears the sum for the next round, keeping its storage.

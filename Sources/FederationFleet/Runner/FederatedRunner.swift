@@ -120,10 +120,15 @@ public final class FederatedRunner: @unchecked Sendable {
             dataset: dataset, population: fleet.population, start: start, round: round, seed: c.seed,
             limit: fleet.device.messageLimit)
         let device = fleet.device
+        // Participation limits: selection passes over phones the server would refuse.
+        let allowed: ((UInt32) -> Bool)? = c.participation.map { limits in
+            let ledger = fleet.ledger
+            return { ledger.allows($0, round: round, under: limits) }
+        }
         let outcome = fleet.simulator.runRound(
             at: start, updateBytes: device.estimatedUpdateBytes(modelBytes: fleet.modelBytes),
             modelBytes: fleet.modelBytes,
-            trainingTokens: { Double(text.tokens(of: $0)) * device.costPerTrainingToken })
+            trainingTokens: { Double(text.tokens(of: $0)) * device.costPerTrainingToken }, allowed: allowed)
         try await transport.openRound(
             run: runID,
             RoundOpening(
@@ -179,8 +184,10 @@ public final class FederatedRunner: @unchecked Sendable {
                 dropped: outcome.dropped.count + failed, stragglers: outcome.stragglers.count,
                 surplus: outcome.surplus.count,
                 bytesDown: Int64(fleet.modelBytes) * Int64(participants + outcome.surplus.count),
-                wallSeconds: fleetSeconds, trainSeconds: trainSeconds, reportingLocalHours: localHours))
+                wallSeconds: fleetSeconds, trainSeconds: trainSeconds, reportingLocalHours: localHours,
+                skippedByLimits: c.participation != nil ? outcome.skippedByLimits : nil))
         fleet.modelBytes = summary.modelBytes
+        if let participants = summary.participants { fleet.ledger.record(participants, round: round) }
         fleet.bytesUp += summary.bytesUp
         return RoundProgress(
             round: round, totalRounds: c.rounds, outcome: outcome, summary: summary, failedDevices: failed,
@@ -209,6 +216,8 @@ public final class FederatedRunner: @unchecked Sendable {
         var modelBytes: Int
         /// Update bytes accepted in this process.
         var bytesUp: Int64 = 0
+        /// Who has reported so far (runs with participation limits).
+        var ledger: ParticipationLedger
 
         init(attachment: RunAttachment, dataset: FederatedDataset, workers: Int) throws {
             let c = attachment.configuration
@@ -227,6 +236,7 @@ public final class FederatedRunner: @unchecked Sendable {
             trainer = CohortTrainer(workers: workers)
             nextStart = attachment.virtualTime
             modelBytes = attachment.modelBytes
+            ledger = attachment.participation ?? ParticipationLedger()
         }
     }
 }

@@ -10,7 +10,8 @@ extension RunConfiguration {
         case corpus, format, vocabularySize, modelName, model, zipfBias
         case devices, cohort, rounds, overSelection, reportingDeadline, minimumReportFraction, trainingDays
         case homeWiFiFraction, roundInterval, startTime
-        case serverOptimizer, codec, aggregationStages, evalEvery, federatedEval, evaluateStart, checkpointEvery, seed
+        case serverOptimizer, codec, aggregationStages, privacy, participation, evalEvery, federatedEval, evaluateStart,
+            checkpointEvery, seed
         case uploadTiming
     }
 
@@ -37,6 +38,8 @@ extension RunConfiguration {
         serverOptimizer = try c.decode(ParsedSetting<ServerOptimizerSpec>.self, forKey: .serverOptimizer)
         codec = try c.decode(ParsedSetting<CodecScheme>.self, forKey: .codec)
         aggregationStages = try c.decodeIfPresent([String].self, forKey: .aggregationStages)
+        privacy = try c.decodeIfPresent(PrivacyConfiguration.self, forKey: .privacy)
+        participation = try c.decodeIfPresent(ParticipationLimits.self, forKey: .participation)
         evalEvery = try c.decode(Int.self, forKey: .evalEvery)
         federatedEval = try c.decode(Bool.self, forKey: .federatedEval)
         evaluateStart = try c.decodeIfPresent(Bool.self, forKey: .evaluateStart)
@@ -67,6 +70,8 @@ extension RunConfiguration {
         try c.encode(serverOptimizer, forKey: .serverOptimizer)
         try c.encode(codec, forKey: .codec)
         try c.encodeIfPresent(aggregationStages, forKey: .aggregationStages)
+        try c.encodeIfPresent(privacy, forKey: .privacy)
+        try c.encodeIfPresent(participation, forKey: .participation)
         try c.encode(evalEvery, forKey: .evalEvery)
         try c.encode(federatedEval, forKey: .federatedEval)
         try c.encodeIfPresent(evaluateStart, forKey: .evaluateStart)

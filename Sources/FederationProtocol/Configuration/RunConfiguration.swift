@@ -72,6 +72,11 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// ``effectiveAggregationStages``); nil: FedAvg's `decode → weight → sum → server-optimizer`.
     /// Optional so that older stored configurations still decode.
     public var aggregationStages: [String]?
+    /// User-level differential privacy (clip, noise, accounting); nil: none. Optional so that
+    /// older stored configurations still decode.
+    public var privacy: PrivacyConfiguration?
+    /// How often one phone may take part; nil: no limit.
+    public var participation: ParticipationLimits?
     /// Evaluate on the evaluation users every this many rounds (0: only after the last).
     public var evalEvery: Int = 10
     /// Devices also evaluate the downloaded model on their own text before training and
@@ -111,8 +116,22 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// The aggregation chain the server runs on weight deltas.
-    public var effectiveAggregationStages: [String] { aggregationStages ?? Self.defaultAggregationStages }
+    /// The aggregation chain the server runs on weight deltas: the one given, else the
+    /// privacy settings' chain, else FedAvg's.
+    public var effectiveAggregationStages: [String] {
+        if let aggregationStages { return aggregationStages }
+        if let privacy { return Self.privateAggregationStages(privacy) }
+        return Self.defaultAggregationStages
+    }
+
+    /// The chain user-level DP runs: bounded weights, the clip, then the Gaussian noise and
+    /// the server optimizer (DP-FedAvg), or the sum into DP-FTRL's tree.
+    public static func privateAggregationStages(_ privacy: PrivacyConfiguration) -> [String] {
+        switch privacy.mechanism {
+        case .gaussian: ["decode", "weight:\(privacy.weighting)", "clip", "gaussian-noise", "sum", "server-optimizer"]
+        case .tree: ["decode", "weight:\(privacy.weighting)", "clip", "sum", "ftrl-tree"]
+        }
+    }
 
     /// FedAvg's chain: decode → weight by examples → sum → server optimizer.
     public static let defaultAggregationStages = ["decode", "weight", "sum", "server-optimizer"]

@@ -19,6 +19,10 @@ public struct RunAttachment: Codable, Sendable, Equatable {
     /// nwp-v1 figures of the model the run starts from, on the evaluation users: for a new
     /// run whose configuration asks for it (``RunConfiguration/evaluateStart``), else nil.
     public var startEvaluation: NextWordMetrics?
+    /// Who has reported so far, when the run limits participation
+    /// (``RunConfiguration/participation``): the fleet's selection skips phones the limits
+    /// do not allow yet. nil otherwise.
+    public var participation: ParticipationLedger?
 
     /// An attachment, as the server reports it.
     public init(runID: Int64, configuration: RunConfiguration, nextRound: Int, virtualTime: Int, modelBytes: Int) {
@@ -135,12 +139,17 @@ public struct RoundClosing: Codable, Sendable, Equatable {
     /// reported: 24 counts summing to the round's accepted reports. Optional, so a fleet that
     /// does not send it (an older client) still closes rounds; the round then stores none.
     public var reportingLocalHours: [Int]?
+    /// Eligible phones selection passed over because the participation limits did not allow
+    /// them yet (nil: no limits, or an older fleet).
+    public var skippedByLimits: Int?
 
     public init(
         round: Int, virtualStart: Int, virtualEnd: Int, nextRoundStart: Int? = nil, selected: Int, dropped: Int,
         stragglers: Int,
-        surplus: Int, bytesDown: Int64, wallSeconds: Double, trainSeconds: Double, reportingLocalHours: [Int]? = nil
+        surplus: Int, bytesDown: Int64, wallSeconds: Double, trainSeconds: Double, reportingLocalHours: [Int]? = nil,
+        skippedByLimits: Int? = nil
     ) {
+        self.skippedByLimits = skippedByLimits
         self.reportingLocalHours = reportingLocalHours
         self.round = round
         self.virtualStart = virtualStart
@@ -178,13 +187,21 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     public var modelSHA256: String
     /// Bytes of the model download after the round.
     public var modelBytes: Int
+    /// The run's privacy guarantee after the round (runs with differential privacy).
+    public var privacy: PrivacyStatus?
+    /// The devices whose reports the round committed, when the run limits participation
+    /// (the fleet updates its copy of the ledger with them).
+    public var participants: [UInt32]?
 
     /// A summary, as the server commits a round.
     public init(
         round: Int, reported: Int, abandoned: Bool, tokens: Int, bytesUp: Int64, bytesDown: Int64, virtualEnd: Int,
         serverSeconds: Double, evaluationSeconds: Double, evaluation: NextWordMetrics? = nil,
-        federatedEvaluation: NextWordMetrics? = nil, modelSHA256: String, modelBytes: Int
+        federatedEvaluation: NextWordMetrics? = nil, modelSHA256: String, modelBytes: Int,
+        privacy: PrivacyStatus? = nil, participants: [UInt32]? = nil
     ) {
+        self.privacy = privacy
+        self.participants = participants
         self.round = round
         self.reported = reported
         self.abandoned = abandoned
@@ -198,5 +215,41 @@ public struct RoundSummary: Codable, Sendable, Equatable {
         self.federatedEvaluation = federatedEvaluation
         self.modelSHA256 = modelSHA256
         self.modelBytes = modelBytes
+    }
+}
+
+/// A run's (ε, δ) after a round, and what it rests on.
+public struct PrivacyStatus: Codable, Sendable, Equatable {
+    /// ε at ``delta``.
+    public var epsilon: Double
+    public var delta: Double
+    /// The accounting's assumption (``PrivacyConfiguration/Accounting``'s raw value).
+    public var accounting: String
+    /// The method: `gdp` (the composed Gaussian, exact), `rdp`, `pld` or `zcdp`.
+    public var method: String
+    /// The most rounds one phone has reported in so far.
+    public var maximumParticipations: Int
+    /// Rounds composed (the round number for sampling-based accounting).
+    public var rounds: Int
+    /// The noise multiplier accounted.
+    public var noiseMultiplier: Double
+    /// The cohort the noise was calibrated for, when simulated (K′).
+    public var simulatedCohort: Int?
+    /// A sentence saying what the figure assumes.
+    public var assumption: String
+
+    public init(
+        epsilon: Double, delta: Double, accounting: String, method: String, maximumParticipations: Int, rounds: Int,
+        noiseMultiplier: Double, simulatedCohort: Int?, assumption: String
+    ) {
+        self.epsilon = epsilon
+        self.delta = delta
+        self.accounting = accounting
+        self.method = method
+        self.maximumParticipations = maximumParticipations
+        self.rounds = rounds
+        self.noiseMultiplier = noiseMultiplier
+        self.simulatedCohort = simulatedCohort
+        self.assumption = assumption
     }
 }

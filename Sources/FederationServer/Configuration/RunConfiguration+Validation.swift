@@ -37,5 +37,106 @@ extension RunConfiguration {
             throw FederationError(.invalidConfiguration, "--aggregation: \(error.message)", cause: error)
         }
         try model.validate(vocabularySize: vocabularySize)
+        try validatePrivacy()
+    }
+}
+
+extension RunConfiguration {
+    /// Checks the differential-privacy and participation settings against the rest of the
+    /// run: each problem names the flag to change.
+    func validatePrivacy() throws(FederationError) {
+        func bad(_ flag: String, _ rule: String) -> FederationError {
+            FederationError(.invalidConfiguration, "--\(flag) \(rule)")
+        }
+        if let limits = participation {
+            if let m = limits.maximumParticipations, m < 1 {
+                throw bad("max-participations", "must be at least 1 (got \(m))")
+            }
+            if let b = limits.minimumSeparation {
+                guard b >= 1 else { throw bad("min-separation", "must be at least 1 round (got \(b))") }
+                guard b < rounds else {
+                    throw bad(
+                        "min-separation",
+                        "of \(b) rounds is not shorter than the run's \(rounds) rounds: every phone could take part once only; lower it or set --max-participations 1"
+                    )
+                }
+            }
+        }
+        guard let p = privacy else { return }
+        guard p.noiseMultiplier > 0, p.noiseMultiplier.isFinite else {
+            throw bad("dp-noise", "must be a positive noise multiplier (got \(p.noiseMultiplier))")
+        }
+        guard p.clipNorm > 0, p.clipNorm.isFinite else {
+            throw bad("dp-clip", "must be a positive L2 norm (got \(p.clipNorm))")
+        }
+        if let d = p.delta, !(d > 0 && d < 1) { throw bad("dp-delta", "must be in (0, 1) (got \(d))") }
+        if let k = p.simulatedCohort, k < cohort {
+            throw bad("dp-simulated-cohort", "(\(k)) must be at least --cohort (\(cohort))")
+        }
+        guard WeightStage.Rule(argument: p.weighting)?.bound != nil else {
+            throw bad(
+                "dp-weighting",
+                "must bound each phone's weight: uniform or capped:N (got \(p.weighting)); example counts let one phone outweigh the clip"
+            )
+        }
+        if let g = p.adaptiveQuantile {
+            guard g > 0, g < 1 else { throw bad("dp-adaptive-quantile", "must be in (0, 1) (got \(g))") }
+            guard p.adaptiveLearningRate > 0, p.adaptiveLearningRate.isFinite else {
+                throw bad("dp-adaptive-rate", "must be positive (got \(p.adaptiveLearningRate))")
+            }
+            if let s = p.adaptiveCountNoise, !(s > 0 && s.isFinite) {
+                throw bad("dp-count-noise", "must be positive (got \(s))")
+            }
+            guard p.updateNoiseMultiplier(cohort: cohort) != nil else {
+                throw bad(
+                    "dp-count-noise",
+                    "(σ_b = \(p.effectiveCountNoise(cohort: cohort))) leaves no noise for the update at --dp-noise \(p.noiseMultiplier): adaptive clipping needs 2·σ_b > z; raise it or the noise"
+                )
+            }
+            guard p.mechanism == .gaussian else {
+                throw bad(
+                    "dp-adaptive-quantile", "cannot be used with --dp-mechanism tree: its accounting needs a fixed clip"
+                )
+            }
+            guard p.placement == .central else {
+                throw bad(
+                    "dp-adaptive-quantile", "needs --dp-noise-placement central (the count is noised by the server)")
+            }
+        }
+        switch p.mechanism {
+        case .tree:
+            guard p.accounting == .tree else {
+                throw bad("dp-accounting", "must be tree with --dp-mechanism tree (got \(p.accounting.rawValue))")
+            }
+            guard p.placement == .central else {
+                throw bad("dp-noise-placement", "must be central with --dp-mechanism tree (the server holds the tree)")
+            }
+            guard p.treeLearningRate > 0, p.treeLearningRate.isFinite else {
+                throw bad("dp-ftrl-lr", "must be positive (got \(p.treeLearningRate))")
+            }
+        case .gaussian:
+            guard p.accounting != .tree else {
+                throw bad("dp-accounting", "tree needs --dp-mechanism tree (DP-FTRL)")
+            }
+        }
+        if p.accounting == .tree {
+            guard let m = participation?.maximumParticipations, let b = participation?.minimumSeparation else {
+                throw bad(
+                    "dp-accounting",
+                    "tree needs the fleet to enforce --max-participations and --min-separation (its guarantee rests on them)"
+                )
+            }
+            guard b * (m - 1) < rounds else {
+                throw bad(
+                    "max-participations",
+                    "\(m) with --min-separation \(b) needs \(b * (m - 1) + 1) rounds; the run has \(rounds)")
+            }
+        }
+        guard case .neural = model else {
+            throw bad(
+                "dp-noise",
+                "is for the neural models; differentially private n-gram counts are not built yet (use --model cifg-small)"
+            )
+        }
     }
 }

@@ -1,5 +1,6 @@
 import FederationProtocol
 import KeyboardCorpus
+import LanguageModelTypes
 import LanguageModels
 
 // The server's one place that looks at which kind of model a run trains; everything else on
@@ -15,7 +16,8 @@ extension RunConfiguration {
                 try AggregationStages.pipeline(
                     effectiveAggregationStages,
                     context: .init(
-                        parameterCount: model.parameters.count, layoutHash: model.layoutHash, configuration: self))
+                        parameterCount: model.parameters.count, layoutHash: model.layoutHash,
+                        tensorRanges: model.layout.tensors.map(\.range), configuration: self))
             }
         case .ngram(let order):
             return NGramGlobalModel(order: order, vocabulary: vocabulary)

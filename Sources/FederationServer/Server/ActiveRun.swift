@@ -22,13 +22,19 @@ final class ActiveRun: @unchecked Sendable {
     var virtualTime: Int
     var open: OpenRound?
     var lastAccuracyAt1: Double?
+    /// Who reported in the committed rounds (kept for runs with participation limits or
+    /// differential privacy, whose accounting composes over it).
+    var ledger: ParticipationLedger
+    /// The privacy guarantee after the last committed round (runs with DP).
+    var lastPrivacy: PrivacyStatus?
     private var cachedDownload: (version: Int, bytes: [UInt8])?
     private let lock = NSLock()
 
     init(
         id: Int64, configuration: RunConfiguration, dataset: FederatedDataset, model: any GlobalModel, version: Int,
-        virtualTime: Int
+        virtualTime: Int, ledger: ParticipationLedger = ParticipationLedger()
     ) {
+        self.ledger = ledger
         self.id = id
         self.configuration = configuration
         self.dataset = dataset
@@ -44,9 +50,23 @@ final class ActiveRun: @unchecked Sendable {
     }
 
     var attachment: RunAttachment {
-        RunAttachment(
+        var a = RunAttachment(
             runID: id, configuration: configuration, nextRound: version + 1, virtualTime: virtualTime,
             modelBytes: downloadBytes().count)
+        if configuration.participation != nil { a.participation = ledger }
+        return a
+    }
+
+    /// Refuses an opening that selects a phone the run's participation limits do not allow.
+    func checkLimits(_ opening: RoundOpening) throws(ServerRejection) {
+        guard let limits = configuration.participation else { return }
+        for d in opening.selected where !ledger.allows(d, round: opening.round, under: limits) {
+            let e = ledger.entry(d)
+            throw ServerRejection(
+                .badRequest,
+                "device \(d) may not take part in round \(opening.round): it reported \(e.count) times, last in round \(e.lastRound) (limits: at most \(limits.maximumParticipations.map(String.init) ?? "any") participations, \(limits.minimumSeparation ?? 1) rounds apart)"
+            )
+        }
     }
 
     var status: ServerStatus.Run {
@@ -106,6 +126,16 @@ final class ActiveRun: @unchecked Sendable {
         var hash = SHA256()
         hash.update(checkpointBytes)
         let serverSeconds = Date().timeIntervalSince(started)
+        var ledgerAfter = ledger
+        if !abandoned { ledgerAfter.record(open.order, round: round) }
+        let privacy = try RunPrivacyAccounting.status(c, round: round, ledger: ledgerAfter)
+        if let privacy { stageReports.append(StageReport(stage: "privacy", payload: privacy)) }
+        if let skipped = closing.skippedByLimits {
+            stageReports.append(
+                StageReport(
+                    stage: "participation-limits",
+                    payload: ["skipped": skipped, "maximumParticipations": ledgerAfter.maximumCount]))
+        }
         var records: [EvaluationRecord] = []
         if let e = evaluation { records.append(Self.record(e, run: id, round: round, split: "users", source: .server)) }
         if let f = federated {
@@ -133,6 +163,8 @@ final class ActiveRun: @unchecked Sendable {
                 }))
         // Only now, with the round durable, does the server move on.
         model = updated
+        ledger = ledgerAfter
+        if let privacy { lastPrivacy = privacy }
         version = round
         virtualTime = closing.nextRoundStart
         self.open = nil
@@ -141,7 +173,8 @@ final class ActiveRun: @unchecked Sendable {
             round: round, reported: open.order.count, abandoned: abandoned, tokens: open.tokens, bytesUp: open.bytesUp,
             bytesDown: closing.bytesDown, virtualEnd: closing.virtualEnd, serverSeconds: serverSeconds,
             evaluationSeconds: evaluationSeconds,
-            evaluation: evaluation, federatedEvaluation: federated, modelSHA256: sha, modelBytes: downloadBytes().count)
+            evaluation: evaluation, federatedEvaluation: federated, modelSHA256: sha, modelBytes: downloadBytes().count,
+            privacy: privacy, participants: c.participation != nil && !abandoned ? open.order : nil)
     }
 
     static func record(_ m: NextWordMetrics, run: Int64, round: Int, split: String, source: EvaluationRecord.Source)

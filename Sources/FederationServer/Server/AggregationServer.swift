@@ -118,9 +118,14 @@ public final class AggregationServer: @unchecked Sendable {
             virtualTime = restored.virtualTime
         }
         try store.setStatus(.running, ofRun: id)
+        let ledger = ParticipationLedger(
+            try store.participationHistory(ofRun: id).map {
+                ParticipationLedger.Entry(
+                    device: UInt32(truncatingIfNeeded: $0.device), count: $0.rounds, lastRound: $0.lastRound)
+            })
         let run = ActiveRun(
             id: id, configuration: configuration, dataset: dataset, model: model, version: last,
-            virtualTime: virtualTime)
+            virtualTime: virtualTime, ledger: ledger)
         withLock { runs[id] = run }
         return run.attachment
     }
@@ -158,6 +163,7 @@ public final class AggregationServer: @unchecked Sendable {
                 throw ServerRejection(
                     .badRequest, "selected device ids must be below the fleet size \(run.configuration.devices)")
             }
+            try run.checkLimits(opening)
             run.open = OpenRound(opening: opening, run: run)
         }
     }

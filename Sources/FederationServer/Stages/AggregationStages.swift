@@ -7,13 +7,26 @@ import FederationProtocol
 ///
 /// A chain is a list of names, each optionally with an argument after a colon
 /// (`weight:uniform`). It must start with `decode`, hold one `sum` and end with
-/// `server-optimizer`; what comes between is the run's choice.
+/// `server-optimizer` (or DP-FTRL's `ftrl-tree`); what comes between is the run's choice,
+/// except that differential privacy's stages keep their order: bounded weights, then `clip`,
+/// then `gaussian-noise`, before the sum.
 enum AggregationStages {
     /// What a stage may need to know about the run when it is built.
     struct Context {
         var parameterCount: Int
         var layoutHash: UInt64
+        /// The model's tensors' parameter ranges, in order (per-layer clipping).
+        var tensorRanges: [Range<Int>] = []
         var configuration: RunConfiguration
+
+        /// The run's privacy settings, which the DP stages are built from.
+        func privacy(for stage: String) throws(AggregationError) -> PrivacyConfiguration {
+            guard let p = configuration.privacy else {
+                throw AggregationError(
+                    .invalidStage, "the \(stage) stage needs DP settings: give --dp-noise and --dp-clip")
+            }
+            return p
+        }
     }
 
     typealias Factory = @Sendable (_ argument: String?, _ context: Context) throws -> any AggregationStage
@@ -22,13 +35,42 @@ enum AggregationStages {
     static let registry: [String: Factory] = [
         "decode": { _, c in DecodeStage(parameterCount: c.parameterCount, layoutHash: c.layoutHash) },
         "weight": { argument, _ in
-            guard let rule = WeightStage.Rule(rawValue: argument ?? "examples") else {
+            guard let rule = WeightStage.Rule(argument: argument ?? "examples") else {
                 throw AggregationError(
-                    .invalidStage, "weight:\(argument ?? "") is not weight:examples or weight:uniform")
+                    .invalidStage,
+                    "weight:\(argument ?? "") is not weight:examples, weight:uniform or weight:capped:N (N ≥ 1 tokens)")
             }
             return WeightStage(rule)
         },
         "sum": { _, _ in SumStage() },
+        "clip": { _, c in
+            let p = try c.privacy(for: "clip")
+            let cohort = c.configuration.cohort
+            return try ClipStage(
+                clipNorm: p.clipNorm, granularity: p.perLayerClipping ? .perLayer(c.tensorRanges) : .flat,
+                adaptive: p.adaptiveQuantile.map {
+                    ClipStage.Adaptive(
+                        targetQuantile: $0, learningRate: p.adaptiveLearningRate,
+                        countNoiseStandardDeviation: p.effectiveCountNoise(cohort: cohort))
+                }, seed: c.configuration.seed)
+        },
+        "gaussian-noise": { _, c in
+            let p = try c.privacy(for: "gaussian-noise")
+            let cohort = c.configuration.cohort
+            guard let z = p.updateNoiseMultiplier(cohort: cohort) else {
+                throw AggregationError(.invalidStage, "the noise multiplier leaves nothing for the update")
+            }
+            let quorum = RoundQuorum(cohort: cohort, minimumReportFraction: c.configuration.minimumReportFraction)
+            return try GaussianNoiseStage(
+                noiseMultiplier: z, cohort: cohort, simulatedCohort: p.simulatedCohort, placement: p.placement,
+                distributedShares: max(1, quorum.minimumReports), seed: c.configuration.seed)
+        },
+        "ftrl-tree": { _, c in
+            let p = try c.privacy(for: "ftrl-tree")
+            return try TreeAggregationStage(
+                noiseMultiplier: p.noiseMultiplier, learningRate: p.treeLearningRate, cohort: c.configuration.cohort,
+                simulatedCohort: p.simulatedCohort, seed: c.configuration.seed)
+        },
         "norm-histogram": { _, _ in NormHistogramStage() },
         "server-optimizer": { _, c in
             let spec = c.configuration.serverOptimizer.value
@@ -51,12 +93,35 @@ enum AggregationStages {
                 .invalidStage,
                 "unknown aggregation stage '\(name)'; known: \(registry.keys.sorted().joined(separator: ", "))")
         }
-        guard names.first == "decode", names.last == "server-optimizer", names.filter({ $0 == "sum" }).count == 1
+        guard names.first == "decode", names.last == "server-optimizer" || names.last == "ftrl-tree",
+            names.filter({ $0 == "sum" }).count == 1,
+            names.filter({ $0 == "server-optimizer" || $0 == "ftrl-tree" }).count == 1
         else {
             throw AggregationError(
                 .invalidStage,
-                "a chain starts with decode, holds one sum and ends with server-optimizer (got \(chain.joined(separator: " → ")))"
+                "a chain starts with decode, holds one sum and ends with server-optimizer or ftrl-tree (got \(chain.joined(separator: " → ")))"
             )
+        }
+        // Differential privacy's order: the clip bounds what the noise is calibrated to, and
+        // the weights must be bounded before either.
+        func index(_ name: String) -> Int? { names.firstIndex(of: name) }
+        if let noise = index("gaussian-noise") ?? index("ftrl-tree") {
+            guard let clip = index("clip"), clip < noise, clip < index("sum")! else {
+                throw AggregationError(
+                    .invalidStage, "\(names[noise]) needs a clip stage before it and before the sum")
+            }
+            guard let weight = index("weight"), weight < clip, split(chain[weight]).argument != nil,
+                split(chain[weight]).argument != "examples"
+            else {
+                throw AggregationError(
+                    .invalidStage,
+                    "\(names[noise]) needs bounded weights (weight:uniform or weight:capped:N) before the clip; example counts are unbounded, so one phone's influence is too"
+                )
+            }
+            if names[noise] == "gaussian-noise", let sum = index("sum"), noise > sum {
+                throw AggregationError(
+                    .invalidStage, "gaussian-noise goes before the sum (it adds to it when the round closes)")
+            }
         }
     }
 

@@ -162,6 +162,10 @@ struct RunCommand: AsyncParsableCommand {
         if p.summary.abandoned { line += " (abandoned)" }
         line += "  up \(fixed(Double(p.cumulativeBytesUp) / 1e6, digits: 1)) MB"
         if let e = p.summary.evaluation { line += "  acc@1 \(fixed(e.accuracyAt1))  acc@3 \(fixed(e.accuracyAt3))" }
+        if let privacy = p.summary.privacy {
+            line += "  ε \(fixed(privacy.epsilon, digits: 3))"
+            if privacy.accounting == "poisson" { line += " (assumes Poisson sampling)" }
+        }
         line += "  \(fixed(p.fleetSeconds + p.summary.serverSeconds, digits: 1)) s"
         return line
     }
@@ -203,6 +207,10 @@ struct RunCommand: AsyncParsableCommand {
                     row["federated acc@1"] = f.accuracyAt1
                     row["federated acc@3"] = f.accuracyAt3
                 }
+                if let privacy = p.summary.privacy {
+                    row["epsilon"] = privacy.epsilon
+                    row["max participations"] = privacy.maximumParticipations
+                }
                 return row
             }
             var summary: [String: Any] = [
@@ -224,6 +232,14 @@ struct RunCommand: AsyncParsableCommand {
                 summary["start acc@3"] = start.accuracyAt3
             }
             if let sha = rounds.last?.summary.modelSHA256 { summary["model sha256"] = sha }
+            if let privacy = rounds.last(where: { $0.summary.privacy != nil })?.summary.privacy {
+                summary["epsilon"] = privacy.epsilon
+                summary["delta"] = privacy.delta
+                summary["accounting"] = privacy.accounting
+                summary["epsilon assumes"] = privacy.assumption
+                summary["max participations"] = privacy.maximumParticipations
+                if let k = privacy.simulatedCohort { summary["simulated cohort"] = k }
+            }
             if let coverage {
                 summary["reporting users"] = coverage.users
                 summary["training users"] = coverage.trainingUsers
@@ -233,24 +249,29 @@ struct RunCommand: AsyncParsableCommand {
             printJSON(["run": outcome.attachment.runID, "rounds": perRound, "summary": summary])
             return
         }
-        var table = SummaryTable(columns: [
-            "round", "virtual time", "reported", "dropped", "stragglers", "MB up", "acc@1", "acc@3", "acc@1-iv", "ppl",
-        ])
+        let isPrivate = c.privacy != nil
+        var table = SummaryTable(
+            columns: [
+                "round", "virtual time", "reported", "dropped", "stragglers", "MB up", "acc@1", "acc@3", "acc@1-iv",
+                "ppl",
+            ] + (isPrivate ? ["epsilon"] : []))
         if let e = outcome.attachment.startEvaluation {
-            table.append([
-                "start", Self.virtualClock(c.startTime), "-", "-", "-", "0.0", fixed(e.accuracyAt1),
-                fixed(e.accuracyAt3), fixed(e.accuracyAt1InVocabulary),
-                e.perplexity.isFinite ? fixed(e.perplexity, digits: 1) : "-",
-            ])
+            table.append(
+                [
+                    "start", Self.virtualClock(c.startTime), "-", "-", "-", "0.0", fixed(e.accuracyAt1),
+                    fixed(e.accuracyAt3), fixed(e.accuracyAt1InVocabulary),
+                    e.perplexity.isFinite ? fixed(e.perplexity, digits: 1) : "-",
+                ] + (isPrivate ? ["0"] : []))
         }
         for p in evaluated {
             let e = p.summary.evaluation!
-            table.append([
-                String(p.round), Self.virtualClock(p.summary.virtualEnd), String(p.summary.reported),
-                String(p.outcome.dropped.count + p.failedDevices), String(p.outcome.stragglers.count),
-                fixed(Double(p.cumulativeBytesUp) / 1e6, digits: 1), fixed(e.accuracyAt1), fixed(e.accuracyAt3),
-                fixed(e.accuracyAt1InVocabulary), e.perplexity.isFinite ? fixed(e.perplexity, digits: 1) : "-",
-            ])
+            table.append(
+                [
+                    String(p.round), Self.virtualClock(p.summary.virtualEnd), String(p.summary.reported),
+                    String(p.outcome.dropped.count + p.failedDevices), String(p.outcome.stragglers.count),
+                    fixed(Double(p.cumulativeBytesUp) / 1e6, digits: 1), fixed(e.accuracyAt1), fixed(e.accuracyAt3),
+                    fixed(e.accuracyAt1InVocabulary), e.perplexity.isFinite ? fixed(e.perplexity, digits: 1) : "-",
+                ] + (isPrivate ? [p.summary.privacy.map { fixed($0.epsilon, digits: 3) } ?? "-"] : []))
         }
         if !table.rows.isEmpty { print(table.render()) }
         let state =
@@ -262,6 +283,13 @@ struct RunCommand: AsyncParsableCommand {
             run \(outcome.attachment.runID) \(state): \(c.modelLabel) on \(c.corpus), \(rounds.count) rounds here, \(grouped(reported)) reports, \
             \(fixed(Double(bytesUp) / 1e6, digits: 1)) MB up, \(fixed(Double(bytesDown) / 1e6, digits: 1)) MB down, \(fixed(wall, digits: 1)) s wall
             """)
+        if let privacy = rounds.last(where: { $0.summary.privacy != nil })?.summary.privacy {
+            let simulated =
+                privacy.simulatedCohort.map { ", noise calibrated for a SIMULATED cohort of \(grouped($0))" } ?? ""
+            print(
+                "privacy: ε = \(fixed(privacy.epsilon, digits: 3)) at δ = \(privacy.delta) (\(privacy.method), \(privacy.accounting) accounting\(simulated)); \(privacy.assumption)"
+            )
+        }
         if let coverage {
             print(
                 "phones that reported: \(coverage.users) of \(coverage.trainingUsers) training users, holding \(grouped(coverage.messages)) of "

@@ -111,6 +111,9 @@ struct FederatedRunOptions: ParsableArguments {
             valueName: "stages"))
     var aggregation: String?
 
+    @OptionGroup(title: "Differential privacy and participation")
+    var privacy: PrivacyOptions
+
     @Flag(name: .long, help: "Devices also evaluate the downloaded model on their own text (federated evaluation).")
     var federatedEval = false
 
@@ -177,6 +180,8 @@ struct FederatedRunOptions: ParsableArguments {
         c.aggregationStages = aggregation.map {
             $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
+        c.privacy = privacy.configuration()
+        c.participation = privacy.limits
         c.codec = codec
         c.evalEvery = evalEvery
         c.federatedEval = federatedEval

@@ -1,0 +1,132 @@
+public import Aggregation
+public import ArgumentParser
+public import FederationProtocol
+
+/// `kbd-sim run`'s user-level differential-privacy and participation flags (also in
+/// `bench quant`): they become the run's ``PrivacyConfiguration`` and ``ParticipationLimits``.
+struct PrivacyOptions: ParsableArguments {
+    @Option(
+        name: .customLong("dp-noise"),
+        help: ArgumentHelp(
+            "Differential privacy: the noise multiplier z (noise std = z × clip norm on the sum). Turns on DP-FedAvg with --dp-clip.",
+            valueName: "z"))
+    var noise: Double?
+
+    @Option(
+        name: .customLong("dp-clip"),
+        help: ArgumentHelp(
+            "The L2 clip norm C of each phone's update (the initial one with adaptive clipping).", valueName: "C"))
+    var clip: Double?
+
+    @Flag(
+        name: .customLong("dp-per-layer"),
+        help: "Clip each tensor to C·sqrt(n_l/n) instead of the whole update to C (same sensitivity).")
+    var perLayer = false
+
+    @Option(
+        name: .customLong("dp-adaptive-quantile"),
+        help: ArgumentHelp(
+            "Adaptive clipping (Andrew et al. 2021): C follows this quantile of the update norms, e.g. 0.5.",
+            valueName: "γ"))
+    var adaptiveQuantile: Double?
+
+    @Option(
+        name: .customLong("dp-adaptive-rate"),
+        help: ArgumentHelp("Adaptive clipping's geometric rate η.", valueName: "η"))
+    var adaptiveRate: Double = 0.2
+
+    @Option(
+        name: .customLong("dp-count-noise"),
+        help: ArgumentHelp(
+            "Adaptive clipping: the noise std σ_b on the unclipped count (default: cohort / 20).", valueName: "σ_b"))
+    var countNoise: Double?
+
+    @Option(
+        name: .customLong("dp-weighting"),
+        help: ArgumentHelp("Bounded weights: uniform, or capped:N (tokens, weight min(n, N)/N).", valueName: "rule"))
+    var weighting: String = "uniform"
+
+    @Option(
+        name: .customLong("dp-noise-placement"),
+        help: ArgumentHelp(
+            "central (the server adds the noise) or distributed (every update carries a share).", valueName: "where"))
+    var placement: GaussianNoiseStage.Placement = .central
+
+    @Option(
+        name: .customLong("dp-mechanism"),
+        help: ArgumentHelp("gaussian (DP-FedAvg) or tree (DP-FTRL with tree aggregation).", valueName: "mechanism"))
+    var mechanism: PrivacyConfiguration.Mechanism = .gaussian
+
+    @Option(name: .customLong("dp-ftrl-lr"), help: ArgumentHelp("DP-FTRL's server learning rate.", valueName: "η"))
+    var ftrlLearningRate: Double = 1
+
+    @Option(
+        name: .customLong("dp-simulated-cohort"),
+        help: ArgumentHelp(
+            "Calibrate the noise as if K' phones reported (noise × K/K'); outputs label the run, and ε uses K'.",
+            valueName: "K'"))
+    var simulatedCohort: Int?
+
+    @Option(
+        name: .customLong("dp-delta"),
+        help: ArgumentHelp("δ (default: the largest power of ten ≤ 1/(10 × devices)).", valueName: "δ"))
+    var delta: Double?
+
+    @Option(
+        name: .customLong("dp-accounting"),
+        help: ArgumentHelp(
+            "What ε rests on: participation (default: what the fleet enforces, no sampling assumption), poisson (ASSUMES Poisson sampling at q = cohort/devices), tree (DP-FTRL; needs --max-participations and --min-separation).",
+            valueName: "basis"))
+    var accounting: PrivacyConfiguration.Accounting = .participation
+
+    @Option(name: .long, help: "The most rounds one phone may report in (selection skips phones at the limit).")
+    var maxParticipations: Int?
+
+    @Option(
+        name: .long,
+        help: "The fewest rounds between two reports of one phone (selection skips phones not yet allowed).")
+    var minSeparation: Int?
+
+    /// Whether any DP flag besides the two that turn it on was given.
+    private var anyDetail: Bool {
+        perLayer || adaptiveQuantile != nil || countNoise != nil || weighting != "uniform" || placement != .central
+            || mechanism != .gaussian || simulatedCohort != nil || delta != nil || accounting != .participation
+    }
+
+    func validate() throws {
+        if (noise == nil) != (clip == nil) {
+            throw ValidationError("differential privacy needs both --dp-noise and --dp-clip")
+        }
+        if noise == nil, anyDetail {
+            throw ValidationError("the --dp-* settings need --dp-noise and --dp-clip (differential privacy is off)")
+        }
+    }
+
+    /// The run's privacy settings, or nil when DP is off.
+    func configuration() -> PrivacyConfiguration? {
+        guard let noise, let clip else { return nil }
+        var p = PrivacyConfiguration(noiseMultiplier: noise, clipNorm: clip)
+        p.perLayerClipping = perLayer
+        p.adaptiveQuantile = adaptiveQuantile
+        p.adaptiveLearningRate = adaptiveRate
+        p.adaptiveCountNoise = countNoise
+        p.weighting = weighting
+        p.placement = placement
+        p.mechanism = mechanism
+        p.treeLearningRate = ftrlLearningRate
+        p.simulatedCohort = simulatedCohort
+        p.delta = delta
+        p.accounting = accounting
+        return p
+    }
+
+    /// The run's participation limits, or nil.
+    var limits: ParticipationLimits? {
+        guard maxParticipations != nil || minSeparation != nil else { return nil }
+        return ParticipationLimits(maximumParticipations: maxParticipations, minimumSeparation: minSeparation)
+    }
+}
+
+extension GaussianNoiseStage.Placement: ExpressibleByArgument {}
+extension PrivacyConfiguration.Mechanism: ExpressibleByArgument {}
+extension PrivacyConfiguration.Accounting: ExpressibleByArgument {}
