@@ -1,3 +1,4 @@
+import FederationProtocol
 import Foundation
 public import RunStore
 
@@ -30,6 +31,9 @@ extension QuantizationBenchmark {
         public var rounds: [Round]
         /// How many rounds each device reported in (the store's participation table).
         public var participation: [UInt64: Int]
+        /// The run's ε after its last committed round, and its δ (private runs).
+        public var epsilon: Double?
+        public var delta: Double?
 
         /// Whether every planned round is committed.
         public var isComplete: Bool { rounds.count == plannedRounds }
@@ -86,6 +90,12 @@ extension QuantizationBenchmark {
         public var seedsReachingTarget: Int
         /// The final global model's SHA-256 per seed.
         public var finalModelSHA256: [String]
+        /// ε at δ after the last round (the mean over seeds; private experiments only).
+        public var epsilon: Double?
+        public var delta: Double?
+        /// 1 − acc@1 / (acc@1 of the same codec without DP), over the seed means (private
+        /// experiments whose non-private run is in the benchmark).
+        public var relativeLossAt1: Double?
     }
 
     /// Where the float32 reference upload size came from.
@@ -188,8 +198,16 @@ extension QuantizationBenchmark {
                     accuracyAt1: a1, accuracyAt3: a3,
                     roundsToTarget: all ? Double(reached.map(\.round).reduce(0, +)) / Double(runs.count) : nil,
                     megabytesToTarget: all ? reached.map(\.megabytes).reduce(0, +) / Double(runs.count) : nil,
-                    seedsReachingTarget: reached.count, finalModelSHA256: runs.map { $0.rounds.last?.modelSHA256 ?? "" }
-                ))
+                    seedsReachingTarget: reached.count,
+                    finalModelSHA256: runs.map { $0.rounds.last?.modelSHA256 ?? "" },
+                    epsilon: e.privacy == nil ? nil : Spread(values: runs.compactMap(\.epsilon)).mean,
+                    delta: runs.first?.delta))
+        }
+        for i in rows.indices where rows[i].experiment.privacy != nil {
+            let reference = rows.first { $0.experiment == rows[i].experiment.nonPrivate }
+            if let r = reference, r.accuracyAt1.mean > 0 {
+                rows[i].relativeLossAt1 = 1 - rows[i].accuracyAt1.mean / r.accuracyAt1.mean
+            }
         }
         return Summary(
             rows: rows, target: target, targetBasis: targetBasis, float32UploadBytes: float32Bytes, float32Basis: basis,
@@ -231,5 +249,10 @@ extension QuantizationBenchmark.RunMeasurement {
                 ])
         }
         participation = try store.participation(ofRun: runID)
+        let last = try store.stageReports(ofRun: runID).last { $0.stage == "privacy" }
+        if let json = last?.json, let status = try? JSONDecoder().decode(PrivacyStatus.self, from: Data(json.utf8)) {
+            epsilon = status.epsilon
+            delta = status.delta
+        }
     }
 }

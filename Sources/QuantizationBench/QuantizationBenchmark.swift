@@ -27,12 +27,35 @@ public struct QuantizationBenchmark: Sendable, Equatable {
         /// Whether the codec sends float32 values unclipped (lossless up to rotation rounding:
         /// the model is the same at every zlib level).
         public var isFloat32: Bool
+        /// The differential-privacy variant (`kbd-sim bench privacy`), nil: no DP.
+        public var privacy: PrivacyVariant?
 
-        public init(codec: String, zlibLevel: Int, scheme: String, isFloat32: Bool) {
+        public init(codec: String, zlibLevel: Int, scheme: String, isFloat32: Bool, privacy: PrivacyVariant? = nil) {
             self.codec = codec
             self.zlibLevel = zlibLevel
             self.scheme = scheme
             self.isFloat32 = isFloat32
+            self.privacy = privacy
+        }
+
+        /// The same codec without DP (what a private run's loss is measured against).
+        public var nonPrivate: Experiment {
+            var e = self
+            e.privacy = nil
+            return e
+        }
+    }
+
+    /// One point of a privacy benchmark: a noise multiplier and the cohort the noise is
+    /// calibrated for; the rest of the DP settings come from the base configuration.
+    public struct PrivacyVariant: Sendable, Hashable {
+        public var noiseMultiplier: Double
+        /// K′ (nil: the real cohort).
+        public var simulatedCohort: Int?
+
+        public init(noiseMultiplier: Double, simulatedCohort: Int?) {
+            self.noiseMultiplier = noiseMultiplier
+            self.simulatedCohort = simulatedCohort
         }
     }
 
@@ -46,8 +69,11 @@ public struct QuantizationBenchmark: Sendable, Equatable {
         f32, f16, q8s, q4s, rot+q2s, rot+q1s; the zlib level goes in --zlib
         """
 
-    /// Everything but the codec and the seed, shared by every run.
+    /// Everything but the codec and the seed, shared by every run (for a privacy benchmark,
+    /// also the DP settings other than the noise and the simulated cohort: ``privacyTemplate``).
     public var base: RunConfiguration
+    /// The DP settings every private experiment starts from (clip, weighting, accounting, δ).
+    public var privacyTemplate: PrivacyConfiguration?
     /// Codec × zlib level, codec-major in list order.
     public var experiments: [Experiment]
     /// The seeds; each experiment runs once per seed.
@@ -64,9 +90,12 @@ public struct QuantizationBenchmark: Sendable, Equatable {
     ///   - seeds: run seeds, at least one.
     ///   - target: an absolute acc@1 in (0, 1], or nil for the default.
     /// - Throws: ``QuantizationBenchmarkError`` naming the first bad entry.
-    public init(base: RunConfiguration, codecs: [String], zlibLevels: [Int], seeds: [UInt64], target: Double?)
-        throws(QuantizationBenchmarkError)
-    {
+    ///   - privacy: for `kbd-sim bench privacy`, the DP variants crossed with every codec (nil
+    ///     for a codec's run without DP), and the settings they share.
+    public init(
+        base: RunConfiguration, codecs: [String], zlibLevels: [Int], seeds: [UInt64], target: Double?,
+        privacy: (variants: [PrivacyVariant?], template: PrivacyConfiguration)? = nil
+    ) throws(QuantizationBenchmarkError) {
         guard !codecs.allSatisfy({ $0.trimmingSpaces().isEmpty }) else {
             throw QuantizationBenchmarkError(.emptyCodecList, "--codecs is empty; \(Self.codecGrammar)")
         }
@@ -118,18 +147,28 @@ public struct QuantizationBenchmark: Sendable, Equatable {
                 entry: base.modelName)
         }
         var experiments: [Experiment] = []
+        let variants = privacy?.variants ?? [nil]
+        for (i, v) in variants.enumerated() where variants[..<i].contains(v) {
+            throw QuantizationBenchmarkError(
+                .duplicate,
+                "the privacy variant \(v.map { "noise \($0.noiseMultiplier), K' \($0.simulatedCohort.map(String.init) ?? "-")" } ?? "without DP") is listed twice"
+            )
+        }
         for (codec, scheme) in schemes {
             for level in zlibLevels {
                 var s = scheme
                 s.zlibLevel = level
                 s.zlibStrategy = .standard
-                experiments.append(
-                    Experiment(
-                        codec: codec, zlibLevel: level, scheme: s.description,
-                        isFloat32: s.quantization == .float32 && s.clipNorm == nil))
+                for variant in variants {
+                    experiments.append(
+                        Experiment(
+                            codec: codec, zlibLevel: level, scheme: s.description,
+                            isFloat32: s.quantization == .float32 && s.clipNorm == nil, privacy: variant))
+                }
             }
         }
         self.base = base
+        self.privacyTemplate = privacy?.template
         self.experiments = experiments
         self.seeds = seeds
         self.target = target
@@ -154,6 +193,13 @@ public struct QuantizationBenchmark: Sendable, Equatable {
         c.codec = ParsedSetting(stringLiteral: experiment.scheme)
         c.seed = seed
         c.uploadTiming = .float32Size
+        if let variant = experiment.privacy, var p = privacyTemplate {
+            p.noiseMultiplier = variant.noiseMultiplier
+            p.simulatedCohort = variant.simulatedCohort
+            c.privacy = p
+        } else {
+            c.privacy = nil
+        }
         return c
     }
 

@@ -33,11 +33,11 @@ extension RunConfiguration {
         }
         guard evalEvery >= 0 else { throw bad("eval-every", "0 or more", evalEvery) }
         guard checkpointEvery >= 0 else { throw bad("checkpoint-every", "0 or more", checkpointEvery) }
+        try validatePrivacy()
         do { try AggregationStages.validate(effectiveAggregationStages) } catch {
             throw FederationError(.invalidConfiguration, "--aggregation: \(error.message)", cause: error)
         }
         try model.validate(vocabularySize: vocabularySize)
-        try validatePrivacy()
     }
 }
 
@@ -62,7 +62,15 @@ extension RunConfiguration {
                 }
             }
         }
-        guard let p = privacy else { return }
+        guard let p = privacy else {
+            let needing = ["clip", "gaussian-noise", "ftrl-tree"]
+            if let stage = effectiveAggregationStages.map({ AggregationStages.split($0).name }).first(
+                where: needing.contains)
+            {
+                throw bad("aggregation", "names \(stage), which needs DP settings: give --dp-noise and --dp-clip")
+            }
+            return
+        }
         guard p.noiseMultiplier > 0, p.noiseMultiplier.isFinite else {
             throw bad("dp-noise", "must be a positive noise multiplier (got \(p.noiseMultiplier))")
         }
@@ -72,6 +80,12 @@ extension RunConfiguration {
         if let d = p.delta, !(d > 0 && d < 1) { throw bad("dp-delta", "must be in (0, 1) (got \(d))") }
         if let k = p.simulatedCohort, k < cohort {
             throw bad("dp-simulated-cohort", "(\(k)) must be at least --cohort (\(cohort))")
+        }
+        if p.simulatedCohort != nil, p.accounting == .participation, participation?.maximumParticipations == nil {
+            throw bad(
+                "dp-simulated-cohort",
+                "with --dp-accounting participation needs --max-participations: the simulated cohort's participations are not simulated, so ε must rest on an enforced bound (or use --dp-accounting poisson, which assumes sampling)"
+            )
         }
         guard WeightStage.Rule(argument: p.weighting)?.bound != nil else {
             throw bad(

@@ -14,6 +14,17 @@ enum RunPrivacyAccounting {
         let delta = p.effectiveDelta(devices: c.devices)
         let k = ledger.maximumCount
         switch p.accounting {
+        case .participation where p.simulatedCohort != nil:
+            // The K′ world's participations are not simulated: ε rests on the enforced limit.
+            let m = c.participation?.maximumParticipations ?? k
+            return PrivacyStatus(
+                epsilon: GaussianMechanismAccountant.epsilon(
+                    noiseMultiplier: p.noiseMultiplier, participations: m, delta: delta),
+                delta: delta, accounting: p.accounting.rawValue, method: "gdp", maximumParticipations: m,
+                rounds: round, noiseMultiplier: p.noiseMultiplier, simulatedCohort: p.simulatedCohort,
+                assumption:
+                    "no sampling assumption: at most \(m) participations per phone, enforced by the fleet, each a Gaussian mechanism of noise multiplier \(p.noiseMultiplier) (noise calibrated for a simulated cohort of \(p.simulatedCohort!))"
+            )
         case .participation:
             // A phone in k rounds met k Gaussian mechanisms of multiplier z (with adaptive
             // clipping the update's and the count's together are worth z): μ = √k / z, exact.

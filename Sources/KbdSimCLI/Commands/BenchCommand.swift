@@ -16,7 +16,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks made of many federated runs on identical cohorts.",
-        subcommands: [BenchQuantCommand.self]
+        subcommands: [BenchQuantCommand.self, BenchPrivacyCommand.self]
     )
 }
 
@@ -290,17 +290,22 @@ struct BenchQuantCommand: AsyncParsableCommand {
 
 /// `kbd-sim bench quant`'s progress on stderr: a line per run started and per round committed
 /// (none with --json).
-private struct BenchmarkProgress: QuantizationBenchmarkObserver {
+struct BenchmarkProgress: QuantizationBenchmarkObserver {
     let progress: ProgressLine?
 
     func runStarting(_ experiment: QuantizationBenchmark.Experiment, seed: UInt64, index: Int, of total: Int) {
         guard progress != nil else { return }
+        let dp =
+            experiment.privacy.map { " DP noise \($0.noiseMultiplier)\($0.simulatedCohort.map { ", K' \($0)" } ?? "")" }
+            ?? ""
         status(
-            "run \(index)/\(total): codec \(experiment.codec), zlib \(experiment.zlibLevel) (\(experiment.scheme)), seed \(seed)"
+            "run \(index)/\(total): codec \(experiment.codec), zlib \(experiment.zlibLevel) (\(experiment.scheme))\(dp), seed \(seed)"
         )
     }
 
     func roundCommitted(_ experiment: QuantizationBenchmark.Experiment, seed: UInt64, _ p: RoundProgress) {
-        progress?.finish("[\(experiment.codec) z\(experiment.zlibLevel) seed \(seed)] " + RunCommand.progressLine(p))
+        let dp = experiment.privacy.map { " z \($0.noiseMultiplier)" } ?? ""
+        progress?.finish(
+            "[\(experiment.codec) z\(experiment.zlibLevel)\(dp) seed \(seed)] " + RunCommand.progressLine(p))
     }
 }

@@ -109,6 +109,14 @@ struct RunsShowCommand: ParsableCommand {
         let evaluations = try store.evaluations(ofRun: id)
         let participation = try store.participation(ofRun: id)
         let byRound = Dictionary(grouping: evaluations, by: \.round)
+        let stageReports = Dictionary(grouping: try store.stageReports(ofRun: id), by: \.round)
+        func epsilon(_ round: Int) -> Double? {
+            guard let json = stageReports[round]?.first(where: { $0.stage == "privacy" })?.json,
+                let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+            else { return nil }
+            return object["epsilon"] as? Double
+        }
+        let isPrivate = rounds.contains { epsilon($0.number) != nil }
         if json {
             let config = (try? JSONSerialization.jsonObject(with: Data(run.config.utf8))) ?? run.config
             printJSON([
@@ -130,6 +138,14 @@ struct RunsShowCommand: ParsableCommand {
                         row[prefix + "acc@1-iv"] = e.acc1iv
                         if let ppl = e.ppl { row[prefix + "ppl"] = ppl }
                     }
+                    if let epsilon = epsilon(r.number) { row["epsilon"] = epsilon }
+                    // Each stage's monitoring report (norms, clipping, noise, privacy), as stored.
+                    var stages: [String: Any] = [:]
+                    for report in stageReports[r.number] ?? [] {
+                        stages[report.stage] =
+                            (try? JSONSerialization.jsonObject(with: Data(report.json.utf8))) ?? report.json
+                    }
+                    if !stages.isEmpty { row["stages"] = stages }
                     return row
                 },
             ])
@@ -139,21 +155,32 @@ struct RunsShowCommand: ParsableCommand {
             "run \(id): \(run.status.rawValue), created \(run.createdAt); \(run.model) on \(run.corpus), codec \(run.codec), seed \(run.seed)"
         )
         print("\(rounds.count) rounds committed, \(grouped(participation.count)) devices took part\n")
-        var table = SummaryTable(columns: [
-            "round", "selected", "reported", "dropped", "stragglers", "abandoned", "tokens", "MB up", "wall s", "acc@1",
-            "acc@3", "acc@1-iv", "ppl",
-        ])
+        var table = SummaryTable(
+            columns: [
+                "round", "selected", "reported", "dropped", "stragglers", "abandoned", "tokens", "MB up", "wall s",
+                "acc@1", "acc@3", "acc@1-iv", "ppl",
+            ] + (isPrivate ? ["epsilon"] : []))
         for r in rounds {
             let e = byRound[r.number]?.first { $0.source == .server }
-            table.append([
+            var cells: [String] = [
                 String(r.number), String(r.selected), String(r.reported), String(r.dropped), String(r.stragglers),
                 r.abandoned ? "yes" : "no", grouped(Int(r.tokens)), fixed(Double(r.bytesUp) / 1e6, digits: 2),
                 fixed(r.wallSeconds, digits: 2),
-                e.map { fixed($0.acc1) } ?? "", e.map { fixed($0.acc3) } ?? "", e.map { fixed($0.acc1iv) } ?? "",
-                e?.ppl.map { fixed($0, digits: 1) } ?? "",
-            ])
+            ]
+            cells += [e.map { fixed($0.acc1) } ?? "", e.map { fixed($0.acc3) } ?? "", e.map { fixed($0.acc1iv) } ?? ""]
+            cells.append(e?.ppl.map { fixed($0, digits: 1) } ?? "")
+            if isPrivate { cells.append(epsilon(r.number).map { fixed($0, digits: 3) } ?? "") }
+            table.append(cells)
         }
         print(table.render())
+        if isPrivate,
+            let json = stageReports.values.flatMap({ $0 }).filter({ $0.stage == "privacy" }).max(by: {
+                $0.round < $1.round
+            })?.json,
+            let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        {
+            print("\nprivacy after round \(rounds.last?.number ?? 0): \(object["assumption"] as? String ?? "")")
+        }
         print("\nconfiguration:\n\(run.config)")
     }
 }

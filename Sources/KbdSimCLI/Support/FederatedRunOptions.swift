@@ -145,7 +145,13 @@ struct FederatedRunOptions: ParsableArguments {
 
     /// The run configuration from these flags and the command's own codec, evaluation
     /// schedule and seed; every field is checked (a bad one is a `ValidationError`, exit 64).
-    func runConfiguration(codec: ParsedSetting<CodecScheme>, evalEvery: Int, seed: UInt64) throws -> RunConfiguration {
+    ///
+    /// - Parameter privacyNoise: the noise of a privacy benchmark's experiments (its DP settings
+    ///   come from the --dp-* flags with this noise), or nil for --dp-noise.
+    func runConfiguration(
+        codec: ParsedSetting<CodecScheme>, evalEvery: Int, seed: UInt64, privacyNoise: Double? = nil
+    ) throws -> RunConfiguration {
+        try privacy.check(noiseElsewhere: privacyNoise != nil)
         var c = RunConfiguration()
         c.corpus = corpus
         c.format = format?.rawValue
@@ -180,7 +186,7 @@ struct FederatedRunOptions: ParsableArguments {
         c.aggregationStages = aggregation.map {
             $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
-        c.privacy = privacy.configuration()
+        c.privacy = privacy.configuration(noise: privacyNoise)
         c.participation = privacy.limits
         c.codec = codec
         c.evalEvery = evalEvery

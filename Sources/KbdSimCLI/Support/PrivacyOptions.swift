@@ -93,7 +93,14 @@ struct PrivacyOptions: ParsableArguments {
             || mechanism != .gaussian || simulatedCohort != nil || delta != nil || accounting != .participation
     }
 
-    func validate() throws {
+    /// Checks that the flags make one DP setting; `noiseElsewhere`: the noise comes from
+    /// another flag (`bench privacy --noise-multipliers`), so --dp-noise must not be given.
+    func check(noiseElsewhere: Bool = false) throws {
+        if noiseElsewhere {
+            if noise != nil { throw ValidationError("pass the noise in --noise-multipliers, not --dp-noise") }
+            if clip == nil { throw ValidationError("a privacy benchmark needs --dp-clip C") }
+            return
+        }
         if (noise == nil) != (clip == nil) {
             throw ValidationError("differential privacy needs both --dp-noise and --dp-clip")
         }
@@ -102,9 +109,9 @@ struct PrivacyOptions: ParsableArguments {
         }
     }
 
-    /// The run's privacy settings, or nil when DP is off.
-    func configuration() -> PrivacyConfiguration? {
-        guard let noise, let clip else { return nil }
+    /// The run's privacy settings, or nil when DP is off; `noise` overrides --dp-noise.
+    func configuration(noise override: Double? = nil) -> PrivacyConfiguration? {
+        guard let noise = override ?? noise, let clip else { return nil }
         var p = PrivacyConfiguration(noiseMultiplier: noise, clipNorm: clip)
         p.perLayerClipping = perLayer
         p.adaptiveQuantile = adaptiveQuantile
