@@ -43,6 +43,12 @@ struct DifferentialPrivacyCommandTests {
         let show = try KbdSimRunner.run(["runs", "show", "1", "--db", folder.path + "/t.sqlite", "--json"])
         #expect(show.status == 0, "\(show.stderr)")
         #expect(show.stdout.contains("\"epsilon\""))
+        // The HTML report draws accuracy against ε for it.
+        let out = folder.path + "/report.html"
+        let report = try KbdSimRunner.run(["report", "1", "--db", folder.path + "/t.sqlite", "--out", out])
+        #expect(report.status == 0, "\(report.stderr)")
+        let html = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(html.contains("h. Accuracy against privacy"))
     }
 
     @Test(

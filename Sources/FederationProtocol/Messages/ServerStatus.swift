@@ -10,6 +10,9 @@ public struct ServerStatus: Codable, Sendable, Equatable {
         public var reportsInOpenRound: Int
         public var virtualTime: Int
         public var lastAccuracyAt1: Double?
+        /// ε after the last committed round (runs with differential privacy), and its δ.
+        public var epsilon: Double?
+        public var delta: Double?
 
         /// A run's line of the status.
         public init(

@@ -70,11 +70,14 @@ final class ActiveRun: @unchecked Sendable {
     }
 
     var status: ServerStatus.Run {
-        ServerStatus.Run(
+        var s = ServerStatus.Run(
             runID: id, model: configuration.modelLabel, corpus: configuration.corpus, committedRounds: version,
             totalRounds: configuration.rounds, openRound: open?.opening.round,
             reportsInOpenRound: open?.order.count ?? 0,
             virtualTime: virtualTime, lastAccuracyAt1: lastAccuracyAt1)
+        s.epsilon = lastPrivacy?.epsilon
+        s.delta = lastPrivacy?.delta
+        return s
     }
 
     /// The model download for the current version (built once per version).

@@ -273,6 +273,11 @@ public final class AggregationServer: @unchecked Sendable {
         metric(
             "kbdsim_run_accuracy_at_1", "gauge", "Last evaluated acc@1 per active run.",
             statuses.compactMap { s in s.lastAccuracyAt1.map { ("{run=\"\(s.runID)\"}", $0) } })
+        metric(
+            "kbdsim_run_epsilon", "gauge", "User-level ε after the last committed round per private run, at its δ.",
+            statuses.compactMap { s in
+                s.epsilon.map { ("{run=\"\(s.runID)\",delta=\"\(s.delta ?? 0)\"}", $0) }
+            })
         return lines.joined(separator: "\n") + "\n"
     }
 }

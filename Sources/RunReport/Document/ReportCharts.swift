@@ -57,6 +57,28 @@ struct ReportCharts {
 
     var all: [Chart] { [accuracyByRound, accuracyByUpload, participationByLocalHour, dropoutsByRound, cohortsByRound] }
 
+    /// h., after the configurations (f) and the upload comparison (g): only when a run has DP.
+    var privacy: Chart? { runs.contains { !$0.epsilonByRound.isEmpty } ? accuracyByEpsilon : nil }
+
+    /// h. acc@1 and acc@3 against the privacy spent so far (runs with DP only).
+    var accuracyByEpsilon: Chart {
+        var chart = LineChart(
+            id: "accuracy-by-epsilon", title: "Accuracy against privacy spent",
+            xTitle: "ε after the round (user level, at the run's δ)", yTitle: "accuracy (% of predictions, nwp-v1)",
+            emptyNote: "no run with differential privacy")
+        for (i, run) in runs.enumerated() {
+            let e = run.serverEvaluations.compactMap { e in run.epsilonByRound[e.round].map { (x: $0, e: e) } }
+            chart.series += accuracySeries(i, run, points: e) { "ε \(NumberText.fixed($0, decimals: 3))" }
+            chart.legend.append(runEntry(i, run, note: run.epsilonByRound.isEmpty ? "no differential privacy" : nil))
+        }
+        chart.legend += [styleKey("solid: acc@1", .solid), styleKey("dashed: acc@3", .dashed)]
+        return Chart(
+            id: chart.id, heading: "h. Accuracy against privacy",
+            caption:
+                "Each private run's evaluations against the ε its users had after that round, as the run's accounting computed it (kbd-sim runs show ID says what it assumes). Further right is less private.",
+            svg: chart.svg())
+    }
+
     /// a. acc@1 (solid) and acc@3 (dashed) by round.
     var accuracyByRound: Chart {
         var chart = LineChart(

@@ -39,7 +39,7 @@ public struct ReportDocument: Sendable {
     public var hasMixedCorpora: Bool { Set(runs.map(\.record.corpus)).count > 1 }
 
     /// The headings of the charts, in order.
-    public var chartHeadings: [String] { charts.all.map(\.heading) }
+    public var chartHeadings: [String] { (charts.all + [charts.privacy].compactMap { $0 }).map(\.heading) }
 
     private var charts: ReportCharts { ReportCharts(runs: runs, showsCorpus: hasMixedCorpora) }
 
@@ -59,18 +59,20 @@ public struct ReportDocument: Sendable {
             body +=
                 "<p class=\"banner\" role=\"alert\"><strong>runs on different corpora: \(listing.escapedForMarkup)</strong> — their accuracies are not directly comparable.</p>\n"
         }
-        for chart in charts.all {
-            body += """
-                <section class="chart" id="section-\(chart.id.escapedForMarkup)">
-                <h2>\(chart.heading.escapedForMarkup)</h2>
-                <p class="caption">\(chart.caption.escapedForMarkup)</p>
-                \(chart.svg)
-                </section>
+        func section(_ chart: ReportCharts.Chart) -> String {
+            """
+            <section class="chart" id="section-\(chart.id.escapedForMarkup)">
+            <h2>\(chart.heading.escapedForMarkup)</h2>
+            <p class="caption">\(chart.caption.escapedForMarkup)</p>
+            \(chart.svg)
+            </section>
 
-                """
+            """
         }
+        for chart in charts.all { body += section(chart) }
         body += configurationTable
         if let uploadComparison { body += uploadComparison.html }
+        if let privacy = charts.privacy { body += section(privacy) }
         return """
             <!DOCTYPE html>
             <html lang="en">

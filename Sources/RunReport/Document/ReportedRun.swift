@@ -13,9 +13,24 @@ public struct ReportedRun: Sendable {
     /// Every field of the stored configuration JSON, flattened to dotted keys
     /// (`model.neural._0.hidden`) with JSON-formatted values, sorted by key.
     public let configurationFields: [(key: String, value: String)]
+    /// ε after each committed round of a run with differential privacy (its stored
+    /// `privacy` stage reports), by round; empty for a run without DP.
+    public let epsilonByRound: [Int: Double]
 
     /// Builds a run's view from what the store holds.
-    public init(record: RunRecord, rounds: [RoundRecord], evaluations: [EvaluationRecord]) {
+    public init(
+        record: RunRecord, rounds: [RoundRecord], evaluations: [EvaluationRecord],
+        stageReports: [StageReportRecord] = []
+    ) {
+        var epsilons: [Int: Double] = [:]
+        for report in stageReports where report.stage == "privacy" {
+            if let object = try? JSONSerialization.jsonObject(with: Data(report.json.utf8)) as? [String: Any],
+                let epsilon = object["epsilon"] as? Double
+            {
+                epsilons[report.round] = epsilon
+            }
+        }
+        epsilonByRound = epsilons
         self.record = record
         self.rounds = rounds
         serverEvaluations = evaluations.filter { $0.source == .server }
