@@ -10,7 +10,7 @@ extension ServerRejection {
     public var httpStatus: Int {
         switch reason {
         case .badRequest, .malformedUpdate: 400
-        case .unknownDevice: 403
+        case .unknownDevice, .forbiddenCorpus: 403
         case .unknownRun: 404
         case .runNotActive, .noOpenRound, .wrongRound, .cohortComplete, .conflictingReplay, .roundAlreadyOpen: 409
         case .afterDeadline: 410

@@ -4,6 +4,7 @@ import Testing
 /// `kbd-sim server`: its flags, and one live run of `kbd-sim run --server` against it.
 @Suite(.serialized)
 struct ServerCommandTests {
+
     @Test func helpHasAnExample() throws {
         let r = try KbdSimRunner.run(["server", "--help"])
         #expect(r.status == 0)
@@ -30,7 +31,9 @@ struct ServerCommandTests {
         let folder = ScratchFolder()
         let server = Process()
         server.executableURL = KbdSimRunner.executable
-        server.arguments = ["server", "--port", "0", "--db", folder.path + "/server.sqlite"]
+        let corpora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("corpora").path
+        server.arguments = ["server", "--port", "0", "--db", folder.path + "/server.sqlite", "--corpora", corpora]
         let errors = Pipe()
         server.standardError = errors
         server.standardOutput = FileHandle.nullDevice
@@ -58,6 +61,34 @@ struct ServerCommandTests {
         let summary = try #require(try run.json()["summary"] as? [String: Any])
         #expect(summary["finished"] as? Bool == true)
         #expect(summary["transport"] as? String == base)
+
+        // An outside client naming a file outside --corpora gets 403 and a reason that says
+        // nothing about the file (whether it exists, what it holds), and no run is stored.
+        for corpus in [
+            "/etc/shadow", "/etc/passwd", corpora + "/../Package.swift", "synthetic:/etc/hostname", "/no/such/file",
+        ] {
+            // The configuration the run above stored, as an outside client would send it.
+            let shown = try KbdSimRunner.run(["runs", "show", "1", "--db", folder.path + "/server.sqlite", "--json"])
+            var configuration = try #require(try shown.json()["configuration"] as? [String: Any])
+            configuration["corpus"] = corpus
+            let body = try JSONSerialization.data(withJSONObject: configuration)
+            let curl = Process()
+            curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            curl.arguments = [
+                "-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: application/json",
+                "--data-binary", String(decoding: body, as: UTF8.self), base + "/v1/runs",
+            ]
+            let out = Pipe()
+            curl.standardOutput = out
+            try curl.run()
+            let answer = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            curl.waitUntilExit()
+            #expect(answer.hasSuffix("\n403"), "\(corpus): \(answer)")
+            #expect(answer.contains("forbidden-corpus"), "\(corpus): \(answer)")
+            for leak in ["root", "shadow", "passwd", "exist", "permission", "hostname", "Package"] {
+                #expect(!answer.contains(leak), "\(corpus): the answer mentions \(leak): \(answer)")
+            }
+        }
 
         server.terminate()  // SIGTERM
         let rest = errors.fileHandleForReading.readDataToEndOfFile()

@@ -16,6 +16,8 @@ public struct ServerRejection: Error, Codable, Sendable, Equatable, CustomString
         case malformedUpdate = "malformed-update"
         case oversizedUpdate = "oversized-update"
         case badRequest = "bad-request"
+        /// The run names a corpus the server may not open (outside its `--corpora` folders).
+        case forbiddenCorpus = "forbidden-corpus"
         case roundAlreadyOpen = "round-already-open"
         case internalError = "internal-error"
     }

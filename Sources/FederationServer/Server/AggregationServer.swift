@@ -29,18 +29,24 @@ public final class AggregationServer: @unchecked Sendable {
     private var runs: [Int64: ActiveRun] = [:]
     private var counters = ServerCounters()
     private let loadDataset: @Sendable (RunConfiguration) throws -> FederatedDataset
+    /// Which corpora runs may name; nil: any (an in-process server of the user's own runs).
+    public let corpusPolicy: CorpusAccessPolicy?
 
     /// Creates a server over `store`.
     ///
-    /// - Parameter loadDataset: loads a run's corpus (the server evaluates on its evaluation
-    ///   users); the default reads it with the tokenized-corpus cache.
+    /// - Parameters:
+    ///   - corpusPolicy: the corpora runs may name (a server for remote clients needs one);
+    ///     nil: any path this process can read.
+    ///   - loadDataset: loads a run's corpus (the server evaluates on its evaluation
+    ///     users); the default reads it with the tokenized-corpus cache.
     public init(
-        store: RunStore,
+        store: RunStore, corpusPolicy: CorpusAccessPolicy? = nil,
         loadDataset: @escaping @Sendable (RunConfiguration) throws -> FederatedDataset = {
             try FederatedDataset(configuration: $0)
         }
     ) {
         self.store = store
+        self.corpusPolicy = corpusPolicy
         self.loadDataset = loadDataset
     }
 
@@ -63,6 +69,7 @@ public final class AggregationServer: @unchecked Sendable {
 
     /// Records a new run and initialises its global model.
     public func createRun(_ configuration: RunConfiguration) throws -> RunAttachment {
+        try corpusPolicy?.check(configuration.corpus)
         try configuration.validate()
         let dataset = try loadDataset(configuration)
         let model = try configuration.makeGlobalModel(vocabulary: dataset.vocabulary)
@@ -96,6 +103,7 @@ public final class AggregationServer: @unchecked Sendable {
                 "run \(id) has finished all its rounds; start a new run instead (kbd-sim runs show \(id))")
         }
         let configuration = try RunConfiguration.decode(json: record.config)
+        try corpusPolicy?.check(configuration.corpus)
         let dataset = try loadDataset(configuration)
         let last = try store.lastCommittedRound(ofRun: id)
         var model = try configuration.makeGlobalModel(vocabulary: dataset.vocabulary)

@@ -17,7 +17,10 @@ struct ServerCommand: AsyncParsableCommand {
             routes, their errors and the idempotency rules are in docs/server.md.
 
             The server loads each run's corpus itself, so corpus paths in a run's configuration \
-            are read on the server's machine. It prints "listening on http://HOST:PORT" to \
+            are read on the server's machine, and only under the folders given with --corpora \
+            (repeatable; symbolic links are resolved first, and a path with `..` is refused) or the built-in synthetic \
+            corpus: any other path is refused with 403 forbidden-corpus, and the answer says \
+            nothing about the file system. It prints "listening on http://HOST:PORT" to \
             stderr once it accepts connections (--port 0 picks a free port) and logs one line per \
             refused request. Ctrl-C or SIGTERM stops it gracefully: requests in progress finish, \
             and the store keeps every committed round; a stopped run continues from its last \
@@ -26,6 +29,7 @@ struct ServerCommand: AsyncParsableCommand {
 
             Examples:
               kbd-sim server --port 8080 --db runs.sqlite
+              kbd-sim server --port 8080 --db runs.sqlite --corpora /data/corpora
               kbd-sim run --server http://127.0.0.1:8080 --corpus synthetic --model lstm-tiny --vocab 200 --rounds 20
             """
     )
@@ -38,6 +42,13 @@ struct ServerCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "The SQLite run store (created if missing).")
     var db: String = "runs.sqlite"
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A folder whose corpora runs may name (repeatable); without it only the built-in synthetic corpus.",
+            valueName: "dir"))
+    var corpora: [String] = []
 
     @Option(name: .long, help: "The largest update accepted, in MiB.")
     var maxUpdateMib: Int = 64
@@ -52,6 +63,12 @@ struct ServerCommand: AsyncParsableCommand {
         guard !host.isEmpty else { throw ValidationError("--host must be an address such as 127.0.0.1") }
         guard (1...4096).contains(maxUpdateMib) else {
             throw ValidationError("--max-update-mib must be in 1…4096 (got \(maxUpdateMib))")
+        }
+        for folder in corpora {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+                throw ValidationError("--corpora \(folder) is not a folder; pass folders that hold corpora")
+            }
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError(
@@ -86,7 +103,7 @@ struct ServerCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let (host, db) = (host, db)
         let server = FederationHTTPServer(
-            aggregation: AggregationServer(store: store),
+            aggregation: AggregationServer(store: store, corpusPolicy: CorpusAccessPolicy(folders: corpora)),
             configuration: .init(host: host, port: port, maximumUpdateBytes: maxUpdateMib << 20),
             logger: logger,
             onListening: { port in status("listening on http://\(host):\(port) (store \(db); Ctrl-C to stop)") })
