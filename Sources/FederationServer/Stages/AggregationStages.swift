@@ -6,7 +6,8 @@ import FederationProtocol
 /// extend when a new stage is written.
 ///
 /// A chain is a list of names, each optionally with an argument after a colon
-/// (`weight:uniform`). It must start with `decode`, hold one `sum` and end with
+/// (`weight:uniform`). It must start with `decode`, hold one `sum` (or one robust aggregator
+/// in its place: `median`, `trimmed-mean:β`, `krum:f=F`, `multi-krum:f=F,m=M`) and end with
 /// `server-optimizer`; what comes between is the run's choice.
 enum AggregationStages {
     /// What a stage may need to know about the run when it is built.
@@ -19,7 +20,10 @@ enum AggregationStages {
     typealias Factory = @Sendable (_ argument: String?, _ context: Context) throws -> any AggregationStage
 
     /// Every stage a chain may name.
-    static let registry: [String: Factory] = [
+    static let registry: [String: Factory] = coreRegistry.merging(defenceRegistry) { own, _ in own }
+
+    /// The stages other than the defences (``defenceRegistry``).
+    static let coreRegistry: [String: Factory] = [
         "decode": { _, c in DecodeStage(parameterCount: c.parameterCount, layoutHash: c.layoutHash) },
         "weight": { argument, _ in
             guard let rule = WeightStage.Rule(rawValue: argument ?? "examples") else {
@@ -51,13 +55,15 @@ enum AggregationStages {
                 .invalidStage,
                 "unknown aggregation stage '\(name)'; known: \(registry.keys.sorted().joined(separator: ", "))")
         }
-        guard names.first == "decode", names.last == "server-optimizer", names.filter({ $0 == "sum" }).count == 1
+        guard names.first == "decode", names.last == "server-optimizer",
+            names.filter(aggregatorNames.contains).count == 1
         else {
             throw AggregationError(
                 .invalidStage,
-                "a chain starts with decode, holds one sum and ends with server-optimizer (got \(chain.joined(separator: " → ")))"
+                "a chain starts with decode, holds one sum (or one of \(RobustRule.names.joined(separator: ", ")) in its place) and ends with server-optimizer (got \(chain.joined(separator: " → ")))"
             )
         }
+        try validateDefences(chain)
     }
 
     /// Builds the chain `chain` for a run.
