@@ -178,6 +178,9 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     public var modelSHA256: String
     /// Bytes of the model download after the round.
     public var modelBytes: Int
+    /// The backdoor metric, if the run has a backdoor target and this round evaluated:
+    /// `predictions` trigger contexts, `accuracyAt1` is `backdoor@1`, `accuracyAt3` `backdoor@3`.
+    public var backdoor: NextWordMetrics?
 
     /// A summary, as the server commits a round.
     public init(

@@ -48,6 +48,7 @@ extension RunConfiguration {
                 "--aggregation: \(error.message) (--cohort \(cohort) with --min-report-fraction \(minimumReportFraction) keeps rounds of \(RoundQuorum(cohort: cohort, minimumReportFraction: minimumReportFraction).minimumReports) reports)",
                 cause: error)
         }
+        try validateAttack()
         try model.validate(vocabularySize: vocabularySize)
     }
 }

@@ -109,6 +109,8 @@ struct RunsShowCommand: ParsableCommand {
         let evaluations = try store.evaluations(ofRun: id)
         let participation = try store.participation(ofRun: id)
         let byRound = Dictionary(grouping: evaluations, by: \.round)
+        let backdoorByRound = Dictionary(
+            (try store.backdoorEvaluations(ofRun: id)).map { ($0.round, $0) }, uniquingKeysWith: { a, _ in a })
         if json {
             let config = (try? JSONSerialization.jsonObject(with: Data(run.config.utf8))) ?? run.config
             printJSON([
@@ -130,6 +132,10 @@ struct RunsShowCommand: ParsableCommand {
                         row[prefix + "acc@1-iv"] = e.acc1iv
                         if let ppl = e.ppl { row[prefix + "ppl"] = ppl }
                     }
+                    if let b = backdoorByRound[r.number] {
+                        row["backdoor@1"] = b.at1
+                        row["backdoor@3"] = b.at3
+                    }
                     return row
                 },
             ])
@@ -139,19 +145,27 @@ struct RunsShowCommand: ParsableCommand {
             "run \(id): \(run.status.rawValue), created \(run.createdAt); \(run.model) on \(run.corpus), codec \(run.codec), seed \(run.seed)"
         )
         print("\(rounds.count) rounds committed, \(grouped(participation.count)) devices took part\n")
-        var table = SummaryTable(columns: [
-            "round", "selected", "reported", "dropped", "stragglers", "abandoned", "tokens", "MB up", "wall s", "acc@1",
-            "acc@3", "acc@1-iv", "ppl",
-        ])
+        var table = SummaryTable(
+            columns: [
+                "round", "selected", "reported", "dropped", "stragglers", "abandoned", "tokens", "MB up", "wall s",
+                "acc@1",
+                "acc@3", "acc@1-iv", "ppl",
+            ] + (backdoorByRound.isEmpty ? [] : ["backdoor@1", "backdoor@3"]))
         for r in rounds {
             let e = byRound[r.number]?.first { $0.source == .server }
-            table.append([
+            var backdoorCells: [String] = []
+            if !backdoorByRound.isEmpty {
+                let b = backdoorByRound[r.number]
+                backdoorCells = [b.map { fixed($0.at1) } ?? "", b.map { fixed($0.at3) } ?? ""]
+            }
+            let cells: [String] = [
                 String(r.number), String(r.selected), String(r.reported), String(r.dropped), String(r.stragglers),
                 r.abandoned ? "yes" : "no", grouped(Int(r.tokens)), fixed(Double(r.bytesUp) / 1e6, digits: 2),
                 fixed(r.wallSeconds, digits: 2),
                 e.map { fixed($0.acc1) } ?? "", e.map { fixed($0.acc3) } ?? "", e.map { fixed($0.acc1iv) } ?? "",
                 e?.ppl.map { fixed($0, digits: 1) } ?? "",
-            ])
+            ]
+            table.append(cells + backdoorCells)
         }
         print(table.render())
         print("\nconfiguration:\n\(run.config)")
