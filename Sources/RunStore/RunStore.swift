@@ -69,11 +69,15 @@ public struct RunStore: Sendable {
         public var keepCheckpointsEvery: Int?
         /// What the aggregation stages recorded about the round.
         public var stageReports: [StageReportRecord]
+        /// The backdoor metric, if the round evaluated it.
+        public var backdoorEvaluations: [BackdoorEvaluationRecord]
 
         public init(
             round: RoundRecord, evaluations: [EvaluationRecord] = [], checkpoint: CheckpointRecord? = nil,
-            participants: [UInt64] = [], keepCheckpointsEvery: Int? = nil, stageReports: [StageReportRecord] = []
+            participants: [UInt64] = [], keepCheckpointsEvery: Int? = nil, stageReports: [StageReportRecord] = [],
+            backdoorEvaluations: [BackdoorEvaluationRecord] = []
         ) {
+            self.backdoorEvaluations = backdoorEvaluations
             self.stageReports = stageReports
             self.keepCheckpointsEvery = keepCheckpointsEvery
             self.round = round
@@ -106,6 +110,7 @@ public struct RunStore: Sendable {
             for evaluation in committed.evaluations { try evaluation.insert(db) }
             try committed.checkpoint?.insert(db)
             for report in committed.stageReports { try report.insert(db) }
+            for backdoor in committed.backdoorEvaluations { try backdoor.insert(db) }
             let statement = try db.cachedStatement(
                 sql: """
                     INSERT INTO participation (runId, device, rounds, lastRound) VALUES (?, ?, 1, ?)

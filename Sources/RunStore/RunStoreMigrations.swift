@@ -103,10 +103,26 @@ enum RunStoreMigrations {
                     );
                     """)
         }
+        // Per evaluated round of a run with a backdoor target (issue 17): how often the model
+        // suggests the attacker's word after the trigger. Written in the round's transaction.
+        migrator.registerMigration("v5-backdoor-evaluations") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE backdoorEvaluation (
+                        runId INTEGER NOT NULL,
+                        round INTEGER NOT NULL,
+                        contexts INTEGER NOT NULL CHECK (contexts >= 0),
+                        at1 REAL NOT NULL CHECK (at1 >= 0 AND at1 <= 1),
+                        at3 REAL NOT NULL CHECK (at3 >= at1 AND at3 <= 1),
+                        PRIMARY KEY (runId, round),
+                        FOREIGN KEY (runId, round) REFERENCES round(runId, number) ON DELETE CASCADE
+                    );
+                    """)
+        }
         // The last committed round each phone reported in, beside its count: what a minimum
         // separation between two participations is checked against (0 for rows written
         // before this migration, whose runs had no separation to keep).
-        migrator.registerMigration("v5-participation-last-round") { db in
+        migrator.registerMigration("v6-participation-last-round") { db in
             try db.execute(sql: "ALTER TABLE participation ADD COLUMN lastRound INTEGER NOT NULL DEFAULT 0")
         }
         return migrator

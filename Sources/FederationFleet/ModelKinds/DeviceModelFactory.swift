@@ -5,10 +5,10 @@ import FederationProtocol
 
 extension RunConfiguration {
     /// What a phone of this run does in a round (train or count, and encode).
-    func makeDeviceModel(vocabularyCount: Int) throws -> any DeviceModel {
+    func makeDeviceModel(vocabularyCount: Int, attack: DeviceAttack? = nil) throws -> any DeviceModel {
         switch model {
         case .neural(let config):
-            NeuralDeviceModel(config: config, configuration: self)
+            NeuralDeviceModel(config: config, configuration: self, attack: attack)
         case .ngram(let order):
             NGramDeviceModel(order: order, vocabularyCount: vocabularyCount)
         }

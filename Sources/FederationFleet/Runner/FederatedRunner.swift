@@ -232,7 +232,10 @@ public final class FederatedRunner: @unchecked Sendable {
             simulator = try RoundSimulator(
                 population: population, configuration: rounds, start: attachment.virtualTime,
                 firstRound: attachment.nextRound - 1)
-            device = try c.makeDeviceModel(vocabularyCount: dataset.vocabulary.count)
+            device = try c.makeDeviceModel(
+                vocabularyCount: dataset.vocabulary.count,
+                attack: DeviceAttack(
+                    configuration: c, backdoor: try Backdoor(configuration: c, vocabulary: dataset.vocabulary)))
             trainer = CohortTrainer(workers: workers)
             nextStart = attachment.virtualTime
             modelBytes = attachment.modelBytes

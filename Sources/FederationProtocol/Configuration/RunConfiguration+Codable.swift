@@ -13,6 +13,7 @@ extension RunConfiguration {
         case serverOptimizer, codec, aggregationStages, privacy, participation, evalEvery, federatedEval, evaluateStart,
             checkpointEvery, seed
         case uploadTiming
+        case attackers, attack, backdoorTrigger, backdoorTarget
     }
 
     public init(from decoder: any Decoder) throws {
@@ -46,6 +47,10 @@ extension RunConfiguration {
         checkpointEvery = try c.decode(Int.self, forKey: .checkpointEvery)
         seed = try c.decode(UInt64.self, forKey: .seed)
         uploadTiming = try c.decodeIfPresent(UploadTiming.self, forKey: .uploadTiming)
+        attackers = try c.decodeIfPresent(Double.self, forKey: .attackers)
+        attack = try c.decodeIfPresent(ParsedSetting<AttackKind>.self, forKey: .attack)
+        backdoorTrigger = try c.decodeIfPresent(String.self, forKey: .backdoorTrigger)
+        backdoorTarget = try c.decodeIfPresent(String.self, forKey: .backdoorTarget)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -78,5 +83,9 @@ extension RunConfiguration {
         try c.encode(checkpointEvery, forKey: .checkpointEvery)
         try c.encode(seed, forKey: .seed)
         try c.encodeIfPresent(uploadTiming, forKey: .uploadTiming)
+        try c.encodeIfPresent(attackers, forKey: .attackers)
+        try c.encodeIfPresent(attack, forKey: .attack)
+        try c.encodeIfPresent(backdoorTrigger, forKey: .backdoorTrigger)
+        try c.encodeIfPresent(backdoorTarget, forKey: .backdoorTarget)
     }
 }

@@ -111,6 +111,20 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// encode to the same JSON).
     public var uploadTiming: UploadTiming?
 
+    // Attackers (issue 17). All optional, so that older stored configurations still decode.
+    /// Compromised phones: a fraction of the fleet in `[0, 1)`, or a whole count ≥ 1; nil or 0: none.
+    public var attackers: Double?
+    /// What the compromised phones do (``AttackKind``).
+    public var attack: ParsedSetting<AttackKind>?
+    /// The backdoor's trigger phrase (nil: ``defaultBackdoorTrigger``).
+    public var backdoorTrigger: String?
+    /// The word the backdoor wants suggested after the trigger; when set, every evaluation also
+    /// measures the backdoor (`backdoor@1`, `backdoor@3`).
+    public var backdoorTarget: String?
+
+    /// The trigger phrase when none is given.
+    public static let defaultBackdoorTrigger = "my password is"
+
     /// ``uploadTiming`` with its default applied.
     public var effectiveUploadTiming: UploadTiming { uploadTiming ?? .codecSize }
 

@@ -192,6 +192,9 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     /// The devices whose reports the round committed, when the run limits participation
     /// (the fleet updates its copy of the ledger with them).
     public var participants: [UInt32]?
+    /// The backdoor metric, if the run has a backdoor target and this round evaluated:
+    /// `predictions` trigger contexts, `accuracyAt1` is `backdoor@1`, `accuracyAt3` `backdoor@3`.
+    public var backdoor: NextWordMetrics?
 
     /// A summary, as the server commits a round.
     public init(

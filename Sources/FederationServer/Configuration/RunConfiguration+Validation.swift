@@ -1,4 +1,5 @@
 import Aggregation
+import FederatedCore
 import Federation
 public import FederationProtocol
 
@@ -37,6 +38,18 @@ extension RunConfiguration {
         do { try AggregationStages.validate(effectiveAggregationStages) } catch {
             throw FederationError(.invalidConfiguration, "--aggregation: \(error.message)", cause: error)
         }
+        do {
+            try AggregationStages.validateDefences(
+                effectiveAggregationStages,
+                minimumReports: max(
+                    1, RoundQuorum(cohort: cohort, minimumReportFraction: minimumReportFraction).minimumReports))
+        } catch {
+            throw FederationError(
+                .invalidConfiguration,
+                "--aggregation: \(error.message) (--cohort \(cohort) with --min-report-fraction \(minimumReportFraction) keeps rounds of \(RoundQuorum(cohort: cohort, minimumReportFraction: minimumReportFraction).minimumReports) reports)",
+                cause: error)
+        }
+        try validateAttack()
         try model.validate(vocabularySize: vocabularySize)
     }
 }

@@ -122,6 +122,11 @@ final class ActiveRun: @unchecked Sendable {
         var evaluation: NextWordMetrics?
         let evaluationStarted = Date()
         if evaluate { evaluation = try updated.evaluate(on: dataset.evalMessages) }
+        let backdoor =
+            evaluate
+            ? try Backdoor(configuration: c, vocabulary: dataset.vocabulary).flatMap {
+                updated.backdoorMetrics($0.contexts(from: dataset.evalMessages))
+            } : nil
         let evaluationSeconds = evaluate ? Date().timeIntervalSince(evaluationStarted) : 0
         let federated = c.federatedEval && open.federatedEvaluation.predictions > 0 ? open.federatedEvaluation : nil
         let sha = updated.sha256()
@@ -163,7 +168,13 @@ final class ActiveRun: @unchecked Sendable {
                 participants: abandoned ? [] : open.order.map(UInt64.init), keepCheckpointsEvery: c.checkpointEvery,
                 stageReports: stageReports.map {
                     StageReportRecord(runId: id, round: round, stage: $0.stage, json: $0.json)
-                }))
+                },
+                backdoorEvaluations: backdoor.map {
+                    [
+                        BackdoorEvaluationRecord(
+                            runId: id, round: round, contexts: $0.predictions, at1: $0.accuracyAt1, at3: $0.accuracyAt3)
+                    ]
+                } ?? []))
         // Only now, with the round durable, does the server move on.
         model = updated
         ledger = ledgerAfter
@@ -172,12 +183,14 @@ final class ActiveRun: @unchecked Sendable {
         virtualTime = closing.nextRoundStart
         self.open = nil
         if let e = evaluation { lastAccuracyAt1 = e.accuracyAt1 }
-        return RoundSummary(
+        var summary = RoundSummary(
             round: round, reported: open.order.count, abandoned: abandoned, tokens: open.tokens, bytesUp: open.bytesUp,
             bytesDown: closing.bytesDown, virtualEnd: closing.virtualEnd, serverSeconds: serverSeconds,
             evaluationSeconds: evaluationSeconds,
             evaluation: evaluation, federatedEvaluation: federated, modelSHA256: sha, modelBytes: downloadBytes().count,
             privacy: privacy, participants: c.participation != nil && !abandoned ? open.order : nil)
+        summary.backdoor = backdoor
+        return summary
     }
 
     static func record(_ m: NextWordMetrics, run: Int64, round: Int, split: String, source: EvaluationRecord.Source)

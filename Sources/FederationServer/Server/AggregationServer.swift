@@ -73,6 +73,7 @@ public final class AggregationServer: @unchecked Sendable {
         try configuration.validate()
         let dataset = try loadDataset(configuration)
         let model = try configuration.makeGlobalModel(vocabulary: dataset.vocabulary)
+        _ = try Backdoor(configuration: configuration, vocabulary: dataset.vocabulary)  // before anything is stored
         let start =
             configuration.evaluateStart == true ? try model.evaluate(on: dataset.evalMessages) : nil
         let record = try store.createRun(

@@ -6,7 +6,8 @@ import FederationProtocol
 /// extend when a new stage is written.
 ///
 /// A chain is a list of names, each optionally with an argument after a colon
-/// (`weight:uniform`). It must start with `decode`, hold one `sum` and end with
+/// (`weight:uniform`). It must start with `decode`, hold one `sum` (or one robust aggregator
+/// in its place: `median`, `trimmed-mean:β`, `krum:f=F`, `multi-krum:f=F,m=M`) and end with
 /// `server-optimizer` (or DP-FTRL's `ftrl-tree`); what comes between is the run's choice,
 /// except that differential privacy's stages keep their order: bounded weights, then `clip`,
 /// then `gaussian-noise`, before the sum.
@@ -32,7 +33,10 @@ enum AggregationStages {
     typealias Factory = @Sendable (_ argument: String?, _ context: Context) throws -> any AggregationStage
 
     /// Every stage a chain may name.
-    static let registry: [String: Factory] = [
+    static let registry: [String: Factory] = coreRegistry.merging(defenceRegistry) { own, _ in own }
+
+    /// The stages other than the defences (``defenceRegistry``).
+    static let coreRegistry: [String: Factory] = [
         "decode": { _, c in DecodeStage(parameterCount: c.parameterCount, layoutHash: c.layoutHash) },
         "weight": { argument, _ in
             guard let rule = WeightStage.Rule(argument: argument ?? "examples") else {
@@ -94,19 +98,26 @@ enum AggregationStages {
                 "unknown aggregation stage '\(name)'; known: \(registry.keys.sorted().joined(separator: ", "))")
         }
         guard names.first == "decode", names.last == "server-optimizer" || names.last == "ftrl-tree",
-            names.filter({ $0 == "sum" }).count == 1,
+            names.filter(aggregatorNames.contains).count == 1,
             names.filter({ $0 == "server-optimizer" || $0 == "ftrl-tree" }).count == 1
         else {
             throw AggregationError(
                 .invalidStage,
-                "a chain starts with decode, holds one sum and ends with server-optimizer or ftrl-tree (got \(chain.joined(separator: " → ")))"
+                "a chain starts with decode, holds one sum (or one of \(RobustRule.names.joined(separator: ", ")) in its place) and ends with server-optimizer or ftrl-tree (got \(chain.joined(separator: " → ")))"
             )
         }
+        try validateDefences(chain)
         // Differential privacy's order: the clip bounds what the noise is calibrated to, and
         // the weights must be bounded before either.
         func index(_ name: String) -> Int? { names.firstIndex(of: name) }
         if let noise = index("gaussian-noise") ?? index("ftrl-tree") {
-            guard let clip = index("clip"), clip < noise, clip < index("sum")! else {
+            guard let sum = index("sum") else {
+                throw AggregationError(
+                    .invalidStage,
+                    "\(names[noise]) needs the plain sum: a robust aggregator's sensitivity is not the clip norm, so the noise would not bound it"
+                )
+            }
+            guard let clip = index("clip"), clip < noise, clip < sum else {
                 throw AggregationError(
                     .invalidStage, "\(names[noise]) needs a clip stage before it and before the sum")
             }
@@ -118,7 +129,7 @@ enum AggregationStages {
                     "\(names[noise]) needs bounded weights (weight:uniform or weight:capped:N) before the clip; example counts are unbounded, so one phone's influence is too"
                 )
             }
-            if names[noise] == "gaussian-noise", let sum = index("sum"), noise > sum {
+            if names[noise] == "gaussian-noise", noise > sum {
                 throw AggregationError(
                     .invalidStage, "gaussian-noise goes before the sum (it adds to it when the round closes)")
             }

@@ -44,6 +44,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var options: FederatedRunOptions
 
+    @OptionGroup(title: "Attackers") var attackOptions: AttackOptions
+
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -87,7 +89,9 @@ struct RunCommand: AsyncParsableCommand {
 
     /// The run configuration from the flags.
     func runConfiguration() throws -> RunConfiguration {
-        try options.runConfiguration(codec: codec, evalEvery: evalEvery, seed: seed)
+        var c = try options.runConfiguration(codec: codec, evalEvery: evalEvery, seed: seed)
+        try attackOptions.apply(to: &c)
+        return c
     }
 
     func run() async throws {
@@ -106,6 +110,7 @@ struct RunCommand: AsyncParsableCommand {
         let dataset = try FederatedDataset(configuration: datasetConfiguration, loader: loader)
         if var c = configuration {
             try options.fitFleet(&c, to: dataset)  // one phone per training user of a file corpus
+            try AttackOptions.checkBackdoor(c, vocabulary: dataset)
             configuration = c
         }
         if !json {
@@ -203,6 +208,10 @@ struct RunCommand: AsyncParsableCommand {
                     row["acc@1-iv"] = e.accuracyAt1InVocabulary
                     if e.perplexity.isFinite { row["ppl"] = e.perplexity }
                 }
+                if let b = p.summary.backdoor {
+                    row["backdoor@1"] = b.accuracyAt1
+                    row["backdoor@3"] = b.accuracyAt3
+                }
                 if let f = p.summary.federatedEvaluation {
                     row["federated acc@1"] = f.accuracyAt1
                     row["federated acc@3"] = f.accuracyAt3
@@ -226,6 +235,10 @@ struct RunCommand: AsyncParsableCommand {
                 summary["acc@3"] = last.accuracyAt3
                 summary["acc@1-iv"] = last.accuracyAt1InVocabulary
                 if last.perplexity.isFinite { summary["ppl"] = last.perplexity }
+            }
+            if let b = rounds.last(where: { $0.summary.backdoor != nil })?.summary.backdoor {
+                summary["backdoor@1"] = b.accuracyAt1
+                summary["backdoor@3"] = b.accuracyAt3
             }
             if let start = outcome.attachment.startEvaluation {
                 summary["start acc@1"] = start.accuracyAt1
@@ -274,6 +287,12 @@ struct RunCommand: AsyncParsableCommand {
                 ] + (isPrivate ? [p.summary.privacy.map { fixed($0.epsilon, digits: 3) } ?? "-"] : []))
         }
         if !table.rows.isEmpty { print(table.render()) }
+        let backdoors = rounds.compactMap { p in p.summary.backdoor.map { (p.round, $0) } }
+        if let (round, b) = backdoors.last {
+            print(
+                "backdoor (\(c.backdoorTrigger ?? RunConfiguration.defaultBackdoorTrigger) → \(c.backdoorTarget ?? "?")) after round \(round): backdoor@1 \(fixed(b.accuracyAt1)), backdoor@3 \(fixed(b.accuracyAt3)) over \(b.predictions) trigger contexts"
+            )
+        }
         let state =
             outcome.finished
             ? "finished" : "stopped (resume with: kbd-sim run --resume \(outcome.attachment.runID) --db \(db))"

@@ -117,6 +117,8 @@ struct RunsShowCommand: ParsableCommand {
             return object["epsilon"] as? Double
         }
         let isPrivate = rounds.contains { epsilon($0.number) != nil }
+        let backdoorByRound = Dictionary(
+            (try store.backdoorEvaluations(ofRun: id)).map { ($0.round, $0) }, uniquingKeysWith: { a, _ in a })
         if json {
             let config = (try? JSONSerialization.jsonObject(with: Data(run.config.utf8))) ?? run.config
             printJSON([
@@ -146,6 +148,10 @@ struct RunsShowCommand: ParsableCommand {
                             (try? JSONSerialization.jsonObject(with: Data(report.json.utf8))) ?? report.json
                     }
                     if !stages.isEmpty { row["stages"] = stages }
+                    if let b = backdoorByRound[r.number] {
+                        row["backdoor@1"] = b.at1
+                        row["backdoor@3"] = b.at3
+                    }
                     return row
                 },
             ])
@@ -159,7 +165,7 @@ struct RunsShowCommand: ParsableCommand {
             columns: [
                 "round", "selected", "reported", "dropped", "stragglers", "abandoned", "tokens", "MB up", "wall s",
                 "acc@1", "acc@3", "acc@1-iv", "ppl",
-            ] + (isPrivate ? ["epsilon"] : []))
+            ] + (isPrivate ? ["epsilon"] : []) + (backdoorByRound.isEmpty ? [] : ["backdoor@1", "backdoor@3"]))
         for r in rounds {
             let e = byRound[r.number]?.first { $0.source == .server }
             var cells: [String] = [
@@ -170,6 +176,10 @@ struct RunsShowCommand: ParsableCommand {
             cells += [e.map { fixed($0.acc1) } ?? "", e.map { fixed($0.acc3) } ?? "", e.map { fixed($0.acc1iv) } ?? ""]
             cells.append(e?.ppl.map { fixed($0, digits: 1) } ?? "")
             if isPrivate { cells.append(epsilon(r.number).map { fixed($0, digits: 3) } ?? "") }
+            if !backdoorByRound.isEmpty {
+                let b = backdoorByRound[r.number]
+                cells += [b.map { fixed($0.at1) } ?? "", b.map { fixed($0.at3) } ?? ""]
+            }
             table.append(cells)
         }
         print(table.render())

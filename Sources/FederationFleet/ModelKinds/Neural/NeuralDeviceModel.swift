@@ -20,11 +20,14 @@ final class NeuralDeviceModel: DeviceModel, @unchecked Sendable {
     let scheme: CodecScheme
     let uploadTiming: RunConfiguration.UploadTiming
     let messageLimit: Int?
+    /// The run's compromised phones and their attack (nil: none).
+    let attack: DeviceAttack?
     private var trainers: [Int: LSTMTrainer] = [:]
     private let lock = NSLock()
 
-    init(config: ModelConfig, configuration: RunConfiguration) {
+    init(config: ModelConfig, configuration: RunConfiguration, attack: DeviceAttack? = nil) {
         self.config = config
+        self.attack = attack
         scheme = configuration.codec.value
         uploadTiming = configuration.effectiveUploadTiming
         messageLimit = configuration.client.messageCap
@@ -42,7 +45,8 @@ final class NeuralDeviceModel: DeviceModel, @unchecked Sendable {
     }
 
     func job(device: Int, plan: TrainingPlan, text: RoundText) -> DeviceJob {
-        DeviceJob(device: device, messages: text.messages(of: device))
+        let messages = text.messages(of: device)
+        return DeviceJob(device: device, messages: attack?.messages(messages, device: device) ?? messages)
     }
 
     func prepareRound(download: [UInt8]) throws -> any CohortWork {
@@ -84,12 +88,14 @@ struct NeuralCohortWork: CohortWork {
         let seed = SplitMix64.derivedSeed(runSeed, streams: 0x10CA1, UInt64(plan.round), UInt64(job.device))
         let result = trainer.trainLocally(
             from: global.parameters, on: job.messages, epochs: plan.client.epochs, seed: seed)
+        var delta = result.delta
+        device.attack?.apply(to: &delta, device: job.device, round: plan.round, runSeed: runSeed)
         let metadata = UpdateMetadata(
             runID: UInt64(plan.runID), round: UInt32(plan.round), layoutHash: global.layoutHash,
             exampleCount: UInt32(clamping: result.tokenCount), deviceID: UInt64(job.device))
         let codecSeed = SplitMix64.derivedSeed(runSeed, streams: 0xC0DEC, UInt64(plan.round), UInt64(job.device))
         do {
-            let bytes = try UpdateEncoder(scheme: scheme).encode(result.delta, metadata: metadata, seed: codecSeed)
+            let bytes = try UpdateEncoder(scheme: scheme).encode(delta, metadata: metadata, seed: codecSeed)
             return .success(
                 DeviceReport(
                     device: job.device, bytes: bytes, tokens: result.tokenCount, evaluation: evaluation,
