@@ -84,7 +84,12 @@ def main():
     if args.quick:
         rates, sigmas, rounds_list = ([1e-3, 1.0], [1.0, 5.0], [10, 1000])
     have_dp = dp_accounting is not None
-    print(f"dp_accounting: {dp_accounting.__version__ if have_dp else 'not installed (column left out)'}")
+    if have_dp:
+        from importlib import metadata
+
+        print(f"dp_accounting {metadata.version('dp-accounting')}")
+    else:
+        print("dp_accounting not installed: its column is left out")
     print("| q | sigma | T | delta | kbd-sim | epsilon-rdp | dp_accounting | rel. diff | closed form | kbd-sim s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     worst = 0.0

@@ -140,18 +140,20 @@ struct DiscretePLD: Sendable, Equatable {
     func epsilon(delta target: Double) -> Double {
         if infinityMass > target { return .infinity }
         var upperMass = infinityMass
-        var lowerMass = 0.0
+        var logLowerMass = -Double.infinity  // log L, so that losses above 700 do not underflow e^(−l)
         for i in stride(from: probabilities.count - 1, through: 0, by: -1) {
             let loss = Double(lowerIndex + i) * interval
-            if upperMass - Foundation.exp(loss) * lowerMass > target {
-                return Swift.max(0, Foundation.log((upperMass - target) / lowerMass))
+            if upperMass - Foundation.exp(loss + logLowerMass) > target {
+                return Swift.max(0, Foundation.log(upperMass - target) - logLowerMass)
             }
             if loss <= 0 { return 0 }
-            upperMass += probabilities[i]
-            lowerMass += probabilities[i] * Foundation.exp(-loss)
+            if probabilities[i] > 0 {
+                upperMass += probabilities[i]
+                logLowerMass = LogMath.add(logLowerMass, Foundation.log(probabilities[i]) - loss)
+            }
         }
-        if upperMass - lowerMass <= target { return 0 }
-        return Swift.max(0, Foundation.log((upperMass - target) / lowerMass))
+        if upperMass - Foundation.exp(logLowerMass) <= target { return 0 }
+        return Swift.max(0, Foundation.log(upperMass - target) - logLowerMass)
     }
 }
 
