@@ -189,6 +189,12 @@ public struct PLDAccountant: Sendable {
                 }
             }
             h *= 2
+            guard h <= 1 else {
+                throw PrivacyError(
+                    .invalidRounds,
+                    "\(rounds) rounds do not fit a PLD grid of \(DiscretePLD.maximumLength) points even at interval 1 "
+                        + "(the ε is astronomically large); use fewer rounds, more noise or a lower rate")
+            }
         }
     }
 

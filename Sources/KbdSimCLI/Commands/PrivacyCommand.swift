@@ -276,7 +276,8 @@ struct PrivacyEpsilonCommand: ParsableCommand {
                 ]
             }
         } catch {
-            throw ValidationError(error.message)
+            // Past validate(), only the schedule's size can fail (no grid fits its ε).
+            throw ValidationError("--rounds: \(error.message)")
         }
         if schedule.json {
             printJSON(document)
@@ -352,10 +353,9 @@ struct PrivacyNoiseCommand: ParsableCommand {
                 columns.append("rho")
                 cells = [String(format: "%.6g", g.noiseMultiplier), fixed(g.epsilon, digits: 6)]
             }
-        } catch let error where error.code == .noiseSearchFailed {
-            throw ValidationError("--target-epsilon: \(error.message)")
         } catch {
-            throw ValidationError(error.message)
+            // Every other flag was checked in validate(): what fails here is the search for the target.
+            throw ValidationError("--target-epsilon: \(error.message)")
         }
         cells += [
             PrivacyRDPCommand.number(targetEpsilon), PrivacyRDPCommand.number(schedule.delta), String(schedule.rounds),
