@@ -15,6 +15,13 @@ public struct PrivacyError: Error, Sendable, Equatable, CustomStringConvertible 
         case invalidEpsilon
         /// The noise search has no answer in the range it searches.
         case noiseSearchFailed
+        /// A cohort is not in 0…population, or the population is below 1.
+        case invalidCohort
+        /// The PLD grid interval is not a finite number in (0, 1].
+        case invalidDiscretization
+        /// The tree's participation pattern (min separation, max participations) does not fit
+        /// the number of rounds, or is negative.
+        case invalidParticipation
     }
 
     public var code: Code

@@ -95,4 +95,127 @@ struct PrivacyCommandTests {
         #expect(r.status == 64, "\(arguments): exit \(r.status)")
         #expect(r.stderr.contains(flag), "\(arguments): \(r.stderr)")
     }
+
+    // MARK: - privacy epsilon / privacy noise
+
+    @Test func epsilonPrintsPLDAndRDPBesideIt() throws {
+        let r = try KbdSimRunner.run(
+            ["privacy", "epsilon", "--rate", "0.01", "--noise", "1", "--rounds", "100", "--delta", "1e-5", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try r.json()
+        // dp_accounting 0.6.0 PLDAccountant: 0.7180367095394373.
+        let epsilon = try #require(json["epsilon"] as? Double)
+        #expect(abs(epsilon - 0.7180367095394373) / 0.7180367095394373 < 1e-3)
+        let rdp = try #require(json["epsilon-rdp"] as? Double)
+        #expect(rdp > epsilon)
+        #expect(json["order"] is Double)
+        #expect(json["sampling"] as? String == "poisson")
+        #expect(json["discretization"] as? Double == 1e-4)
+        let table = try KbdSimRunner.run(["privacy", "epsilon", "--rate", "0.01", "--noise", "1", "--rounds", "100"])
+        #expect(table.status == 0)
+        #expect(table.stdout.contains("epsilon-rdp"))
+    }
+
+    @Test func epsilonWithoutReplacementAndWithoutSampling() throws {
+        let wor = try KbdSimRunner.run(
+            [
+                "privacy", "epsilon", "--sampling", "without-replacement", "--cohort", "100", "--population", "1000",
+                "--noise", "5", "--rounds", "100", "--delta", "1e-5", "--json",
+            ]
+        ).json()
+        #expect(wor["cohort"] as? Int == 100 && wor["population"] as? Int == 1000)
+        #expect(wor["q"] as? Double == 0.1)
+        #expect((wor["epsilon"] as? Double ?? 0) > 0)
+        let none = try KbdSimRunner.run(
+            ["privacy", "epsilon", "--sampling", "none", "--noise", "2", "--rounds", "10", "--delta", "1e-5", "--json"]
+        ).json()
+        // The Gaussian mechanism with μ = √10 / 2: exact ε 7.51117…, dp_accounting 7.511275931182365.
+        #expect(abs((none["epsilon"] as? Double ?? 0) - 7.511275931182365) < 1e-3)
+    }
+
+    @Test func epsilonOfTheTree() throws {
+        let r = try KbdSimRunner.run(
+            [
+                "privacy", "epsilon", "--mechanism", "tree", "--noise", "7", "--rounds", "2000", "--min-separation",
+                "313", "--max-participations", "6", "--json",
+            ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try r.json()
+        // Xu et al. 2023: ρ = 0.81, ε = 8.90 at δ = 1e-10.
+        #expect(abs((json["rho"] as? Double ?? 0) - 79.0 / 98) < 1e-12)
+        #expect(abs((json["epsilon"] as? Double ?? 0) - 8.898605012965975) < 1e-9)
+        #expect(json["sensitivity squared"] as? Int == 79)
+    }
+
+    @Test func noiseFindsTheSmallestSigma() throws {
+        let json = try KbdSimRunner.run(
+            [
+                "privacy", "noise", "--target-epsilon", "2", "--rate", "0.05", "--rounds", "20", "--delta", "1e-6",
+                "--json",
+            ]
+        ).json()
+        let sigma = try #require(json["noise multiplier"] as? Double)
+        #expect(sigma > 0.5 && sigma < 2, "σ = \(sigma)")
+        #expect((json["epsilon"] as? Double ?? 3) <= 2)
+        #expect(json["target epsilon"] as? Double == 2)
+        let tree = try KbdSimRunner.run(
+            [
+                "privacy", "noise", "--target-epsilon", "8.9", "--mechanism", "tree", "--rounds", "2000",
+                "--min-separation", "313", "--max-participations", "6", "--json",
+            ]
+        ).json()
+        #expect(abs((tree["noise multiplier"] as? Double ?? 0) - 7) < 0.01)
+        #expect((tree["epsilon"] as? Double ?? 9) <= 8.9)
+    }
+
+    @Test func subcommandHelpHasExamples() throws {
+        for sub in ["epsilon", "noise"] {
+            let r = try KbdSimRunner.run(["privacy", sub, "--help"])
+            #expect(r.stdout.contains("Examples:") && r.stdout.contains("kbd-sim privacy \(sub)"))
+        }
+    }
+
+    static let gaussian = ["--rounds", "10", "--delta", "1e-5"]
+    static let tree = ["--mechanism", "tree", "--noise", "1", "--rounds", "100"]
+
+    @Test(arguments: [
+        (["epsilon", "--rate", "0.1", "--noise", "0"] + gaussian, "--noise"),
+        (["epsilon", "--rate", "0.1", "--noise", "-1"] + gaussian, "--noise"),
+        (["epsilon", "--rate", "0.1", "--noise", "1", "--rounds", "10", "--delta", "1"], "--delta"),
+        (["epsilon", "--rate", "0.1", "--noise", "1", "--rounds", "10", "--delta", "0"], "--delta"),
+        (["epsilon", "--rate", "0", "--noise", "1"] + gaussian, "--rate"),
+        (["epsilon", "--rate", "1.5", "--noise", "1"] + gaussian, "--rate"),
+        (["epsilon", "--noise", "1"] + gaussian, "--rate"),
+        (["epsilon", "--rate", "0.1", "--noise", "1", "--rounds", "0"], "--rounds"),
+        (
+            ["epsilon", "--sampling", "without-replacement", "--cohort", "10", "--population", "5", "--noise", "1"]
+                + gaussian, "--cohort"
+        ),
+        (["epsilon", "--sampling", "without-replacement", "--rate", "0.1", "--noise", "1"] + gaussian, "--rate"),
+        (
+            ["epsilon", "--sampling", "without-replacement", "--cohort", "10", "--noise", "1"] + gaussian,
+            "--population"
+        ),
+        (["epsilon", "--sampling", "sometimes", "--noise", "1"] + gaussian, "--sampling"),
+        (["epsilon", "--mechanism", "forest", "--noise", "1"] + gaussian, "--mechanism"),
+        (tree + ["epsilon", "--min-separation", "50", "--max-participations", "3"], "--min-separation"),
+        (tree + ["epsilon", "--min-separation", "101", "--max-participations", "1"], "--min-separation"),
+        (tree + ["epsilon"], "--min-separation"),
+        (tree + ["epsilon", "--rate", "0.1", "--min-separation", "5", "--max-participations", "2"], "--rate"),
+        (tree + ["epsilon", "--min-separation", "5", "--max-participations", "0"], "--max-participations"),
+        (["epsilon", "--rate", "0.1", "--noise", "1", "--min-separation", "5"] + gaussian, "--min-separation"),
+        (["noise", "--target-epsilon", "0", "--rate", "0.1"] + gaussian, "--target-epsilon"),
+        (["noise", "--target-epsilon", "1e-7", "--sampling", "none"] + gaussian, "--target-epsilon"),
+    ])
+    func badScheduleIsAUsageErrorNamingTheFlag(arguments: [String], flag: String) throws {
+        // `tree + ["epsilon", …]` puts the subcommand after the options; move it first.
+        var args = arguments
+        if let at = args.firstIndex(where: { $0 == "epsilon" || $0 == "noise" }) {
+            let sub = args.remove(at: at)
+            args.insert(sub, at: 0)
+        }
+        let r = try KbdSimRunner.run(["privacy"] + args)
+        #expect(r.status == 64, "\(args): exit \(r.status) \(r.stderr)")
+        #expect(r.stderr.contains(flag), "\(args): \(r.stderr)")
+    }
 }

@@ -2,10 +2,380 @@ import ArgumentParser
 import Foundation
 import Privacy
 
-/// `kbd-sim privacy`: the user-level (ε, δ) of a DP-FedAvg schedule, or the noise it needs.
+/// `kbd-sim privacy`: the user-level (ε, δ) of a training schedule, or the noise it needs.
 struct PrivacyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "privacy",
+        abstract:
+            "Account the (ε, δ) of DP training rounds (PLD, RDP, tree aggregation), or the noise a target ε needs.",
+        discussion: """
+            Each round, the server sums the clipped updates of the phones that took part and \
+            adds Gaussian noise of standard deviation σ × clip norm (σ is the noise multiplier).
+
+            kbd-sim privacy epsilon   ε at δ after T rounds: the privacy loss distribution \
+            (PLD, primary) and RDP beside it, for Poisson sampling (--rate), a fixed cohort \
+            drawn without replacement (--cohort, --population) or no sampling; or, with \
+            --mechanism tree, DP-FTRL tree aggregation (zCDP, ρ and ε).
+            kbd-sim privacy noise     the smallest σ whose ε at δ is at most --target-epsilon.
+            kbd-sim privacy rdp       (the default: `kbd-sim privacy --sampling-rate …`) the \
+            RDP accountant alone, as Google's dp_accounting RdpAccountant computes it.
+
+            What the figures assume: Poisson sampling (each phone in each round independently \
+            with probability q) or a uniformly random cohort; a fleet that selects phones by \
+            availability guarantees neither, and the figure is then what the schedule would \
+            give, not a proof about that fleet. User level: one user per phone, the phone's \
+            whole update clipped. δ defaults to 1e-10, what production keyboards report. \
+            Details: docs/privacy.md.
+
+            Examples:
+              kbd-sim privacy epsilon --rate 0.002 --noise 1 --rounds 2000 --delta 1e-10
+              kbd-sim privacy epsilon --sampling without-replacement --cohort 6500 --population 3000000 --noise 1 --rounds 2000
+              kbd-sim privacy epsilon --mechanism tree --noise 7 --rounds 2000 --min-separation 313 --max-participations 6
+              kbd-sim privacy noise --target-epsilon 2 --rate 0.002 --rounds 2000
+              kbd-sim privacy --cohort 6500 --devices 3000000 --noise-multiplier 1 --rounds 2000
+            """,
+        subcommands: [PrivacyEpsilonCommand.self, PrivacyNoiseCommand.self, PrivacyRDPCommand.self],
+        defaultSubcommand: PrivacyRDPCommand.self
+    )
+}
+
+/// The schedule both `privacy epsilon` and `privacy noise` account: mechanism, sampling,
+/// rounds, δ.
+struct PrivacyScheduleOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "gaussian (a sampled Gaussian sum each round) or tree (DP-FTRL tree aggregation).", valueName: "kind"))
+    var mechanism: String = "gaussian"
+
+    @Option(
+        help: ArgumentHelp(
+            "poisson (--rate), without-replacement (--cohort, --population) or none (every phone every round).",
+            valueName: "kind"))
+    var sampling: String = "poisson"
+
+    @Option(help: ArgumentHelp("Poisson sampling: probability q in (0, 1] that a phone takes part.", valueName: "q"))
+    var rate: Double?
+
+    @Option(help: ArgumentHelp("Without replacement: phones per round M.", valueName: "M"))
+    var cohort: Int?
+
+    @Option(help: ArgumentHelp("Without replacement: phones N the cohort is drawn from.", valueName: "N"))
+    var population: Int?
+
+    @Option(help: ArgumentHelp("Training rounds T, at least 1.", valueName: "T"))
+    var rounds: Int
+
+    @Option(help: ArgumentHelp("δ, in (0, 1); 1e-10 is what production keyboards report.", valueName: "δ"))
+    var delta: Double = 1e-10
+
+    @Option(
+        help: ArgumentHelp(
+            "Tree: rounds strictly between two participations of one phone (y − x − 1 ≥ B).", valueName: "B"))
+    var minSeparation: Int?
+
+    @Option(help: ArgumentHelp("Tree: participations of one phone at most.", valueName: "K"))
+    var maxParticipations: Int?
+
+    @Option(help: ArgumentHelp("PLD grid interval of the privacy loss, in (0, 1).", valueName: "h"))
+    var discretization: Double = PLDAccountant.defaultDiscretization
+
+    @Flag(help: "Print one JSON document instead of the table.")
+    var json = false
+
+    enum Schedule {
+        case gaussian(Sampling)
+        case tree(minSeparation: Int, maxParticipations: Int)
+    }
+
+    /// The schedule, or a usage error naming the flag to change.
+    func schedule() throws -> Schedule {
+        if rounds < 1 { throw ValidationError("--rounds must be at least 1 (got \(rounds))") }
+        if !(delta.isFinite && delta > 0 && delta < 1) {
+            throw ValidationError(
+                "--delta must be a finite number strictly between 0 and 1 (got \(delta)); the default is 1e-10")
+        }
+        if !(discretization.isFinite && discretization > 0 && discretization < 1) {
+            throw ValidationError(
+                "--discretization must be a finite number in (0, 1) (got \(discretization)); the default is 1e-4")
+        }
+        switch mechanism {
+        case "gaussian":
+            if minSeparation != nil || maxParticipations != nil {
+                throw ValidationError("--min-separation and --max-participations are for --mechanism tree")
+            }
+            return .gaussian(try samplingValue())
+        case "tree":
+            if rate != nil || cohort != nil || population != nil {
+                throw ValidationError(
+                    "--rate, --cohort and --population are for --mechanism gaussian; the tree takes "
+                        + "--min-separation and --max-participations")
+            }
+            guard let b = minSeparation, let k = maxParticipations else {
+                throw ValidationError(
+                    "--mechanism tree needs --min-separation B and --max-participations K, e.g. 313 and 6")
+            }
+            guard b >= 0, b <= rounds else {
+                throw ValidationError("--min-separation must be in 0…--rounds (got \(b) for \(rounds) rounds)")
+            }
+            guard k >= 1 else { throw ValidationError("--max-participations must be at least 1 (got \(k))") }
+            guard b * (k - 1) < rounds else {
+                throw ValidationError(
+                    "--min-separation × (--max-participations − 1) must be below --rounds (got \(b) × \(k - 1) ≥ "
+                        + "\(rounds)): \(k) participations that far apart do not fit; lower either")
+            }
+            return .tree(minSeparation: b, maxParticipations: k)
+        default:
+            throw ValidationError("--mechanism must be gaussian or tree (got \(mechanism))")
+        }
+    }
+
+    func samplingValue() throws -> Sampling {
+        switch sampling {
+        case "poisson":
+            guard cohort == nil, population == nil else {
+                throw ValidationError("--cohort and --population are for --sampling without-replacement")
+            }
+            guard let q = rate else { throw ValidationError("--sampling poisson needs --rate q, e.g. 0.002") }
+            guard q.isFinite, q > 0, q <= 1 else {
+                throw ValidationError("--rate must be a finite number in (0, 1] (got \(q))")
+            }
+            return .poisson(rate: q)
+        case "without-replacement":
+            guard rate == nil else { throw ValidationError("--rate is for --sampling poisson; pass --cohort M") }
+            guard let m = cohort, let n = population else {
+                throw ValidationError(
+                    "--sampling without-replacement needs --cohort M and --population N, e.g. 6500 and 3000000")
+            }
+            guard n >= 1 else { throw ValidationError("--population must be at least 1 (got \(n))") }
+            guard m >= 1, m <= n else { throw ValidationError("--cohort must be in 1…--population (got \(m) of \(n))") }
+            return .withoutReplacement(cohort: m, population: n)
+        case "none":
+            guard rate == nil, cohort == nil, population == nil else {
+                throw ValidationError("--sampling none takes no --rate, --cohort or --population")
+            }
+            return .none
+        default:
+            throw ValidationError("--sampling must be poisson, without-replacement or none (got \(sampling))")
+        }
+    }
+
+    static func samplingName(_ sampling: Sampling) -> String {
+        switch sampling {
+        case .poisson: "poisson"
+        case .withoutReplacement: "without-replacement"
+        case .none: "none"
+        }
+    }
+
+    /// The keys every document shares.
+    func common(_ schedule: Schedule) -> [String: Any] {
+        var document: [String: Any] = ["rounds": rounds, "delta": delta]
+        switch schedule {
+        case .gaussian(let sampling):
+            document["mechanism"] = "gaussian"
+            document["sampling"] = Self.samplingName(sampling)
+            document["q"] = sampling.rate
+            if case .withoutReplacement(let m, let n) = sampling {
+                document["cohort"] = m
+                document["population"] = n
+            }
+        case .tree(let b, let k):
+            document["mechanism"] = "tree"
+            document["min separation"] = b
+            document["max participations"] = k
+        }
+        return document
+    }
+
+    /// RDP of the same schedule: Poisson or no sampling as is; without replacement the RDP of
+    /// the same dominating pair (shift 2, i.e. σ/2 at rate M/N).
+    func rdpGuarantee(_ sampling: Sampling, noise: Double) throws(PrivacyError) -> PrivacyGuarantee {
+        let shift: Double = if case .withoutReplacement = sampling { 2 } else { 1 }
+        return try RDPAccountant().epsilon(
+            samplingRate: sampling.rate, noiseMultiplier: noise / shift, rounds: rounds, delta: delta)
+    }
+}
+
+/// A Double for JSON: ∞ (no finite ε) as the string "infinity".
+private func jsonNumber(_ value: Double) -> Any { value.isFinite ? value : "infinity" }
+
+/// `kbd-sim privacy epsilon`: ε at δ after T rounds.
+struct PrivacyEpsilonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "epsilon",
+        abstract: "ε at δ after T rounds: PLD (and RDP beside it), or the tree's zCDP ρ and ε.",
+        discussion: """
+            Gaussian rounds (--mechanism gaussian, the default): `epsilon` is the privacy loss \
+            distribution accountant's (pessimistic connect-the-dots discretization, interval \
+            --discretization, FFT composition), as dp_accounting's PLDAccountant computes it; \
+            `epsilon-rdp` and `order` are the RDP accountant's for the same schedule, a looser \
+            bound. Poisson sampling is add-or-remove-one; a cohort drawn without replacement is \
+            replace-one (one phone's update replaced by another's, so the sum moves by up to 2 \
+            clip norms).
+
+            Tree aggregation (--mechanism tree): DP-FTRL over an online binary tree of --rounds \
+            leaves, each phone at most --max-participations times and at least \
+            --min-separation rounds apart; `rho` is its zCDP, `epsilon` the RDP conversion \
+            (improved, dp_accounting's orders) that the Gboard DP-FTRL figures use, and \
+            `epsilon-zcdp` the looser ρ + 2√(ρ log(1/δ)).
+
+            Examples:
+              kbd-sim privacy epsilon --rate 0.002 --noise 1 --rounds 2000
+              kbd-sim privacy epsilon --rate 0.01 --noise 1.1 --rounds 10000 --delta 1e-5 --json
+              kbd-sim privacy epsilon --sampling without-replacement --cohort 6500 --population 3000000 --noise 1 --rounds 2000
+              kbd-sim privacy epsilon --sampling none --noise 10 --rounds 100 --delta 1e-5
+              kbd-sim privacy epsilon --mechanism tree --noise 7 --rounds 2000 --min-separation 313 --max-participations 6
+            """
+    )
+
+    @OptionGroup var schedule: PrivacyScheduleOptions
+
+    @Option(help: ArgumentHelp("σ: noise standard deviation / clip norm, above 0.", valueName: "σ"))
+    var noise: Double
+
+    func validate() throws {
+        if !(noise.isFinite && noise > 0) {
+            throw ValidationError("--noise must be a finite number above 0 (got \(noise)); typical values are 0.5…10")
+        }
+        _ = try schedule.schedule()
+    }
+
+    func run() throws {
+        let plan = try schedule.schedule()
+        var document = schedule.common(plan)
+        document["noise multiplier"] = noise
+        var columns: [String]
+        var cells: [String]
+        do {
+            switch plan {
+            case .gaussian(let sampling):
+                let pld = try PLDAccountant(
+                    sampling: sampling, noiseMultiplier: noise, discretization: schedule.discretization
+                ).epsilon(rounds: schedule.rounds, delta: schedule.delta)
+                let rdp = try schedule.rdpGuarantee(sampling, noise: noise)
+                document["epsilon"] = jsonNumber(pld.epsilon)
+                document["epsilon-rdp"] = jsonNumber(rdp.epsilon)
+                document["order"] = rdp.order
+                document["discretization"] = pld.discretization
+                columns = ["epsilon", "epsilon-rdp", "order", "delta", "noise", "rounds", "sampling", "q"]
+                cells = [
+                    fixed(pld.epsilon), fixed(rdp.epsilon), PrivacyRDPCommand.number(rdp.order),
+                    PrivacyRDPCommand.number(schedule.delta), String(format: "%.4g", noise), String(schedule.rounds),
+                    PrivacyScheduleOptions.samplingName(sampling), String(format: "%.4g", sampling.rate),
+                ]
+            case .tree(let b, let k):
+                let g = try TreeAccountant(
+                    noiseMultiplier: noise, rounds: schedule.rounds, minSeparation: b, maxParticipations: k
+                ).epsilon(delta: schedule.delta)
+                Self.fill(&document, g)
+                columns = ["rho", "epsilon", "order", "epsilon-zcdp", "delta", "noise", "rounds", "separation", "k"]
+                cells = [
+                    fixed(g.rho), fixed(g.epsilon), PrivacyRDPCommand.number(g.order), fixed(g.zcdpEpsilon),
+                    PrivacyRDPCommand.number(schedule.delta), String(format: "%.4g", noise), String(schedule.rounds),
+                    String(b), String(k),
+                ]
+            }
+        } catch {
+            // Past validate(), only the schedule's size can fail (no grid fits its ε).
+            throw ValidationError("--rounds: \(error.message)")
+        }
+        if schedule.json {
+            printJSON(document)
+        } else {
+            var table = SummaryTable(columns: columns)
+            table.append(cells)
+            print(table.render())
+        }
+    }
+
+    static func fill(_ document: inout [String: Any], _ g: TreeGuarantee) {
+        document["rho"] = g.rho
+        document["epsilon"] = jsonNumber(g.epsilon)
+        document["order"] = g.order
+        document["epsilon-zcdp"] = g.zcdpEpsilon
+        document["sensitivity squared"] = g.sensitivitySquared
+        document["noise multiplier"] = g.noiseMultiplier
+    }
+}
+
+/// `kbd-sim privacy noise`: the smallest σ that reaches a target ε.
+struct PrivacyNoiseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "noise",
+        abstract: "The smallest noise multiplier σ whose ε at δ after T rounds is at most --target-epsilon.",
+        discussion: """
+            Gaussian rounds: ε from the PLD accountant; tree aggregation: ε from the tree's \
+            zCDP (as `kbd-sim privacy epsilon`). σ is searched in [0.001, 10000] (doubling or \
+            halving from 1, then bisection to a relative 1e-4, 1e-6 for the tree); a target no \
+            σ there reaches is a usage error.
+
+            Examples:
+              kbd-sim privacy noise --target-epsilon 2 --rate 0.002 --rounds 2000
+              kbd-sim privacy noise --target-epsilon 8 --sampling without-replacement --cohort 6500 --population 3000000 --rounds 2000
+              kbd-sim privacy noise --target-epsilon 8.9 --mechanism tree --rounds 2000 --min-separation 313 --max-participations 6
+            """
+    )
+
+    @OptionGroup var schedule: PrivacyScheduleOptions
+
+    @Option(help: ArgumentHelp("The ε to stay within, above 0.", valueName: "ε"))
+    var targetEpsilon: Double
+
+    func validate() throws {
+        if !(targetEpsilon.isFinite && targetEpsilon > 0) {
+            throw ValidationError(
+                "--target-epsilon must be a finite number above 0 (got \(targetEpsilon)); e.g. 2 or 8")
+        }
+        _ = try schedule.schedule()
+    }
+
+    func run() throws {
+        let plan = try schedule.schedule()
+        var document = schedule.common(plan)
+        document["target epsilon"] = targetEpsilon
+        var columns = ["noise multiplier", "epsilon", "target epsilon", "delta", "rounds"]
+        var cells: [String] = []
+        do {
+            switch plan {
+            case .gaussian(let sampling):
+                let need = try PLDAccountant.noiseMultiplier(
+                    targetEpsilon: targetEpsilon, sampling: sampling, rounds: schedule.rounds, delta: schedule.delta,
+                    discretization: schedule.discretization)
+                document["noise multiplier"] = need.noiseMultiplier
+                document["epsilon"] = need.guarantee.epsilon
+                document["discretization"] = need.guarantee.discretization
+                cells = [String(format: "%.6g", need.noiseMultiplier), fixed(need.guarantee.epsilon, digits: 6)]
+            case .tree(let b, let k):
+                let g = try TreeAccountant.noiseMultiplier(
+                    targetEpsilon: targetEpsilon, rounds: schedule.rounds, minSeparation: b, maxParticipations: k,
+                    delta: schedule.delta)
+                PrivacyEpsilonCommand.fill(&document, g)
+                columns.append("rho")
+                cells = [String(format: "%.6g", g.noiseMultiplier), fixed(g.epsilon, digits: 6)]
+            }
+        } catch {
+            // Every other flag was checked in validate(): what fails here is the search for the target.
+            throw ValidationError("--target-epsilon: \(error.message)")
+        }
+        cells += [
+            PrivacyRDPCommand.number(targetEpsilon), PrivacyRDPCommand.number(schedule.delta), String(schedule.rounds),
+        ]
+        if let rho = document["rho"] as? Double { cells.append(fixed(rho)) }
+        if schedule.json {
+            printJSON(document)
+        } else {
+            var table = SummaryTable(columns: columns)
+            table.append(cells)
+            print(table.render())
+        }
+    }
+}
+
+/// `kbd-sim privacy rdp` (the default subcommand, so `kbd-sim privacy --sampling-rate …` still
+/// works): the RDP (ε, δ) of a DP-FedAvg schedule, or the noise it needs.
+struct PrivacyRDPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rdp",
         abstract: "Account the (ε, δ) of Poisson-sampled Gaussian rounds (RDP), or the noise a target ε needs.",
         discussion: """
             Each round, the server sums the clipped updates of the phones that took part and \
