@@ -13,12 +13,7 @@ public enum GaussianMechanismAccountant {
     /// δ at `epsilon` for μ-GDP.
     public static func delta(epsilon: Double, mu: Double) -> Double {
         precondition(mu > 0 && epsilon >= 0, "mu must be positive and epsilon non-negative")
-        let a = -epsilon / mu + mu / 2
-        let b = -epsilon / mu - mu / 2
-        // Φ(x) = ½ erfc(−x / √2); the second term in log space so e^ε never overflows.
-        let first = 0.5 * Foundation.erfc(-a / 2.0.squareRoot())
-        let second = Foundation.exp(epsilon + Foundation.log(0.5) + LogMath.logErfc(-b / 2.0.squareRoot()))
-        return max(0, first - second)
+        return GaussianProfile.delta(epsilon: epsilon, mu: mu)
     }
 
     /// The smallest ε with δ(ε) ≤ `delta` for μ-GDP (bisection to a relative width of 1e-12).

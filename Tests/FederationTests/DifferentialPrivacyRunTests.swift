@@ -107,6 +107,30 @@ import Testing
         }
     }
 
+    @Test("Poisson accounting reports the PLD ε with RDP beside it; tree accounting the zCDP of the whole run's tree")
+    func samplingAndTreeAccounting() async throws {
+        var poisson = Self.privateConfiguration(rounds: 3)
+        poisson.privacy?.accounting = .poisson
+        let a = try await run(poisson, server: try Fixtures.server())
+        let last = try #require(a.rounds.last?.summary.privacy)
+        let q = Double(poisson.cohort) / Double(poisson.devices)
+        let pld = try PLDAccountant(sampling: .poisson(rate: q), noiseMultiplier: 1.1).epsilon(rounds: 3, delta: 1e-5)
+        #expect(last.method == "pld" && last.epsilon == pld.epsilon)
+        #expect(last.assumption.contains("ASSUMES Poisson sampling"))
+        #expect(try #require(last.epsilonRDP) >= last.epsilon)
+        var tree = Self.privateConfiguration(rounds: 4)
+        tree.privacy?.mechanism = .tree
+        tree.privacy?.accounting = .tree
+        tree.participation = ParticipationLimits(maximumParticipations: 2, minimumSeparation: 2)
+        let b = try await run(tree, server: try Fixtures.server())
+        let expected = try TreeAccountant(noiseMultiplier: 1.1, rounds: 4, minSeparation: 2, maxParticipations: 2)
+            .epsilon(delta: 1e-5)
+        for p in b.rounds where !p.summary.abandoned {
+            let status = try #require(p.summary.privacy)
+            #expect(status.method == "zcdp" && status.epsilon == expected.epsilon && status.rho == expected.rho)
+        }
+    }
+
     @Test("Adaptive clipping moves the clip norm, and the store records it round by round")
     func adaptiveClipMoves() async throws {
         var c = Self.privateConfiguration(rounds: 4)

@@ -240,6 +240,10 @@ public struct PrivacyStatus: Codable, Sendable, Equatable {
     public var simulatedCohort: Int?
     /// A sentence saying what the figure assumes.
     public var assumption: String
+    /// ε from Rényi DP beside the PLD figure (sampling-based accounting).
+    public var epsilonRDP: Double?
+    /// ρ of zCDP (tree accounting).
+    public var rho: Double?
 
     public init(
         epsilon: Double, delta: Double, accounting: String, method: String, maximumParticipations: Int, rounds: Int,

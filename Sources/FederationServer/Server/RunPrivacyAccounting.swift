@@ -1,4 +1,5 @@
 import FederationProtocol
+import Foundation
 import Privacy
 
 /// The privacy a run's users have after a round, from what the run enforces or assumes
@@ -37,18 +38,77 @@ enum RunPrivacyAccounting {
                     "no sampling assumption: the most-often selected phone's \(k) participations, each a Gaussian mechanism of noise multiplier \(p.noiseMultiplier)"
             )
         case .poisson:
+            // Privacy loss distributions first (tight), Rényi DP beside it.
             let q = min(1, Double(p.accountedCohort(cohort: c.cohort)) / Double(c.devices))
-            let guarantee = try RDPAccountant().epsilon(
+            let pld = try PLDAccountant(sampling: .poisson(rate: q), noiseMultiplier: p.noiseMultiplier)
+                .epsilon(rounds: round, delta: delta)
+            let rdp = try RDPAccountant().epsilon(
                 samplingRate: q, noiseMultiplier: p.noiseMultiplier, rounds: round, delta: delta)
-            return PrivacyStatus(
-                epsilon: guarantee.epsilon, delta: delta, accounting: p.accounting.rawValue, method: "rdp",
+            var status = PrivacyStatus(
+                epsilon: pld.epsilon, delta: delta, accounting: p.accounting.rawValue, method: "pld",
                 maximumParticipations: k, rounds: round, noiseMultiplier: p.noiseMultiplier,
                 simulatedCohort: p.simulatedCohort,
                 assumption:
                     "ASSUMES Poisson sampling at q = \(q) each round, which this fleet's selection (eligible phones, over-selection) does not do"
             )
+            status.epsilonRDP = rdp.epsilon
+            return status
         case .tree:
-            return nil
+            // DP-FTRL: the tree over the run's rounds with the limits the fleet enforces; the
+            // guarantee is for the whole run as configured, so it is the same every round.
+            guard let limits = c.participation, let m = limits.maximumParticipations, let b = limits.minimumSeparation
+            else { return nil }
+            let tree = try TreeAccountant.cached(
+                noiseMultiplier: p.noiseMultiplier, rounds: c.rounds, minSeparation: b, maxParticipations: m)
+            let guarantee = try tree.epsilon(delta: delta)
+            var status = PrivacyStatus(
+                epsilon: guarantee.epsilon, delta: delta, accounting: p.accounting.rawValue, method: "zcdp",
+                maximumParticipations: k, rounds: round, noiseMultiplier: p.noiseMultiplier,
+                simulatedCohort: p.simulatedCohort,
+                assumption:
+                    "no sampling assumption: tree aggregation over the run's \(c.rounds) rounds, each phone at most \(m) times and \(b) rounds apart (enforced by the fleet and the server); ρ = \(guarantee.rho) zCDP, converted through RDP"
+            )
+            status.rho = guarantee.rho
+            return status
         }
+    }
+}
+
+extension TreeAccountant {
+    private static let cache = TreeAccountantCache()
+
+    /// The accountant for these settings, built once per process (its sensitivity search
+    /// runs over the whole tree; a run asks the same question every round).
+    static func cached(noiseMultiplier: Double, rounds: Int, minSeparation: Int, maxParticipations: Int) throws
+        -> TreeAccountant
+    {
+        try cache.accountant(
+            noiseMultiplier: noiseMultiplier, rounds: rounds, minSeparation: minSeparation,
+            maxParticipations: maxParticipations)
+    }
+}
+
+/// The tree accountants built so far, by their settings.
+private final class TreeAccountantCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var built: [String: TreeAccountant] = [:]
+
+    func accountant(noiseMultiplier: Double, rounds: Int, minSeparation: Int, maxParticipations: Int) throws
+        -> TreeAccountant
+    {
+        let key = "\(noiseMultiplier.bitPattern)-\(rounds)-\(minSeparation)-\(maxParticipations)"
+        lock.lock()
+        if let accountant = built[key] {
+            lock.unlock()
+            return accountant
+        }
+        lock.unlock()
+        let accountant = try TreeAccountant(
+            noiseMultiplier: noiseMultiplier, rounds: rounds, minSeparation: minSeparation,
+            maxParticipations: maxParticipations)
+        lock.lock()
+        built[key] = accountant
+        lock.unlock()
+        return accountant
     }
 }
