@@ -37,6 +37,8 @@ struct RunCommand: AsyncParsableCommand {
                 --round-interval 3600 --client-lr 1 --batch 4 --server-opt fedadam:lr=0.02,halflife=300 \\
                 --max-device-messages 128 --client-dropout 0.25 \\
                 --over-selection 1.0 --deadline 3600 --min-report-fraction 0.5 --home-wifi-fraction 1
+              kbd-sim run --corpus synthetic --model cifg-small --devices 1000000 --cohort 50 --rounds 100 \\
+                --dp-noise 1.0 --dp-clip 1.0 --max-participations 4
               kbd-sim run --resume 3 --db runs.sqlite
               kbd-sim run --server http://127.0.0.1:8080 --corpus synthetic --rounds 20
             """
