@@ -35,7 +35,7 @@ enum RunPrivacyAccounting {
                 delta: delta, accounting: p.accounting.rawValue, method: "gdp", maximumParticipations: k,
                 rounds: round, noiseMultiplier: p.noiseMultiplier, simulatedCohort: p.simulatedCohort,
                 assumption:
-                    "no sampling assumption: the most-often selected phone's \(k) participations, each a Gaussian mechanism of noise multiplier \(p.noiseMultiplier)"
+                    "no sampling assumption: the \(k) committed participations of the phone that reported most often, each a Gaussian mechanism of noise multiplier \(p.noiseMultiplier)"
             )
         case .poisson:
             // Privacy loss distributions first (tight), Rényi DP beside it.
