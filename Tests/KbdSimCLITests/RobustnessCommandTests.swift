@@ -69,6 +69,11 @@ struct RobustnessCommandTests {
         #expect(table.stdout.contains("backdoor@1"))
         let reports = try RunStore.open(path: db).stageReports(ofRun: 1)
         #expect(Set(reports.map(\.stage)) == ["norm-bound", "median"])
+        // The HTML report draws the backdoor's success by round.
+        let out = folder.path + "/report.html"
+        let report = try KbdSimRunner.run(["report", "1", "--db", db, "--out", out])
+        #expect(report.status == 0, "\(report.stderr)")
+        #expect(try String(contentsOfFile: out, encoding: .utf8).contains("i. Backdoor success by round"))
     }
 
     @Test(

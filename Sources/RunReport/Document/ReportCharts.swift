@@ -60,6 +60,37 @@ struct ReportCharts {
     /// h., after the configurations (f) and the upload comparison (g): only when a run has DP.
     var privacy: Chart? { runs.contains { !$0.epsilonByRound.isEmpty } ? accuracyByEpsilon : nil }
 
+    /// i.: only when a run has a backdoor target.
+    var backdoor: Chart? { runs.contains { !$0.backdoorEvaluations.isEmpty } ? backdoorByRound : nil }
+
+    /// i. backdoor@1 (solid) and backdoor@3 (dashed) by round.
+    var backdoorByRound: Chart {
+        var chart = LineChart(
+            id: "backdoor-by-round", title: "Backdoor success by round", xTitle: "round",
+            yTitle: "trigger contexts whose suggestion is the target (%)", xIntegral: true,
+            emptyNote: "no run with a backdoor target")
+        for (i, run) in runs.enumerated() {
+            let points = run.backdoorEvaluations
+            for (name, dash, value) in [
+                ("backdoor@1", LineDash.solid, \BackdoorEvaluationRecord.at1),
+                ("backdoor@3", .dashed, \BackdoorEvaluationRecord.at3),
+            ] {
+                chart.series.append(
+                    LineChart.Series(
+                        colour: colour(i), dash: dash, width: lineWidth(i),
+                        points: points.map { (Double($0.round), $0[keyPath: value] * 100) }
+                    ) { x, y in "run \(run.id), round \(Int(x)): \(name) \(NumberText.fixed(y, decimals: 2)) %" })
+            }
+            chart.legend.append(runEntry(i, run, note: points.isEmpty ? "no backdoor target" : nil))
+        }
+        chart.legend += [styleKey("solid: backdoor@1", .solid), styleKey("dashed: backdoor@3", .dashed)]
+        return Chart(
+            id: chart.id, heading: "i. Backdoor success by round",
+            caption:
+                "The share of held-out trigger contexts where the attacker's target word is the top suggestion (backdoor@1) or among the top three (backdoor@3), at each evaluated round. Read it beside chart a: a backdoor that costs no accuracy shows only here.",
+            svg: chart.svg())
+    }
+
     /// h. acc@1 and acc@3 against the privacy spent so far (runs with DP only).
     var accuracyByEpsilon: Chart {
         var chart = LineChart(

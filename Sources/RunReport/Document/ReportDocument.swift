@@ -39,7 +39,9 @@ public struct ReportDocument: Sendable {
     public var hasMixedCorpora: Bool { Set(runs.map(\.record.corpus)).count > 1 }
 
     /// The headings of the charts, in order.
-    public var chartHeadings: [String] { (charts.all + [charts.privacy].compactMap { $0 }).map(\.heading) }
+    public var chartHeadings: [String] {
+        (charts.all + [charts.privacy, charts.backdoor].compactMap { $0 }).map(\.heading)
+    }
 
     private var charts: ReportCharts { ReportCharts(runs: runs, showsCorpus: hasMixedCorpora) }
 
@@ -73,6 +75,7 @@ public struct ReportDocument: Sendable {
         body += configurationTable
         if let uploadComparison { body += uploadComparison.html }
         if let privacy = charts.privacy { body += section(privacy) }
+        if let backdoor = charts.backdoor { body += section(backdoor) }
         return """
             <!DOCTYPE html>
             <html lang="en">

@@ -16,12 +16,16 @@ public struct ReportedRun: Sendable {
     /// ε after each committed round of a run with differential privacy (its stored
     /// `privacy` stage reports), by round; empty for a run without DP.
     public let epsilonByRound: [Int: Double]
+    /// The backdoor's success at each evaluated round of a run with a backdoor target
+    /// (`backdoor@1`, `backdoor@3`), in round order; empty otherwise.
+    public let backdoorEvaluations: [BackdoorEvaluationRecord]
 
     /// Builds a run's view from what the store holds.
     public init(
         record: RunRecord, rounds: [RoundRecord], evaluations: [EvaluationRecord],
-        stageReports: [StageReportRecord] = []
+        stageReports: [StageReportRecord] = [], backdoorEvaluations: [BackdoorEvaluationRecord] = []
     ) {
+        self.backdoorEvaluations = backdoorEvaluations
         var epsilons: [Int: Double] = [:]
         for report in stageReports where report.stage == "privacy" {
             if let object = try? JSONSerialization.jsonObject(with: Data(report.json.utf8)) as? [String: Any],
