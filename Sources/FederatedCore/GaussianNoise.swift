@@ -29,6 +29,12 @@ extension SplitMix64 {
             values[i + 1] += Float(r * Foundation.sin(angle))
             i += 2
         }
-        if i < n { values[i] += Float(nextStandardNormal() * standardDeviation) }
+        if i < n {
+            // The last of an odd count: the pair's first draw, computed as above.
+            let u1 = 1 - nextUnitDouble()
+            let u2 = nextUnitDouble()
+            values[i] += Float(
+                (-2 * Foundation.log(u1)).squareRoot() * standardDeviation * Foundation.cos(2 * Double.pi * u2))
+        }
     }
 }

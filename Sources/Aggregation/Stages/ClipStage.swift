@@ -120,22 +120,18 @@ public struct ClipStage: AggregationStage {
             throw AggregationError(
                 .shapeMismatch, "per-layer clipping covers \(last.upperBound) values; the update has \(values.count)")
         }
-        let norm = Self.norm(UnsafeBufferPointer(rebasing: values[...]))
+        let norm = VectorNorm.l2(UnsafeBufferPointer(values))
         // Adaptive clipping's indicator: was the whole update within the bound?
         if norm <= clipNorm { unclipped += 1 }
         var scaledAny = false
         switch granularity {
         case .flat:
-            if norm > clipNorm {
-                Self.scale(values[...], by: Float(clipNorm / norm))
-                scaledAny = true
-            }
+            scaledAny = VectorNorm.scale(values, norm: norm, toAtMost: clipNorm)
         case .perLayer(let ranges):
             for (range, factor) in zip(ranges, layerFactors) {
-                let bound = clipNorm * factor
-                let layerNorm = Self.norm(UnsafeBufferPointer(rebasing: values[range]))
-                if layerNorm > bound {
-                    Self.scale(values[range], by: Float(bound / layerNorm))
+                let layer = UnsafeMutableBufferPointer(rebasing: values[range])
+                if VectorNorm.scale(layer, norm: VectorNorm.l2(UnsafeBufferPointer(layer)), toAtMost: clipNorm * factor)
+                {
                     scaledAny = true
                 }
             }
@@ -186,17 +182,5 @@ public struct ClipStage: AggregationStage {
             throw AggregationError(.shapeMismatch, "the checkpoint's clip norm \(restored) is not positive")
         }
         clipNorm = restored
-    }
-
-    /// The L2 norm, accumulated in `Double`.
-    static func norm(_ values: UnsafeBufferPointer<Float>) -> Double {
-        var squares = 0.0
-        for v in values { squares += Double(v) * Double(v) }
-        return squares.squareRoot()
-    }
-
-    private static func scale(_ values: Slice<UnsafeMutableBufferPointer<Float>>, by factor: Float) {
-        let buffer = UnsafeMutableBufferPointer(rebasing: values)
-        for i in buffer.indices { buffer[i] *= factor }
     }
 }

@@ -40,9 +40,7 @@ public struct NormHistogramStage: AggregationStage {
     public mutating func process(_ update: inout ClientUpdate, into aggregate: inout RoundAggregate)
         throws(AggregationError)
     {
-        var squares = 0.0
-        for v in update.values { squares += Double(v) * Double(v) }
-        let norm = squares.squareRoot()
+        let norm = VectorNorm.l2(UnsafeBufferPointer(update.values))
         report.counts[Self.edges.firstIndex { norm < $0 } ?? Self.edges.count] += 1
         report.min = report.count == 0 ? norm : Swift.min(report.min, norm)
         report.max = Swift.max(report.max, norm)

@@ -155,13 +155,25 @@ struct BenchQuantCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let (outcome, benchmark) = try await Self.runOnIdenticalCohorts(options: options, json: json) {
+            try plan(devices: $0)
+        }
+        report(outcome, benchmark: benchmark)
+    }
+
+    /// What `bench quant` and `bench privacy` share: load the corpus once, size the fleet to
+    /// it, plan the benchmark for that fleet, and only then open the store and run every
+    /// planned run (Ctrl-C stops after the current round's commit), progress on stderr.
+    static func runOnIdenticalCohorts(
+        options: FederatedRunOptions, json: Bool, plan: (_ devices: Int?) throws -> QuantizationBenchmark
+    ) async throws -> (QuantizationBenchmarkRunner.Outcome, QuantizationBenchmark) {
         status("kernel path: " + KernelPath.report().summaryLine)
-        let draft = try plan(devices: nil)
+        let draft = try plan(nil)
         let t0 = now()
         let dataset = try FederatedDataset(configuration: draft.base, loader: CorpusLoader(usesCache: !options.noCache))
         var fitted = draft.base
         try options.fitFleet(&fitted, to: dataset)
-        let benchmark = try plan(devices: fitted.devices)
+        let benchmark = try plan(fitted.devices)
         let total = benchmark.plannedRuns.count
         if !json {
             status(
@@ -177,9 +189,7 @@ struct BenchQuantCommand: AsyncParsableCommand {
             observer: BenchmarkProgress(progress: json ? nil : ProgressLine(plainInterval: 0)))
         let interrupts = InterruptHandler { runner.requestStop() }
         defer { interrupts.cancel() }
-
-        let outcome = try await runner.run()
-        report(outcome, benchmark: benchmark)
+        return (try await runner.run(), benchmark)
     }
 
     private func report(_ outcome: QuantizationBenchmarkRunner.Outcome, benchmark: QuantizationBenchmark) {

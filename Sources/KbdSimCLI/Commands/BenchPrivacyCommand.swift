@@ -122,26 +122,9 @@ struct BenchPrivacyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        status("kernel path: " + KernelPath.report().summaryLine)
-        let draft = try plan(devices: nil)
-        let dataset = try FederatedDataset(configuration: draft.base, loader: CorpusLoader(usesCache: !options.noCache))
-        var fitted = draft.base
-        try options.fitFleet(&fitted, to: dataset)
-        let benchmark = try plan(devices: fitted.devices)
-        if !json {
-            status(
-                "\(benchmark.experiments.count) experiments × \(benchmark.seeds.count) seeds = \(benchmark.plannedRuns.count) runs into \(options.db)"
-            )
+        let (outcome, benchmark) = try await BenchQuantCommand.runOnIdenticalCohorts(options: options, json: json) {
+            try plan(devices: $0)
         }
-        // Only now, with every input checked and the corpus loaded, is the store opened.
-        let store = try RunStore.open(path: options.db)
-        let server = AggregationServer(store: store, loadDataset: { _ in dataset })
-        let runner = QuantizationBenchmarkRunner(
-            benchmark: benchmark, server: server, dataset: dataset, workers: options.workers,
-            observer: BenchmarkProgress(progress: json ? nil : ProgressLine(plainInterval: 0)))
-        let interrupts = InterruptHandler { runner.requestStop() }
-        defer { interrupts.cancel() }
-        let outcome = try await runner.run()
         report(outcome, benchmark: benchmark)
     }
 

@@ -60,19 +60,9 @@ public struct NormBoundStage: AggregationStage {
     public mutating func process(_ update: inout ClientUpdate, into aggregate: inout RoundAggregate)
         throws(AggregationError)
     {
-        let norm = UpdateBuffer.norm(UnsafeBufferPointer(update.values))
+        let norm = VectorNorm.l2(UnsafeBufferPointer(update.values))
         norms.append(norm)
-        if Self.clip(update.values, norm: norm, bound: bound) { clippedDevices.append(update.device) }
-    }
-
-    /// Scales `values` (of L2 norm `norm`) down to norm `bound` if it is longer; returns whether
-    /// it did.
-    @discardableResult
-    public static func clip(_ values: UnsafeMutableBufferPointer<Float>, norm: Double, bound: Double) -> Bool {
-        guard norm > bound else { return false }
-        let scale = Float(bound / norm)
-        for i in values.indices { values[i] *= scale }
-        return true
+        if VectorNorm.scale(update.values, norm: norm, toAtMost: bound) { clippedDevices.append(update.device) }
     }
 
     public mutating func finish(_ aggregate: inout RoundAggregate, weights: inout [Float]) throws(AggregationError) {
@@ -82,16 +72,7 @@ public struct NormBoundStage: AggregationStage {
         aggregate.reports.append(StageReport(stage: name, payload: report))
         guard sigma > 0, var mean = aggregate.sum.average() else { return }
         var rng = SplitMix64(seed: seed, streams: 0xB0_0D, UInt64(aggregate.round))
-        var i = 0
-        while i < mean.count {
-            // Box–Muller: two independent standard normals per pair of uniforms.
-            let u1 = 1 - rng.nextUnitDouble()
-            let u2 = rng.nextUnitDouble()
-            let r = (-2 * log(u1)).squareRoot() * sigma
-            mean[i] += Float(r * cos(2 * Double.pi * u2))
-            if i + 1 < mean.count { mean[i + 1] += Float(r * sin(2 * Double.pi * u2)) }
-            i += 2
-        }
+        mean.withUnsafeMutableBufferPointer { rng.addGaussianNoise(standardDeviation: sigma, to: $0) }
         var noisy = WeightedSum(parameterCount: mean.count)
         noisy.add(mean, weight: Float(aggregate.sum.totalWeight))
         aggregate.sum = noisy

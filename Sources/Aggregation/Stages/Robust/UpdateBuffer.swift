@@ -41,7 +41,7 @@ public struct UpdateBuffer: Sendable {
         values.append(contentsOf: update)
         devices.append(device)
         weights.append(weight)
-        norms.append(Self.norm(update))
+        norms.append(VectorNorm.l2(update))
     }
 
     /// Appends one update given as an array (tests, tools).
@@ -61,10 +61,4 @@ public struct UpdateBuffer: Sendable {
         norms = []
     }
 
-    /// The L2 norm of `values`, accumulated in `Double`.
-    public static func norm(_ values: UnsafeBufferPointer<Float>) -> Double {
-        var squares = 0.0
-        for v in values { squares += Double(v) * Double(v) }
-        return squares.squareRoot()
-    }
 }
