@@ -46,7 +46,8 @@ extension ServerRejection {
         case let error as RunStoreError:
             switch error.code {
             case .noSuchRun: self.init(.unknownRun, error.message)
-            case .roundAlreadyCommitted, .outOfOrder: self.init(.wrongRound, error.message)
+            case .roundAlreadyCommitted, .outOfOrder, .noSuchRound: self.init(.wrongRound, error.message)
+            case .cannotBranch: self.init(.badRequest, error.message)
             // The path is the server's own file: it stays out of the reply.
             case .unusableDatabase: self.init(.internalError, "the run store failed: \(error.message)")
             }

@@ -18,6 +18,11 @@ public struct TrainingOptions: Sendable, Hashable {
     public var dropout: Float = 0
     /// The learning rate of epoch `e` is `learningRate · learningRateDecay^e` (1 = constant).
     public var learningRateDecay: Float = 1
+    /// FedProx's proximal weight μ (Li et al. 2020): local training minimizes the loss plus
+    /// `μ/2 · ‖w − w₀‖²`, where `w₀` is the model the device started from, so every step's
+    /// gradient gains `μ·(w − w₀)` before clipping. 0 (the default) is plain local SGD (FedAvg).
+    /// Used only by ``LSTMTrainer/trainLocally(from:on:epochs:seed:)``.
+    public var proximalMu: Float = 0
 
     /// The dropout rates training accepts, wherever they are set (`kbd-sim train --dropout`,
     /// `kbd-sim run --client-dropout`): inverted dropout keeps a unit with probability

@@ -233,7 +233,7 @@ extension QuantizationBenchmark.RunMeasurement {
     public init(
         store: RunStore, runID: Int64, experiment: QuantizationBenchmark.Experiment, seed: UInt64, plannedRounds: Int
     ) throws {
-        let evaluations = try store.evaluations(ofRun: runID).filter { $0.source == .server }
+        let evaluations = try store.evaluations(ofRun: runID).filter(\.isHeadline)
         let byRound = Dictionary(evaluations.map { ($0.round, $0) }, uniquingKeysWith: { a, _ in a })
         self.experiment = experiment
         self.seed = seed

@@ -71,12 +71,20 @@ public struct RunStore: Sendable {
         public var stageReports: [StageReportRecord]
         /// The backdoor metric, if the round evaluated it.
         public var backdoorEvaluations: [BackdoorEvaluationRecord]
+        /// Per-user counts of the round's evaluations.
+        public var userEvaluations: [UserEvaluationRecord] = []
+        /// A round whose checkpoint ``keepCheckpointsEvery`` must spare (the best so far, which
+        /// a rollback restores).
+        public var keepCheckpointOfRound: Int?
 
         public init(
             round: RoundRecord, evaluations: [EvaluationRecord] = [], checkpoint: CheckpointRecord? = nil,
             participants: [UInt64] = [], keepCheckpointsEvery: Int? = nil, stageReports: [StageReportRecord] = [],
-            backdoorEvaluations: [BackdoorEvaluationRecord] = []
+            backdoorEvaluations: [BackdoorEvaluationRecord] = [], userEvaluations: [UserEvaluationRecord] = [],
+            keepCheckpointOfRound: Int? = nil
         ) {
+            self.userEvaluations = userEvaluations
+            self.keepCheckpointOfRound = keepCheckpointOfRound
             self.backdoorEvaluations = backdoorEvaluations
             self.stageReports = stageReports
             self.keepCheckpointsEvery = keepCheckpointsEvery
@@ -107,7 +115,11 @@ public struct RunStore: Sendable {
                     .outOfOrder, "round \(number) of run \(runId) is not the next round (last committed is \(last))")
             }
             try committed.round.insert(db)
+            try db.execute(
+                sql: "UPDATE round SET participants = ? WHERE runId = ? AND number = ?",
+                arguments: [Self.encodeDevices(committed.participants), runId, number])
             for evaluation in committed.evaluations { try evaluation.insert(db) }
+            for user in committed.userEvaluations { try user.insert(db) }
             try committed.checkpoint?.insert(db)
             for report in committed.stageReports { try report.insert(db) }
             for backdoor in committed.backdoorEvaluations { try backdoor.insert(db) }
@@ -121,8 +133,11 @@ public struct RunStore: Sendable {
             }
             if let every = committed.keepCheckpointsEvery, committed.checkpoint != nil {
                 try db.execute(
-                    sql: "DELETE FROM checkpoint WHERE runId = ? AND round < ? AND (? = 0 OR round % ? != 0)",
-                    arguments: [runId, number, every, every])
+                    sql: """
+                        DELETE FROM checkpoint WHERE runId = ? AND round < ? AND (? = 0 OR round % ? != 0)
+                        AND round IS NOT ?
+                        """,
+                    arguments: [runId, number, every, every, committed.keepCheckpointOfRound])
             }
         }
     }

@@ -5,6 +5,8 @@ public struct RunStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case noSuchRun
         case roundAlreadyCommitted
         case outOfOrder
+        case noSuchRound
+        case cannotBranch
     }
 
     public var code: Code

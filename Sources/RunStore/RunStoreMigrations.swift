@@ -125,6 +125,26 @@ enum RunStoreMigrations {
         migrator.registerMigration("v6-participation-last-round") { db in
             try db.execute(sql: "ALTER TABLE participation ADD COLUMN lastRound INTEGER NOT NULL DEFAULT 0")
         }
+        // Issue 18: per-user counts of every evaluation; per round, the phones whose update was
+        // aggregated (little-endian u32 ids, in aggregation order), so a run can be branched
+        // from any committed round with its participation ledger as it stood then.
+        migrator.registerMigration("v7-user-evaluations-round-participants") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE userEvaluation (
+                        runId INTEGER NOT NULL,
+                        round INTEGER NOT NULL,
+                        split TEXT NOT NULL,
+                        user INTEGER NOT NULL,
+                        predictions INTEGER NOT NULL CHECK (predictions >= 0),
+                        hits1 INTEGER NOT NULL CHECK (hits1 >= 0 AND hits1 <= predictions),
+                        hits3 INTEGER NOT NULL CHECK (hits3 >= hits1 AND hits3 <= predictions),
+                        PRIMARY KEY (runId, round, split, user),
+                        FOREIGN KEY (runId, round) REFERENCES round(runId, number) ON DELETE CASCADE
+                    ) WITHOUT ROWID;
+                    ALTER TABLE round ADD COLUMN participants BLOB;
+                    """)
+        }
         return migrator
     }
 }

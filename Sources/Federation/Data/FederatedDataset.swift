@@ -2,6 +2,7 @@ public import FederationProtocol
 public import Fleet
 import Foundation
 public import KeyboardCorpus
+public import LanguageModelTypes
 
 /// The text of a federated run: which words each virtual phone has typed, and the
 /// evaluation users the server scores the global model on (nwp-v1, user split).
@@ -22,6 +23,11 @@ public struct FederatedDataset: Sendable {
     public let vocabulary: Vocabulary
     /// Evaluation messages as vocabulary ids.
     public let evalMessages: [[Int32]]
+    /// The corpus user of each evaluation message (per-user figures).
+    public let evalUsers: UserGrouping
+    /// Per evaluation user, the text on-phone personalization fine-tunes on and the text it is
+    /// scored on (``PersonalizationText``).
+    public let personalization: [PersonalizationText]
     /// Where device text comes from.
     let source: Source
     /// Days of recent text a synthetic device trains on.
@@ -46,6 +52,8 @@ public struct FederatedDataset: Sendable {
                 corpus: materialized, split: .users, vocabularySize: configuration.vocabularySize)
             vocabulary = split.vocabulary
             evalMessages = split.evalMessages
+            evalUsers = Self.grouping(split, materialized)
+            personalization = Self.personalizationText(split, materialized)
             let ids = (0..<spec.vocabularySize).map { split.vocabulary.id(of: SyntheticCorpus.spell($0)) }
             source = .synthetic(corpus, ids: ids)
         } else {
@@ -59,7 +67,8 @@ public struct FederatedDataset: Sendable {
                 return f
             }
             let corpus = try loader.load(path: configuration.corpus, format: format)
-            let split = try EncodedSplit(corpus: corpus, split: .users, vocabularySize: configuration.vocabularySize)
+            let split = try EncodedSplit(
+                corpus: corpus, split: configuration.splitKind, vocabularySize: configuration.vocabularySize)
             var byUser: [Int: [[Int32]]] = [:]
             for (position, m) in split.split.trainMessages.enumerated() {
                 byUser[Int(corpus.messageUsers[m]), default: []].append(split.trainMessages[position])
@@ -72,7 +81,39 @@ public struct FederatedDataset: Sendable {
             }
             vocabulary = split.vocabulary
             evalMessages = split.evalMessages
+            evalUsers = Self.grouping(split, corpus)
+            personalization = Self.personalizationText(split, corpus)
             source = .file(users: users)
+        }
+    }
+
+    static func grouping(_ split: EncodedSplit, _ corpus: TokenizedCorpus) -> UserGrouping {
+        UserGrouping(userOfMessage: split.split.evalMessages.map { Int32(corpus.messageUsers[$0]) })
+    }
+
+    /// Each evaluation user's own text, divided as the per-user split of nwp-v1 divides it:
+    /// under the per-user split, the user's training messages (their first 80%) and their
+    /// evaluation messages (the rest); under the user split, whose evaluation users have no
+    /// training text, the first 80% (rounded down) of the user's evaluation messages and the rest.
+    static func personalizationText(_ split: EncodedSplit, _ corpus: TokenizedCorpus) -> [PersonalizationText] {
+        var own: [Int: (train: [[Int32]], eval: [[Int32]])] = [:]
+        for (position, m) in split.split.evalMessages.enumerated() {
+            own[Int(corpus.messageUsers[m]), default: ([], [])].eval.append(split.evalMessages[position])
+        }
+        if split.split.kind == .perUser {
+            for (position, m) in split.split.trainMessages.enumerated() {
+                let user = Int(corpus.messageUsers[m])
+                if own[user] != nil { own[user]!.train.append(split.trainMessages[position]) }
+            }
+        }
+        return own.keys.sorted().compactMap { user in
+            let (train, eval) = own[user]!
+            if split.split.kind == .perUser {
+                return train.isEmpty ? nil : PersonalizationText(user: user, fineTune: train, score: eval)
+            }
+            let cut = eval.count * 8 / 10
+            guard cut > 0, cut < eval.count else { return nil }
+            return PersonalizationText(user: user, fineTune: Array(eval[..<cut]), score: Array(eval[cut...]))
         }
     }
 
@@ -143,6 +184,21 @@ public struct FederatedDataset: Sendable {
     }
 }
 
+/// One evaluation user's text for on-phone personalization: the global model is fine-tuned on
+/// `fineTune` (as the user's phone would, on what they typed before) and scored on `score`.
+public struct PersonalizationText: Sendable, Equatable {
+    /// The corpus user index.
+    public var user: Int
+    public var fineTune: [[Int32]]
+    public var score: [[Int32]]
+
+    public init(user: Int, fineTune: [[Int32]], score: [[Int32]]) {
+        self.user = user
+        self.fineTune = fineTune
+        self.score = score
+    }
+}
+
 /// The share of a file corpus's training text that some phones hold.
 public struct TextCoverage: Sendable, Equatable {
     /// Distinct training users among the phones.
@@ -154,4 +210,9 @@ public struct TextCoverage: Sendable, Equatable {
 
     /// `messages / trainingMessages`.
     public var messageShare: Double { trainingMessages > 0 ? Double(messages) / Double(trainingMessages) : 0 }
+}
+
+extension RunConfiguration {
+    /// The nwp-v1 split the run's file corpus is divided by (``split``; users by default).
+    public var splitKind: SplitKind { split.flatMap(SplitKind.init(rawValue:)) ?? .users }
 }

@@ -34,6 +34,8 @@ public struct ClientTrainingConfiguration: Codable, Sendable, Equatable {
     /// Inverted-dropout rate on embeddings and softmax inputs, in ``TrainingOptions/dropoutRange``
     /// (nil: none).
     public var dropout: Float?
+    /// FedProx's proximal weight μ (nil or 0: FedAvg's plain local SGD).
+    public var proximalMu: Float?
 
     public static let epochsRange = 1...100
     public static let batchSizeRange = 1...4096
@@ -51,6 +53,7 @@ public struct ClientTrainingConfiguration: Codable, Sendable, Equatable {
         case maxMessageLength
         case messageCap = "maxDeviceMessages"
         case dropout = "clientDropout"
+        case proximalMu = "fedproxMu"
     }
 
     /// Checks every field; the first problem is thrown naming the flag to change.
@@ -77,9 +80,11 @@ public struct ClientTrainingConfiguration: Codable, Sendable, Equatable {
 
     /// The trainer's options for a device of a run seeded `seed`, on one thread.
     public func trainingOptions(seed: UInt64) -> TrainingOptions {
-        TrainingOptions(
+        var options = TrainingOptions(
             batchSize: batchSize, learningRate: learningRate,
             optimizer: optimizer == .adam ? .adam(clipNorm: clipNorm) : .sgd(clipNorm: clipNorm),
             seed: seed, threads: 1, maxMessageLength: maxMessageLength, dropout: dropout ?? 0)
+        options.proximalMu = proximalMu ?? 0
+        return options
     }
 }

@@ -14,6 +14,7 @@ extension RunConfiguration {
             checkpointEvery, seed
         case uploadTiming
         case attackers, attack, backdoorTrigger, backdoorTarget
+        case split, userThreshold, personalization, regressionGuard, branchedFrom
     }
 
     public init(from decoder: any Decoder) throws {
@@ -51,6 +52,11 @@ extension RunConfiguration {
         attack = try c.decodeIfPresent(ParsedSetting<AttackKind>.self, forKey: .attack)
         backdoorTrigger = try c.decodeIfPresent(String.self, forKey: .backdoorTrigger)
         backdoorTarget = try c.decodeIfPresent(String.self, forKey: .backdoorTarget)
+        split = try c.decodeIfPresent(String.self, forKey: .split)
+        userThreshold = try c.decodeIfPresent(Double.self, forKey: .userThreshold)
+        personalization = try c.decodeIfPresent(PersonalizationConfiguration.self, forKey: .personalization)
+        regressionGuard = try c.decodeIfPresent(RegressionGuard.self, forKey: .regressionGuard)
+        branchedFrom = try c.decodeIfPresent(RunLineage.self, forKey: .branchedFrom)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -87,5 +93,10 @@ extension RunConfiguration {
         try c.encodeIfPresent(attack, forKey: .attack)
         try c.encodeIfPresent(backdoorTrigger, forKey: .backdoorTrigger)
         try c.encodeIfPresent(backdoorTarget, forKey: .backdoorTarget)
+        try c.encodeIfPresent(split, forKey: .split)
+        try c.encodeIfPresent(userThreshold, forKey: .userThreshold)
+        try c.encodeIfPresent(personalization, forKey: .personalization)
+        try c.encodeIfPresent(regressionGuard, forKey: .regressionGuard)
+        try c.encodeIfPresent(branchedFrom, forKey: .branchedFrom)
     }
 }

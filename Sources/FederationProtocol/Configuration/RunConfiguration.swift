@@ -111,6 +111,18 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// encode to the same JSON).
     public var uploadTiming: UploadTiming?
 
+    // Evaluation and monitoring (issue 18). All optional, so older stored configurations decode.
+    /// The nwp-v1 split of a file corpus: `users` (nil, the default) or `per-user`.
+    public var split: String?
+    /// The acc@1 below which a user counts as poorly served (nil: 0.05).
+    public var userThreshold: Double?
+    /// On-phone personalization at every evaluation (nil: off).
+    public var personalization: PersonalizationConfiguration?
+    /// The regression guard (nil: regressions are still flagged, at the default threshold, but never rolled back).
+    public var regressionGuard: RegressionGuard?
+    /// The run this one was branched from and the committed round it starts after.
+    public var branchedFrom: RunLineage?
+
     // Attackers (issue 17). All optional, so that older stored configurations still decode.
     /// Compromised phones: a fraction of the fleet in `[0, 1)`, or a whole count ≥ 1; nil or 0: none.
     public var attackers: Double?

@@ -195,6 +195,14 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     /// The backdoor metric, if the run has a backdoor target and this round evaluated:
     /// `predictions` trigger contexts, `accuracyAt1` is `backdoor@1`, `accuracyAt3` `backdoor@3`.
     public var backdoor: NextWordMetrics?
+    /// The distribution of per-user accuracy of ``evaluation`` (issue 18).
+    public var users: UserAccuracySummary?
+    /// The same over the phones of ``federatedEvaluation``.
+    public var federatedUsers: UserAccuracySummary?
+    /// On-phone personalization at this evaluation, if the run personalizes.
+    public var personalization: PersonalizationResult?
+    /// What the regression guard saw at this evaluation.
+    public var regression: RegressionCheck?
 
     /// A summary, as the server commits a round.
     public init(

@@ -2,6 +2,7 @@ import Aggregation
 import FederatedCore
 import Federation
 public import FederationProtocol
+import KeyboardCorpus
 
 // Whether this server can run a configuration: the values' ranges, and the names only the
 // server's registries know (aggregation stages) and the model kinds' own checks.
@@ -50,7 +51,34 @@ extension RunConfiguration {
                 cause: error)
         }
         try validateAttack()
+        try validateEvaluation()
         try model.validate(vocabularySize: vocabularySize)
+    }
+
+    /// The split, per-user, personalization and regression settings (issue 18).
+    func validateEvaluation() throws(FederationError) {
+        if let split {
+            guard split == "users" || split == "per-user" else {
+                throw FederationError(.invalidConfiguration, "--split must be users or per-user (got '\(split)')")
+            }
+            if split == "per-user", (try? SyntheticSpec.resolve(corpusArgument: corpus)) ?? nil != nil {
+                throw FederationError(
+                    .invalidConfiguration,
+                    "--split per-user needs a corpus file: a synthetic phone types new text every day, so its evaluation users are kept apart (--split users)"
+                )
+            }
+        }
+        if let userThreshold, !(userThreshold >= 0 && userThreshold <= 1) {
+            throw FederationError(
+                .invalidConfiguration, "--user-threshold must be an acc@1 in [0, 1] (got \(userThreshold))")
+        }
+        try personalization?.validate()
+        try regressionGuard?.validate()
+        if client.proximalMu.map({ !($0.isFinite && $0 >= 0) }) == true {
+            throw FederationError(
+                .invalidConfiguration,
+                "--fedprox-mu must be 0 or more (got \(client.proximalMu!)); 0 is FedAvg, Li et al. use 0.001 to 1")
+        }
     }
 }
 

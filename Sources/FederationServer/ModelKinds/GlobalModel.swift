@@ -22,8 +22,14 @@ protocol GlobalModel: Sendable {
     /// The bytes a device downloads at `version` (rounds committed).
     func downloadBytes(runID: Int64, version: Int) -> [UInt8]
 
-    /// nwp-v1 figures on `messages` (the evaluation users' text).
-    func evaluate(on messages: [[Int32]]) throws -> NextWordMetrics
+    /// nwp-v1 figures on `messages` (the evaluation users' text), pooled and per message (in
+    /// message order; per-user figures are summed from those).
+    func evaluateEach(on messages: [[Int32]]) throws -> (total: NextWordMetrics, perMessage: [NextWordMetrics])
+
+    /// On-phone personalization of this model for each user (``PersonalizationConfiguration``):
+    /// the personalized and the global figures on each user's later text.
+    func personalize(_ users: [PersonalizationText], settings: PersonalizationConfiguration, run: RunConfiguration)
+        throws -> PersonalizationResult
 
     /// Adds what this model tells one device beyond the run's settings to its plan.
     func completePlan(_ plan: inout TrainingPlan, device: UInt32)
@@ -39,6 +45,9 @@ protocol GlobalModel: Sendable {
 }
 
 extension GlobalModel {
+    /// nwp-v1 figures on `messages`, pooled.
+    func evaluate(on messages: [[Int32]]) throws -> NextWordMetrics { try evaluateEach(on: messages).total }
+
     /// SHA-256 of the model's defining bytes (weights, or counts), hex.
     func sha256() -> String {
         var hash = SHA256()

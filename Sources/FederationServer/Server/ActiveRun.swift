@@ -27,13 +27,16 @@ final class ActiveRun: @unchecked Sendable {
     var ledger: ParticipationLedger
     /// The privacy guarantee after the last committed round (runs with DP).
     var lastPrivacy: PrivacyStatus?
+    /// The best evaluated round so far, its acc@1 and its checkpoint (what a rollback restores).
+    var best: BestRound?
     private var cachedDownload: (version: Int, bytes: [UInt8])?
     private let lock = NSLock()
 
     init(
         id: Int64, configuration: RunConfiguration, dataset: FederatedDataset, model: any GlobalModel, version: Int,
-        virtualTime: Int, ledger: ParticipationLedger = ParticipationLedger()
+        virtualTime: Int, ledger: ParticipationLedger = ParticipationLedger(), best: BestRound? = nil
     ) {
+        self.best = best
         self.ledger = ledger
         self.id = id
         self.configuration = configuration
@@ -120,8 +123,17 @@ final class ActiveRun: @unchecked Sendable {
         let round = closing.round
         let evaluate = round == c.rounds || (c.evalEvery > 0 && round % c.evalEvery == 0)
         var evaluation: NextWordMetrics?
+        var userScores: [UserScore] = []
+        var personalization: PersonalizationResult?
         let evaluationStarted = Date()
-        if evaluate { evaluation = try updated.evaluate(on: dataset.evalMessages) }
+        if evaluate {
+            let each = try updated.evaluateEach(on: dataset.evalMessages)
+            evaluation = each.total
+            userScores = dataset.evalUsers.scores(perMessage: each.perMessage)
+            if let settings = c.personalization {
+                personalization = try updated.personalize(dataset.personalization, settings: settings, run: c)
+            }
+        }
         let backdoor =
             evaluate
             ? try Backdoor(configuration: c, vocabulary: dataset.vocabulary).flatMap {
@@ -130,7 +142,29 @@ final class ActiveRun: @unchecked Sendable {
         let evaluationSeconds = evaluate ? Date().timeIntervalSince(evaluationStarted) : 0
         let federated = c.federatedEval && open.federatedEvaluation.predictions > 0 ? open.federatedEvaluation : nil
         let sha = updated.sha256()
-        let checkpointBytes = ServerCheckpoint.encode(updated, round: round, virtualTime: closing.nextRoundStart)
+        // The regression guard: compare with the best evaluated round; a rollback continues
+        // from the best round's checkpoint (model and stage state), this round still recorded.
+        var regression: RegressionCheck?
+        var continued = updated
+        var bestAfter = best
+        if let e = evaluation {
+            let rule = c.regressionGuard ?? RegressionGuard()
+            if let best {
+                let regressed = best.accuracyAt1 - e.accuracyAt1 > rule.threshold
+                var rolledBackTo: Int?
+                if regressed, rule.rollback {
+                    continued = try ServerCheckpoint.decode(best.checkpoint, into: model).model
+                    rolledBackTo = best.round
+                }
+                regression = RegressionCheck(
+                    round: round, accuracyAt1: e.accuracyAt1, bestRound: best.round,
+                    bestAccuracyAt1: best.accuracyAt1, regressed: regressed, rolledBackTo: rolledBackTo)
+            }
+        }
+        let checkpointBytes = ServerCheckpoint.encode(continued, round: round, virtualTime: closing.nextRoundStart)
+        if let e = evaluation, best.map({ e.accuracyAt1 > $0.accuracyAt1 }) ?? true {
+            bestAfter = BestRound(round: round, accuracyAt1: e.accuracyAt1, checkpoint: checkpointBytes)
+        }
         var hash = SHA256()
         hash.update(checkpointBytes)
         let serverSeconds = Date().timeIntervalSince(started)
@@ -144,10 +178,33 @@ final class ActiveRun: @unchecked Sendable {
                     stage: "participation-limits",
                     payload: ["skipped": skipped, "maximumParticipations": ledgerAfter.maximumCount]))
         }
+        if let regression { stageReports.append(StageReport(stage: "regression", payload: regression)) }
+        let split = c.splitKind.rawValue
         var records: [EvaluationRecord] = []
-        if let e = evaluation { records.append(Self.record(e, run: id, round: round, split: "users", source: .server)) }
+        var userRecords: [UserEvaluationRecord] = []
+        func users(_ scores: [UserScore], _ split: String) {
+            userRecords += scores.map {
+                UserEvaluationRecord(
+                    runId: id, round: round, split: split, user: Int64($0.user), predictions: $0.predictions,
+                    hits1: $0.hitsAt1, hits3: $0.hitsAt3)
+            }
+        }
+        if let e = evaluation {
+            records.append(Self.record(e, run: id, round: round, split: split, source: .server))
+            users(userScores, split)
+        }
         if let f = federated {
             records.append(Self.record(f, run: id, round: round, split: "devices", source: .federated))
+            users(open.federatedUsers, "devices")
+        }
+        if let p = personalization {
+            records.append(Self.record(p.global, run: id, round: round, split: "personal-global", source: .server))
+            records.append(Self.record(p.personalized, run: id, round: round, split: "personalized", source: .server))
+            users(p.globalUsers, "personal-global")
+            users(p.personalizedUsers, "personalized")
+            if let lambda = p.lambda {
+                stageReports.append(StageReport(stage: "personalization", payload: ["lambda": lambda]))
+            }
         }
         let roundRecord = RoundRecord(
             runId: id, number: round, virtualStart: Double(closing.virtualStart),
@@ -174,9 +231,10 @@ final class ActiveRun: @unchecked Sendable {
                         BackdoorEvaluationRecord(
                             runId: id, round: round, contexts: $0.predictions, at1: $0.accuracyAt1, at3: $0.accuracyAt3)
                     ]
-                } ?? []))
+                } ?? [], userEvaluations: userRecords, keepCheckpointOfRound: bestAfter?.round))
         // Only now, with the round durable, does the server move on.
-        model = updated
+        model = continued
+        best = bestAfter
         ledger = ledgerAfter
         if let privacy { lastPrivacy = privacy }
         version = round
@@ -190,6 +248,11 @@ final class ActiveRun: @unchecked Sendable {
             evaluation: evaluation, federatedEvaluation: federated, modelSHA256: sha, modelBytes: downloadBytes().count,
             privacy: privacy, participants: c.participation != nil && !abandoned ? open.order : nil)
         summary.backdoor = backdoor
+        let threshold = c.userThreshold ?? UserAccuracySummary.defaultThreshold
+        summary.users = evaluation != nil ? UserAccuracySummary(userScores, threshold: threshold) : nil
+        summary.federatedUsers = federated != nil ? UserAccuracySummary(open.federatedUsers, threshold: threshold) : nil
+        summary.personalization = personalization
+        summary.regression = regression
         return summary
     }
 
@@ -216,6 +279,8 @@ final class OpenRound: @unchecked Sendable {
     private(set) var bytesUp: Int64 = 0
     private(set) var tokens = 0
     private(set) var federatedEvaluation = NextWordMetrics()
+    /// Each reporting phone's own federated evaluation, by device, in arrival order.
+    private(set) var federatedUsers: [UserScore] = []
     /// The model kind's aggregation of this round's updates.
     let aggregation: any RoundAggregation
     private let cohort: Int
@@ -278,7 +343,10 @@ final class OpenRound: @unchecked Sendable {
         order.append(d)
         bytesUp += Int64(bytes.count)
         tokens += examples
-        if let evaluation = extras.evaluation { federatedEvaluation.merge(evaluation) }
+        if let evaluation = extras.evaluation {
+            federatedEvaluation.merge(evaluation)
+            if evaluation.predictions > 0 { federatedUsers.append(UserScore(user: device, metrics: evaluation)) }
+        }
         return UploadReceipt(accepted: true, reportsSoFar: order.count)
     }
 }
@@ -290,4 +358,13 @@ func fnv1a64(_ bytes: [UInt8]) -> UInt64 {
         for byte in b { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         return h
     }
+}
+
+/// The best evaluated round of a run so far: what the regression guard compares with and a
+/// rollback restores.
+struct BestRound: Sendable {
+    var round: Int
+    var accuracyAt1: Double
+    /// Its server checkpoint (``ServerCheckpoint``).
+    var checkpoint: [UInt8]
 }

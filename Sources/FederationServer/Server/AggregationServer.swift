@@ -134,9 +134,75 @@ public final class AggregationServer: @unchecked Sendable {
             })
         let run = ActiveRun(
             id: id, configuration: configuration, dataset: dataset, model: model, version: last,
-            virtualTime: virtualTime, ledger: ledger)
+            virtualTime: virtualTime, ledger: ledger, best: try bestRound(ofRun: id))
         withLock { runs[id] = run }
         return run.attachment
+    }
+
+    /// Starts a new run from run `parent`'s committed round `round` (`kbd-sim runs branch`):
+    /// the new run holds the parent's rounds 1…R and round R's checkpoint, its configuration is
+    /// `configuration` (the parent's, with the settings the user changed) and names its
+    /// lineage; resuming it runs rounds R+1… With the parent's settings unchanged, those rounds
+    /// are the parent's, bit for bit.
+    ///
+    /// - Throws: ``FederationError`` for a configuration that changes what the checkpoint
+    ///   holds (corpus, split, vocabulary, model) or is invalid; ``RunStoreError`` for an
+    ///   unknown run or round, or a round whose checkpoint was not kept. Nothing is stored then.
+    public func branchRun(from parent: Int64, round: Int, configuration: RunConfiguration) throws -> Int64 {
+        let record = try store.requireRun(id: parent)
+        let original = try RunConfiguration.decode(json: record.config)
+        for (flag, same) in [
+            ("--corpus", original.corpus == configuration.corpus),
+            ("--format", original.format == configuration.format),
+            ("--split", original.splitKind == configuration.splitKind),
+            ("--vocab", original.vocabularySize == configuration.vocabularySize),
+            ("--model", original.model == configuration.model && original.modelName == configuration.modelName),
+            ("--devices", original.devices == configuration.devices),
+        ] where !same {
+            throw FederationError(
+                .invalidConfiguration,
+                "a branch continues run \(parent)'s model and fleet, so \(flag) cannot change; start a new run for that"
+            )
+        }
+        var configuration = configuration
+        configuration.branchedFrom = RunLineage(run: parent, round: round)
+        guard round <= configuration.rounds else {
+            throw FederationError(
+                .invalidConfiguration,
+                "--rounds \(configuration.rounds) ends before the branch point, round \(round); give more rounds")
+        }
+        try corpusPolicy?.check(configuration.corpus)
+        try configuration.validate()
+        let last = try store.lastCommittedRound(ofRun: parent)
+        guard round >= 1, round <= last else {
+            throw RunStoreError(
+                .noSuchRound,
+                last == 0
+                    ? "run \(parent) has no committed round to branch from"
+                    : "run \(parent) has no committed round \(round); --from-round must be in 1…\(last)")
+        }
+        if let data = try store.checkpoint(ofRun: parent, round: round)?.data {
+            // The new settings must be able to continue from the checkpoint (stage state included).
+            let dataset = try loadDataset(configuration)
+            _ = try ServerCheckpoint.decode(
+                [UInt8](data), into: try configuration.makeGlobalModel(vocabulary: dataset.vocabulary))
+        }
+        let branch = try store.branchRun(
+            from: parent, round: round,
+            as: RunRecord(
+                createdAt: ISO8601DateFormatter().string(from: Date()), status: .interrupted,
+                corpus: configuration.corpus, model: configuration.modelLabel, codec: configuration.codec.text,
+                seed: Int64(bitPattern: configuration.seed), config: configuration.encodedJSON()))
+        return branch.id!
+    }
+
+    /// The best evaluated round of a stored run (the earliest on a tie) and its checkpoint,
+    /// which the store keeps for the regression guard; nil before any evaluation.
+    func bestRound(ofRun id: Int64) throws -> BestRound? {
+        var best: EvaluationRecord?
+        for e in try store.evaluations(ofRun: id) where e.isHeadline && e.acc1 > (best?.acc1 ?? -1) { best = e }
+        guard let best, let data = try store.checkpoint(ofRun: id, round: best.round)?.data else { return nil }
+        return BestRound(round: best.round, accuracyAt1: best.acc1, checkpoint: [UInt8](data))
     }
 
     /// Marks a run finished (all rounds done) or interrupted, and detaches it.

@@ -169,6 +169,14 @@ struct RunCommand: AsyncParsableCommand {
         if p.summary.abandoned { line += " (abandoned)" }
         line += "  up \(fixed(Double(p.cumulativeBytesUp) / 1e6, digits: 1)) MB"
         if let e = p.summary.evaluation { line += "  acc@1 \(fixed(e.accuracyAt1))  acc@3 \(fixed(e.accuracyAt3))" }
+        if let u = p.summary.users { line += "  user p10 \(fixed(u.at1.p10))" }
+        if let personal = p.summary.personalization {
+            line += "  personalized \(fixed(personal.personalized.accuracyAt1))"
+        }
+        if let r = p.summary.regression, r.regressed {
+            line += "  REGRESSION −\(fixed(r.drop)) vs round \(r.bestRound)"
+            if let to = r.rolledBackTo { line += " (rolled back to \(to))" }
+        }
         if let privacy = p.summary.privacy {
             line += "  ε \(fixed(privacy.epsilon, digits: 3))"
             if privacy.accounting == "poisson" { line += " (assumes Poisson sampling)" }
@@ -222,6 +230,7 @@ struct RunCommand: AsyncParsableCommand {
                     row["epsilon"] = privacy.epsilon
                     row["max participations"] = privacy.maximumParticipations
                 }
+                Self.addUserFigures(p.summary, to: &row)
                 return row
             }
             var summary: [String: Any] = [
@@ -247,6 +256,9 @@ struct RunCommand: AsyncParsableCommand {
                 summary["start acc@3"] = start.accuracyAt3
             }
             if let sha = rounds.last?.summary.modelSHA256 { summary["model sha256"] = sha }
+            if let p = evaluated.last { Self.addUserFigures(p.summary, to: &summary) }
+            summary["regressions"] = rounds.filter { $0.summary.regression?.regressed == true }.count
+            summary["rollbacks"] = rounds.filter { $0.summary.regression?.rolledBackTo != nil }.count
             if let privacy = rounds.last(where: { $0.summary.privacy != nil })?.summary.privacy {
                 summary["epsilon"] = privacy.epsilon
                 summary["delta"] = privacy.delta
@@ -289,6 +301,13 @@ struct RunCommand: AsyncParsableCommand {
                 ] + (isPrivate ? [p.summary.privacy.map { fixed($0.epsilon, digits: 3) } ?? "-"] : []))
         }
         if !table.rows.isEmpty { print(table.render()) }
+        if let p = evaluated.last { Self.printUserFigures(p.summary, round: p.round) }
+        for p in rounds {
+            guard let r = p.summary.regression, r.regressed else { continue }
+            print(
+                "regression at round \(p.round): acc@1 \(fixed(r.accuracyAt1)), \(fixed(r.drop)) below round \(r.bestRound)'s \(fixed(r.bestAccuracyAt1))"
+                    + (r.rolledBackTo.map { "; rolled back to round \($0)'s checkpoint" } ?? ""))
+        }
         let backdoors = rounds.compactMap { p in p.summary.backdoor.map { (p.round, $0) } }
         if let (round, b) = backdoors.last {
             print(
@@ -316,6 +335,47 @@ struct RunCommand: AsyncParsableCommand {
                 "phones that reported: \(coverage.users) of \(coverage.trainingUsers) training users, holding \(grouped(coverage.messages)) of "
                     + "\(grouped(coverage.trainingMessages)) training messages (\(fixed(100 * coverage.messageShare, digits: 0))%)"
             )
+        }
+    }
+}
+
+extension RunCommand {
+    /// The per-user distribution, personalization and regression figures of a round, under
+    /// the keys of the tables (`user p10 acc@1`, `personalized acc@1`, `users hurt`, …).
+    static func addUserFigures(_ s: RoundSummary, to row: inout [String: Any]) {
+        if let u = s.users { for (k, v) in u.dictionary { row[k] = v } }
+        if let f = s.federatedUsers { for (k, v) in f.dictionary { row["federated " + k] = v } }
+        if let p = s.personalization { for (k, v) in p.dictionary { row[k] = v } }
+        if let r = s.regression {
+            row["regression"] = r.regressed
+            row["best round"] = r.bestRound
+            if let to = r.rolledBackTo { row["rolled back to"] = to }
+        }
+    }
+
+    /// The per-user table after a run's last evaluation.
+    static func printUserFigures(_ s: RoundSummary, round: Int) {
+        guard let u = s.users else { return }
+        var table = SummaryTable(columns: [
+            "round \(round)", "users", "pooled", "mean", "p10", "median", "p90", "worst 10%",
+        ])
+        table.append([
+            "acc@1", String(u.users), fixed(u.at1.pooled), fixed(u.at1.mean), fixed(u.at1.p10), fixed(u.at1.median),
+            fixed(u.at1.p90), fixed(u.worstDecileAt1),
+        ])
+        table.append([
+            "acc@3", String(u.users), fixed(u.at3.pooled), fixed(u.at3.mean), fixed(u.at3.p10), fixed(u.at3.median),
+            fixed(u.at3.p90), "",
+        ])
+        print("\nper user (evaluation users):\n" + table.render())
+        print("users below acc@1 \(fixed(u.threshold)): \(fixed(100 * u.shareBelow, digits: 1))%")
+        if let p = s.personalization {
+            let d = p.dictionary
+            print(
+                "personalized on the phone: acc@1 \(fixed(p.global.accuracyAt1)) global → \(fixed(p.personalized.accuracyAt1)) personalized on the users' later text; "
+                    + "per-user gain median \(fixed(d["user gain median"] ?? 0)), p10 \(fixed(d["user gain p10"] ?? 0)), p90 \(fixed(d["user gain p90"] ?? 0)); "
+                    + "helped \(fixed(100 * p.helpedShare, digits: 1))%, hurt \(fixed(100 * p.hurtShare, digits: 1))% of \(p.personalizedUsers.count) users"
+                    + (p.lambda.map { ", λ = \(fixed($0, digits: 1))" } ?? ""))
         }
     }
 }

@@ -1,5 +1,8 @@
+import Aggregation
 import ArgumentParser
+import FederatedCore
 import FederationProtocol
+import FederationServer
 internal import Foundation
 import RunStore
 
@@ -12,8 +15,9 @@ struct RunsCommand: ParsableCommand {
             Examples:
               kbd-sim runs list --db runs.sqlite
               kbd-sim runs show 3 --db runs.sqlite --json
+              kbd-sim runs branch 3 --from-round 40 --server-opt fedadam:lr=0.005 --db runs.sqlite
             """,
-        subcommands: [RunsListCommand.self, RunsShowCommand.self]
+        subcommands: [RunsListCommand.self, RunsShowCommand.self, RunsBranchCommand.self]
     )
 }
 
@@ -55,7 +59,7 @@ struct RunsListCommand: ParsableCommand {
             let id = run.id!
             let rounds = try store.rounds(ofRun: id)
             let planned = (try? RunConfiguration.decode(json: run.config))?.rounds
-            let last = try store.evaluations(ofRun: id).last { $0.source == .server }
+            let last = try store.evaluations(ofRun: id).last(where: \.isHeadline)
             let up = Double(rounds.reduce(Int64(0)) { $0 + $1.bytesUp }) / 1e6
             table.append([
                 String(id), run.createdAt, run.status.rawValue, run.model, run.corpus, run.codec,
@@ -134,7 +138,8 @@ struct RunsShowCommand: ParsableCommand {
                         "model sha256": r.modelSHA256,
                     ]
                     for e in byRound[r.number] ?? [] {
-                        let prefix = e.source == .server ? "" : "federated "
+                        let prefix =
+                            e.isHeadline ? "" : e.source == .federated ? "federated " : "\(e.split) "
                         row[prefix + "acc@1"] = e.acc1
                         row[prefix + "acc@3"] = e.acc3
                         row[prefix + "acc@1-iv"] = e.acc1iv
@@ -167,7 +172,7 @@ struct RunsShowCommand: ParsableCommand {
                 "acc@1", "acc@3", "acc@1-iv", "ppl",
             ] + (isPrivate ? ["epsilon"] : []) + (backdoorByRound.isEmpty ? [] : ["backdoor@1", "backdoor@3"]))
         for r in rounds {
-            let e = byRound[r.number]?.first { $0.source == .server }
+            let e = byRound[r.number]?.first(where: \.isHeadline)
             var cells: [String] = [
                 String(r.number), String(r.selected), String(r.reported), String(r.dropped), String(r.stragglers),
                 r.abandoned ? "yes" : "no", grouped(Int(r.tokens)), fixed(Double(r.bytesUp) / 1e6, digits: 2),
@@ -192,5 +197,103 @@ struct RunsShowCommand: ParsableCommand {
             print("\nprivacy after round \(rounds.last?.number ?? 0): \(object["assumption"] as? String ?? "")")
         }
         print("\nconfiguration:\n\(run.config)")
+    }
+}
+
+/// `kbd-sim runs branch`: a new run from an earlier committed round of a stored one.
+struct RunsBranchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "branch",
+        abstract: "Start a new run from a committed round of a stored run, with the same or other settings.",
+        discussion: """
+            The new run gets its own id and keeps its lineage (the run and round it came from). It \
+            holds the old run's rounds 1…R and round R's checkpoint (model and server-optimizer \
+            state); `kbd-sim run --resume NEW` runs its rounds R+1…. With no setting changed those \
+            rounds are the old run's, bit for bit. Settings that define the model and the fleet \
+            (corpus, split, vocabulary, model, devices) cannot change. The round needs a kept \
+            checkpoint: the newest, the best evaluated one, or every N-th with --checkpoint-every N.
+
+            Examples:
+              kbd-sim runs branch 3 --from-round 40 --db runs.sqlite
+              kbd-sim runs branch 3 --from-round 40 --rounds 200 --client-lr 0.3 --rollback-on-regression --db runs.sqlite
+            """
+    )
+
+    @Argument(help: "The run to branch (kbd-sim runs list shows them).")
+    var id: Int64
+
+    @Option(name: .long, help: "The committed round the new run starts after.")
+    var fromRound: Int
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(name: .long, help: "Total rounds of the new run (default: the old run's).")
+    var rounds: Int?
+
+    @Option(name: .long, help: "Client learning rate.")
+    var clientLr: Float?
+
+    @Option(name: .long, help: "Local epochs per round (E).")
+    var localEpochs: Int?
+
+    @Option(name: .long, help: "Local minibatch size in messages (B).")
+    var batch: Int?
+
+    @Option(
+        name: .long, help: ArgumentHelp("Server optimizer, as for kbd-sim run.", valueName: "optimizer"),
+        transform: { try ParsedSetting.parse($0, flag: "--server-opt") })
+    var serverOpt: ParsedSetting<ServerOptimizerSpec>?
+
+    @Option(name: .long, help: "Evaluate every N rounds.")
+    var evalEvery: Int?
+
+    @Option(name: .long, help: "Keep a checkpoint every N rounds besides the newest.")
+    var checkpointEvery: Int?
+
+    @Option(name: .customLong("fedprox-mu"), help: "FedProx's proximal weight μ (0: FedAvg).")
+    var fedproxMu: Float?
+
+    @Option(name: .long, help: "The acc@1 drop below the best round that counts as a regression.")
+    var regressionThreshold: Double?
+
+    @Flag(name: .long, help: "On a regression, restore the best round's checkpoint and go on.")
+    var rollbackOnRegression = false
+
+    @Flag(name: .long, help: "Print one JSON document instead of a sentence.")
+    var json = false
+
+    func run() throws {
+        let store = try store.open()
+        let parent = try store.requireRun(id: id)
+        var c = try RunConfiguration.decode(json: parent.config)
+        if let rounds { c.rounds = rounds }
+        if let clientLr { c.client.learningRate = clientLr }
+        if let localEpochs { c.client.epochs = localEpochs }
+        if let batch { c.client.batchSize = batch }
+        if let serverOpt { c.serverOptimizer = serverOpt }
+        if let evalEvery { c.evalEvery = evalEvery }
+        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let fedproxMu { c.client.proximalMu = fedproxMu == 0 ? nil : fedproxMu }
+        if regressionThreshold != nil || rollbackOnRegression {
+            c.regressionGuard = RegressionGuard(
+                threshold: regressionThreshold ?? c.regressionGuard?.threshold ?? RegressionGuard.defaultThreshold,
+                rollback: rollbackOnRegression)
+        }
+        let server = AggregationServer(store: store)
+        let branch: Int64
+        do {
+            branch = try server.branchRun(from: id, round: fromRound, configuration: c)
+        } catch let error as FederationError {
+            throw ValidationError(error.message)
+        } catch let error as RunStoreError {
+            throw ValidationError(error.message)
+        }
+        if json {
+            printJSON(["run": branch, "branched from": id, "from round": fromRound, "rounds": c.rounds])
+        } else {
+            print(
+                "run \(branch) branched from run \(id) after round \(fromRound); continue it with: kbd-sim run --resume \(branch) --db \(self.store.db)"
+            )
+        }
     }
 }

@@ -114,6 +114,9 @@ struct FederatedRunOptions: ParsableArguments {
     @OptionGroup(title: "Differential privacy and participation")
     var privacy: PrivacyOptions
 
+    @OptionGroup(title: "Per-user figures, personalization, FedProx and the regression guard")
+    var evaluation: EvaluationOptions
+
     @Flag(name: .long, help: "Devices also evaluate the downloaded model on their own text (federated evaluation).")
     var federatedEval = false
 
@@ -194,6 +197,7 @@ struct FederatedRunOptions: ParsableArguments {
         c.evaluateStart = evalStart ? true : nil
         c.checkpointEvery = checkpointEvery
         c.seed = seed
+        evaluation.apply(to: &c)
         do { try c.validate() } catch { throw ValidationError(error.message) }
         return c
     }

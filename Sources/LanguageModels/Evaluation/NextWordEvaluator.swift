@@ -33,15 +33,56 @@ public struct NextWordEvaluator: Sendable {
         return total
     }
 
+    /// Evaluates `messages` on ``threads`` threads with a predictor made per thread, and also
+    /// returns each message's own figures (in message order), from which per-user figures are
+    /// summed. The pooled figures are the same sums, in the same order, as ``evaluate(_:messages:)``.
+    public func evaluateEach<Model: NextWordPredictor>(
+        messages: [[Int32]], makePredictor: @Sendable () -> Model
+    ) -> (total: NextWordMetrics, perMessage: [NextWordMetrics]) {
+        let shards = max(1, min(threads, messages.count))
+        let results = ShardResults(count: shards)
+        nonisolated(unsafe) var perMessage = [NextWordMetrics](repeating: NextWordMetrics(), count: messages.count)
+        perMessage.withUnsafeMutableBufferPointer { slots in
+            nonisolated(unsafe) let out = slots
+            DispatchQueue.concurrentPerform(iterations: shards) { shard in
+                var local = makePredictor()
+                let lower = messages.count * shard / shards
+                let upper = messages.count * (shard + 1) / shards
+                var index = lower
+                let total = Self.evaluate(&local, messages: messages[lower..<upper]) { m in
+                    out[index] = m
+                    index += 1
+                }
+                results.store(total, at: shard)
+            }
+        }
+        var total = NextWordMetrics()
+        for m in results.values { total.merge(m) }
+        return (total, perMessage)
+    }
+
     /// Evaluates on the calling thread.
     public static func evaluate(_ model: inout some NextWordPredictor, messages: some Sequence<[Int32]>)
         -> NextWordMetrics
     {
+        evaluate(&model, messages: messages) { _ in }
+    }
+
+    /// Evaluates on the calling thread, telling `each` every message's own figures in order
+    /// (an empty message's are zero).
+    public static func evaluate(
+        _ model: inout some NextWordPredictor, messages: some Sequence<[Int32]>, each: (NextWordMetrics) -> Void
+    ) -> NextWordMetrics {
         let k = 3
         var metrics = NextWordMetrics()
         var top: [Int32] = []
         var logProbs: [Double] = []
-        for message in messages where !message.isEmpty {
+        for message in messages {
+            guard !message.isEmpty else {
+                each(NextWordMetrics())
+                continue
+            }
+            let before = metrics
             if top.count < message.count * k {
                 top = [Int32](repeating: 0, count: message.count * k)
                 logProbs = [Double](repeating: 0, count: message.count)
@@ -65,6 +106,13 @@ public struct NextWordEvaluator: Sendable {
                     metrics.hitsAt3 += 1
                 }
             }
+            var own = NextWordMetrics()
+            own.predictions = metrics.predictions - before.predictions
+            own.inVocabularyPredictions = metrics.inVocabularyPredictions - before.inVocabularyPredictions
+            own.hitsAt1 = metrics.hitsAt1 - before.hitsAt1
+            own.hitsAt3 = metrics.hitsAt3 - before.hitsAt3
+            for i in 0..<message.count { own.negativeLogLikelihood -= logProbs[i] }
+            each(own)
         }
         return metrics
     }

@@ -39,6 +39,9 @@ public final class LSTMTrainer {
     public private(set) var options: TrainingOptions
     private var optimizer: OptimizerState
     private var stepCount: UInt64 = 0
+    /// FedProx's `w₀`: the weights local training started from (nil outside
+    /// ``trainLocally(from:on:epochs:seed:)`` or with μ = 0).
+    private var proximalAnchor: ContiguousArray<Float>?
     /// The step size in force (``TrainingOptions/learningRate`` decayed by epoch).
     public private(set) var currentLearningRate: Float
     private let graphs: [LSTMGraph<Float>]
@@ -91,6 +94,8 @@ public final class LSTMTrainer {
     ) -> LocalTrainingResult {
         if let seed { options.seed = seed }
         resetWeights(to: parameters)
+        proximalAnchor = options.proximalMu > 0 ? parameters : nil
+        defer { proximalAnchor = nil }
         var last = 0.0
         for e in 0..<epochs { last = trainEpoch(messages, epoch: e) }
         var delta = model.parameters
@@ -147,6 +152,14 @@ public final class LSTMTrainer {
                 let g0 = gradientBuffers[0]
                 let g1 = gradientBuffers[1]
                 for i in 0..<count { g0[i] += g1[i] }
+            }
+            if let anchor = proximalAnchor {
+                // FedProx: the gradient of μ/2·‖w − w₀‖² is μ·(w − w₀).
+                let mu = options.proximalMu
+                let g = gradientBuffers[0]
+                anchor.withUnsafeBufferPointer { a in
+                    for i in 0..<count { g[i] += mu * (p[i] - a[i]) }
+                }
             }
             _ = optimizer.apply(gradients: gradientBuffers[0], to: p, count: count, learningRate: currentLearningRate)
         }

@@ -37,7 +37,7 @@ public struct ReportedRun: Sendable {
         epsilonByRound = epsilons
         self.record = record
         self.rounds = rounds
-        serverEvaluations = evaluations.filter { $0.source == .server }
+        serverEvaluations = evaluations.filter(\.isHeadline)
         configurationFields = Self.flatten(configuration: record.config)
     }
 

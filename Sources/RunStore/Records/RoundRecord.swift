@@ -77,6 +77,11 @@ public struct EvaluationRecord: Codable, Sendable, Equatable, FetchableRecord, P
     /// Who computed the figures: the server on held-out users, or devices on their own text.
     public enum Source: String, Codable, Sendable, DatabaseValueConvertible { case server, federated }
 
+    /// The server's evaluation of the global model on the run's evaluation split (`users` or
+    /// `per-user`): the figure every table and chart leads with. The personalization rows
+    /// (`personal-global`, `personalized`) and the federated one (`devices`) are not.
+    public var isHeadline: Bool { source == .server && (split == "users" || split == "per-user") }
+
     public var runId: Int64
     public var round: Int
     /// `users` or `per-user`.

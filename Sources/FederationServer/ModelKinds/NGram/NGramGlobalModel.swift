@@ -32,10 +32,13 @@ struct NGramGlobalModel: GlobalModel {
             envelope: .init(runID: UInt64(runID), round: version, device: 0, exampleCount: counts.tokenCount))
     }
 
-    func evaluate(on messages: [[Int32]]) throws -> NextWordMetrics {
-        guard !counts.isEmpty else { return Self.emptyModelMetrics(messages) }
+    func evaluateEach(on messages: [[Int32]]) throws -> (total: NextWordMetrics, perMessage: [NextWordMetrics]) {
+        guard !counts.isEmpty else {
+            let each = messages.map { Self.emptyModelMetrics([$0]) }
+            return (Self.emptyModelMetrics(messages), each)
+        }
         let kn = try KneserNeyModel(counts: counts, vocabulary: vocabulary)
-        return NextWordEvaluator(threads: 2).evaluate(kn, messages: messages)
+        return NextWordEvaluator(threads: 2).evaluateEach(messages: messages) { kn }
     }
 
     /// Before any count arrives the n-gram model predicts nothing: every target is a miss.

@@ -1,5 +1,4 @@
 import Aggregation
-import Dispatch
 import FederatedCore
 import Federation
 import FederationProtocol
@@ -32,28 +31,17 @@ struct NeuralGlobalModel: GlobalModel {
         ModelDownload.encode(weights, layoutHash: model.layoutHash, runID: runID, version: version)
     }
 
-    func evaluate(on messages: [[Int32]]) throws -> NextWordMetrics {
+    func evaluateEach(on messages: [[Int32]]) throws -> (total: NextWordMetrics, perMessage: [NextWordMetrics]) {
         var model = model
         model.parameters = ContiguousArray(weights)
-        return Self.evaluate(model, messages: messages)
+        return Self.evaluateEach(model, messages: messages)
     }
 
     /// Two predictors on two threads, merged in shard order (thread-count independent sums).
-    static func evaluate(_ model: LSTMLanguageModel, messages: [[Int32]]) -> NextWordMetrics {
-        let shards = max(1, min(2, messages.count))
-        nonisolated(unsafe) var results = [NextWordMetrics](repeating: NextWordMetrics(), count: shards)
-        results.withUnsafeMutableBufferPointer { slots in
-            nonisolated(unsafe) let out = slots
-            DispatchQueue.concurrentPerform(iterations: shards) { shard in
-                var predictor = LSTMPredictor(model: model)
-                let lower = messages.count * shard / shards
-                let upper = messages.count * (shard + 1) / shards
-                out[shard] = NextWordEvaluator.evaluate(&predictor, messages: messages[lower..<upper])
-            }
-        }
-        var total = NextWordMetrics()
-        for r in results { total.merge(r) }
-        return total
+    static func evaluateEach(_ model: LSTMLanguageModel, messages: [[Int32]])
+        -> (total: NextWordMetrics, perMessage: [NextWordMetrics])
+    {
+        NextWordEvaluator(threads: 2).evaluateEach(messages: messages) { LSTMPredictor(model: model) }
     }
 
     func completePlan(_ plan: inout TrainingPlan, device: UInt32) {}
