@@ -1,3 +1,5 @@
+public import LanguageModelTypes
+
 /// What `GET /v1/status` returns.
 public struct ServerStatus: Codable, Sendable, Equatable {
     public struct Run: Codable, Sendable, Equatable {
@@ -13,6 +15,12 @@ public struct ServerStatus: Codable, Sendable, Equatable {
         /// ε after the last committed round (runs with differential privacy), and its δ.
         public var epsilon: Double?
         public var delta: Double?
+        /// The per-user distribution of the last evaluation, and its personalized acc@1.
+        public var users: UserAccuracySummary?
+        public var personalizedAccuracyAt1: Double?
+        /// Regressions flagged and rollbacks made since the run was attached.
+        public var regressions: Int?
+        public var rollbacks: Int?
 
         /// A run's line of the status.
         public init(

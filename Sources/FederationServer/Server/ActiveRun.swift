@@ -22,6 +22,12 @@ final class ActiveRun: @unchecked Sendable {
     var virtualTime: Int
     var open: OpenRound?
     var lastAccuracyAt1: Double?
+    /// The last evaluation's per-user distribution and personalized acc@1 (for `/metrics`).
+    var lastUsers: UserAccuracySummary?
+    var lastPersonalizedAccuracyAt1: Double?
+    /// Regressions flagged and rollbacks made while attached.
+    var regressions = 0
+    var rollbacks = 0
     /// Who reported in the committed rounds (kept for runs with participation limits or
     /// differential privacy, whose accounting composes over it).
     var ledger: ParticipationLedger
@@ -80,6 +86,10 @@ final class ActiveRun: @unchecked Sendable {
             virtualTime: virtualTime, lastAccuracyAt1: lastAccuracyAt1)
         s.epsilon = lastPrivacy?.epsilon
         s.delta = lastPrivacy?.delta
+        s.users = lastUsers
+        s.personalizedAccuracyAt1 = lastPersonalizedAccuracyAt1
+        s.regressions = regressions
+        s.rollbacks = rollbacks
         return s
     }
 
@@ -253,6 +263,10 @@ final class ActiveRun: @unchecked Sendable {
         summary.federatedUsers = federated != nil ? UserAccuracySummary(open.federatedUsers, threshold: threshold) : nil
         summary.personalization = personalization
         summary.regression = regression
+        if let users = summary.users { lastUsers = users }
+        if let personalization { lastPersonalizedAccuracyAt1 = personalization.personalized.accuracyAt1 }
+        if regression?.regressed == true { regressions += 1 }
+        if regression?.rolledBackTo != nil { rollbacks += 1 }
         return summary
     }
 

@@ -4,6 +4,7 @@ public import Federation
 public import FederationProtocol
 import Foundation
 import KeyboardCorpus
+import LanguageModelTypes
 public import RunStore
 import UpdateCodec
 
@@ -164,6 +165,14 @@ public final class AggregationServer: @unchecked Sendable {
                 "a branch continues run \(parent)'s model and fleet, so \(flag) cannot change; start a new run for that"
             )
         }
+        let last = try store.lastCommittedRound(ofRun: parent)
+        guard round >= 1, round <= last else {
+            throw RunStoreError(
+                .noSuchRound,
+                last == 0
+                    ? "run \(parent) has no committed round to branch from"
+                    : "run \(parent) has no committed round \(round); --from-round must be in 1…\(last)")
+        }
         var configuration = configuration
         configuration.branchedFrom = RunLineage(run: parent, round: round)
         guard round <= configuration.rounds else {
@@ -173,14 +182,6 @@ public final class AggregationServer: @unchecked Sendable {
         }
         try corpusPolicy?.check(configuration.corpus)
         try configuration.validate()
-        let last = try store.lastCommittedRound(ofRun: parent)
-        guard round >= 1, round <= last else {
-            throw RunStoreError(
-                .noSuchRound,
-                last == 0
-                    ? "run \(parent) has no committed round to branch from"
-                    : "run \(parent) has no committed round \(round); --from-round must be in 1…\(last)")
-        }
         if let data = try store.checkpoint(ofRun: parent, round: round)?.data {
             // The new settings must be able to continue from the checkpoint (stage state included).
             let dataset = try loadDataset(configuration)
@@ -353,6 +354,35 @@ public final class AggregationServer: @unchecked Sendable {
             statuses.compactMap { s in
                 s.epsilon.map { ("{run=\"\(s.runID)\",delta=\"\(s.delta ?? 0)\"}", $0) }
             })
+        let quantiles: [(String, (UserAccuracySummary) -> Double)] = [
+            ("0.1", { $0.at1.p10 }), ("0.5", { $0.at1.median }), ("0.9", { $0.at1.p90 }),
+        ]
+        metric(
+            "kbdsim_run_user_accuracy_at_1", "gauge",
+            "Per-user acc@1 of the last evaluation per active run: quantiles over evaluation users, their unweighted mean and the worst decile's mean.",
+            statuses.flatMap { s -> [(String, Double)] in
+                guard let u = s.users else { return [] }
+                return quantiles.map { ("{run=\"\(s.runID)\",quantile=\"\($0.0)\"}", $0.1(u)) } + [
+                    ("{run=\"\(s.runID)\",statistic=\"mean\"}", u.at1.mean),
+                    ("{run=\"\(s.runID)\",statistic=\"worst-decile\"}", u.worstDecileAt1),
+                ]
+            })
+        metric(
+            "kbdsim_run_users_below_threshold_ratio", "gauge",
+            "Share of evaluation users whose acc@1 is below the run's threshold, last evaluation.",
+            statuses.compactMap { s in
+                s.users.map { ("{run=\"\(s.runID)\",threshold=\"\($0.threshold)\"}", $0.shareBelow) }
+            })
+        metric(
+            "kbdsim_run_personalized_accuracy_at_1", "gauge",
+            "Pooled acc@1 after on-phone personalization, last evaluation, per run that personalizes.",
+            statuses.compactMap { s in s.personalizedAccuracyAt1.map { ("{run=\"\(s.runID)\"}", $0) } })
+        metric(
+            "kbdsim_run_regressions_total", "counter", "Evaluated rounds flagged as regressions, per active run.",
+            statuses.compactMap { s in s.regressions.map { ("{run=\"\(s.runID)\"}", Double($0)) } })
+        metric(
+            "kbdsim_run_rollbacks_total", "counter", "Rollbacks to the best checkpoint, per active run.",
+            statuses.compactMap { s in s.rollbacks.map { ("{run=\"\(s.runID)\"}", Double($0)) } })
         return lines.joined(separator: "\n") + "\n"
     }
 }
