@@ -4,6 +4,7 @@ import FederatedCore
 import FederationProtocol
 import FederationServer
 internal import Foundation
+import LanguageModelTypes
 import RunStore
 
 /// `kbd-sim runs`: what the run store holds.
@@ -123,6 +124,15 @@ struct RunsShowCommand: ParsableCommand {
         let isPrivate = rounds.contains { epsilon($0.number) != nil }
         let backdoorByRound = Dictionary(
             (try store.backdoorEvaluations(ofRun: id)).map { ($0.round, $0) }, uniquingKeysWith: { a, _ in a })
+        let stored = try? RunConfiguration.decode(json: run.config)
+        let perUser = PerUserFigures(
+            try store.userEvaluations(ofRun: id),
+            threshold: stored?.userThreshold ?? UserAccuracySummary.defaultThreshold)
+        func regression(_ round: Int) -> RegressionCheck? {
+            guard let json = stageReports[round]?.first(where: { $0.stage == "regression" })?.json else { return nil }
+            return try? JSONDecoder().decode(RegressionCheck.self, from: Data(json.utf8))
+        }
+        let hasRegressions = rounds.contains { regression($0.number)?.regressed == true }
         if json {
             let config = (try? JSONSerialization.jsonObject(with: Data(run.config.utf8))) ?? run.config
             printJSON([
@@ -157,6 +167,11 @@ struct RunsShowCommand: ParsableCommand {
                         row["backdoor@1"] = b.at1
                         row["backdoor@3"] = b.at3
                     }
+                    for (key, value) in perUser.figures(round: r.number) { row[key] = value }
+                    if let g = regression(r.number) {
+                        row["regression"] = g.regressed
+                        if let to = g.rolledBackTo { row["rolled back to"] = to }
+                    }
                     return row
                 },
             ])
@@ -170,7 +185,9 @@ struct RunsShowCommand: ParsableCommand {
             columns: [
                 "round", "selected", "reported", "dropped", "stragglers", "abandoned", "tokens", "MB up", "wall s",
                 "acc@1", "acc@3", "acc@1-iv", "ppl",
-            ] + (isPrivate ? ["epsilon"] : []) + (backdoorByRound.isEmpty ? [] : ["backdoor@1", "backdoor@3"]))
+            ] + (isPrivate ? ["epsilon"] : []) + (backdoorByRound.isEmpty ? [] : ["backdoor@1", "backdoor@3"])
+                + (perUser.isEmpty ? [] : ["user p10", "worst 10%"])
+                + (perUser.personalizes ? ["personalized", "users hurt"] : []) + (hasRegressions ? ["regression"] : []))
         for r in rounds {
             let e = byRound[r.number]?.first(where: \.isHeadline)
             var cells: [String] = [
@@ -184,6 +201,24 @@ struct RunsShowCommand: ParsableCommand {
             if !backdoorByRound.isEmpty {
                 let b = backdoorByRound[r.number]
                 cells += [b.map { fixed($0.at1) } ?? "", b.map { fixed($0.at3) } ?? ""]
+            }
+            let figures = perUser.figures(round: r.number)
+            if !perUser.isEmpty {
+                cells += [
+                    figures["user p10 acc@1"].map { fixed($0) } ?? "",
+                    figures["worst decile acc@1"].map { fixed($0) } ?? "",
+                ]
+            }
+            if perUser.personalizes {
+                cells += [
+                    figures["personalized acc@1"].map { fixed($0) } ?? "",
+                    figures["users hurt"].map { fixed(100 * $0, digits: 1) + "%" } ?? "",
+                ]
+            }
+            if hasRegressions {
+                let g = regression(r.number)
+                cells.append(
+                    g?.regressed == true ? (g?.rolledBackTo.map { "rolled back to \($0)" } ?? "flagged") : "")
             }
             table.append(cells)
         }
@@ -263,6 +298,16 @@ struct RunsBranchCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        do {
+            try branch()
+        } catch let error as FederationError {
+            throw ValidationError(error.message)
+        } catch let error as RunStoreError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    private func branch() throws {
         let store = try store.open()
         let parent = try store.requireRun(id: id)
         var c = try RunConfiguration.decode(json: parent.config)
@@ -280,14 +325,7 @@ struct RunsBranchCommand: ParsableCommand {
                 rollback: rollbackOnRegression)
         }
         let server = AggregationServer(store: store)
-        let branch: Int64
-        do {
-            branch = try server.branchRun(from: id, round: fromRound, configuration: c)
-        } catch let error as FederationError {
-            throw ValidationError(error.message)
-        } catch let error as RunStoreError {
-            throw ValidationError(error.message)
-        }
+        let branch = try server.branchRun(from: id, round: fromRound, configuration: c)
         if json {
             printJSON(["run": branch, "branched from": id, "from round": fromRound, "rounds": c.rounds])
         } else {
@@ -295,5 +333,52 @@ struct RunsBranchCommand: ParsableCommand {
                 "run \(branch) branched from run \(id) after round \(fromRound); continue it with: kbd-sim run --resume \(branch) --db \(self.store.db)"
             )
         }
+    }
+}
+
+/// Per-user figures of a stored run by round: the distribution over its evaluation users, and
+/// personalization's gain, from the per-user counts the store keeps.
+struct PerUserFigures {
+    private var byRound: [Int: [String: [UserScore]]] = [:]
+    let threshold: Double
+
+    init(_ records: [UserEvaluationRecord], threshold: Double) {
+        self.threshold = threshold
+        for r in records {
+            byRound[r.round, default: [:]][r.split, default: []].append(
+                UserScore(user: Int(r.user), predictions: r.predictions, hitsAt1: r.hits1, hitsAt3: r.hits3))
+        }
+    }
+
+    var isEmpty: Bool { byRound.isEmpty }
+    var personalizes: Bool { byRound.values.contains { $0["personalized"] != nil } }
+
+    /// The round's figures under the keys of `kbd-sim run --json`.
+    func figures(round: Int) -> [String: Double] {
+        guard let splits = byRound[round] else { return [:] }
+        var out: [String: Double] = [:]
+        if let headline = splits["users"] ?? splits["per-user"],
+            let u = UserAccuracySummary(headline, threshold: threshold)
+        {
+            out.merge(u.dictionary) { a, _ in a }
+        }
+        if let f = splits["devices"], let u = UserAccuracySummary(f, threshold: threshold) {
+            for (k, v) in u.dictionary { out["federated " + k] = v }
+        }
+        if let g = splits["personal-global"], let p = splits["personalized"] {
+            func pooled(_ s: [UserScore]) -> NextWordMetrics {
+                var m = NextWordMetrics()
+                for u in s {
+                    m.predictions += u.predictions
+                    m.hitsAt1 += u.hitsAt1
+                    m.hitsAt3 += u.hitsAt3
+                }
+                return m
+            }
+            let result = PersonalizationResult(
+                global: pooled(g), personalized: pooled(p), globalUsers: g, personalizedUsers: p, lambda: nil)
+            out.merge(result.dictionary) { a, _ in a }
+        }
+        return out
     }
 }

@@ -63,6 +63,46 @@ struct ReportCharts {
     /// i.: only when a run has a backdoor target.
     var backdoor: Chart? { runs.contains { !$0.backdoorEvaluations.isEmpty } ? backdoorByRound : nil }
 
+    /// j.: only when a run has per-user figures.
+    var perUser: Chart? { runs.contains { $0.finalUserAccuracy != nil } ? userAccuracyCDF : nil }
+
+    /// j. The distribution of per-user acc@1 at each run's last evaluation (solid: the global
+    /// model; dashed: after on-phone personalization), as a cumulative share of users.
+    var userAccuracyCDF: Chart {
+        var chart = LineChart(
+            id: "user-accuracy-cdf", title: "Per-user accuracy at the last evaluation",
+            xTitle: "a user's acc@1 (% of their predictions, nwp-v1)", yTitle: "evaluation users at or below it (%)",
+            emptyNote: "no run with per-user figures")
+        for (i, run) in runs.enumerated() {
+            guard let u = run.finalUserAccuracy else {
+                chart.legend.append(runEntry(i, run, note: "no per-user figures"))
+                continue
+            }
+            for (name, dash, values) in [
+                ("global", LineDash.solid, u.global), ("personalized", .dashed, u.personalized),
+            ]
+            where !values.isEmpty {
+                let n = Double(values.count)
+                chart.series.append(
+                    LineChart.Series(
+                        colour: colour(i), dash: dash, width: lineWidth(i),
+                        points: values.enumerated().map { (x: $1 * 100, y: Double($0 + 1) / n * 100) }
+                    ) { x, y in
+                        "run \(run.id), round \(u.round), \(name): \(NumberText.fixed(y, decimals: 1)) % of users at or below acc@1 \(NumberText.fixed(x, decimals: 2)) %"
+                    })
+            }
+            chart.legend.append(runEntry(i, run, note: nil))
+        }
+        chart.legend += [
+            styleKey("solid: global model", .solid), styleKey("dashed: personalized on the phone", .dashed),
+        ]
+        return Chart(
+            id: chart.id, heading: "j. Who the model fails: per-user accuracy",
+            caption:
+                "Each evaluation user's own acc@1 at the run's last evaluation, as a cumulative share of users: the further left a curve starts, the worse the model serves its worst users. Dashed: the same users after the phone fine-tuned the model on their earlier text (scored on their later text).",
+            svg: chart.svg())
+    }
+
     /// i. backdoor@1 (solid) and backdoor@3 (dashed) by round.
     var backdoorByRound: Chart {
         var chart = LineChart(

@@ -40,7 +40,7 @@ public struct ReportDocument: Sendable {
 
     /// The headings of the charts, in order.
     public var chartHeadings: [String] {
-        (charts.all + [charts.privacy, charts.backdoor].compactMap { $0 }).map(\.heading)
+        (charts.all + [charts.privacy, charts.backdoor, charts.perUser].compactMap { $0 }).map(\.heading)
     }
 
     private var charts: ReportCharts { ReportCharts(runs: runs, showsCorpus: hasMixedCorpora) }
@@ -76,6 +76,7 @@ public struct ReportDocument: Sendable {
         if let uploadComparison { body += uploadComparison.html }
         if let privacy = charts.privacy { body += section(privacy) }
         if let backdoor = charts.backdoor { body += section(backdoor) }
+        if let perUser = charts.perUser { body += section(perUser) }
         return """
             <!DOCTYPE html>
             <html lang="en">

@@ -32,7 +32,8 @@ extension ReportedRun {
                 ReportedRun(
                     record: record, rounds: try store.rounds(ofRun: id), evaluations: try store.evaluations(ofRun: id),
                     stageReports: try store.stageReports(ofRun: id),
-                    backdoorEvaluations: try store.backdoorEvaluations(ofRun: id)))
+                    backdoorEvaluations: try store.backdoorEvaluations(ofRun: id),
+                    userEvaluations: try store.userEvaluations(ofRun: id)))
         }
         let corpora = Set(runs.map(\.record.corpus))
         if corpora.count > 1 && !allowMixedCorpora {

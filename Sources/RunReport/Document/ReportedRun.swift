@@ -19,12 +19,28 @@ public struct ReportedRun: Sendable {
     /// The backdoor's success at each evaluated round of a run with a backdoor target
     /// (`backdoor@1`, `backdoor@3`), in round order; empty otherwise.
     public let backdoorEvaluations: [BackdoorEvaluationRecord]
+    /// At the last evaluated round with per-user counts: that round, each evaluation user's
+    /// acc@1 (ascending), and after on-phone personalization if the run personalizes.
+    public let finalUserAccuracy: (round: Int, global: [Double], personalized: [Double])?
 
     /// Builds a run's view from what the store holds.
     public init(
         record: RunRecord, rounds: [RoundRecord], evaluations: [EvaluationRecord],
-        stageReports: [StageReportRecord] = [], backdoorEvaluations: [BackdoorEvaluationRecord] = []
+        stageReports: [StageReportRecord] = [], backdoorEvaluations: [BackdoorEvaluationRecord] = [],
+        userEvaluations: [UserEvaluationRecord] = []
     ) {
+        let headline = userEvaluations.filter { $0.split == "users" || $0.split == "per-user" }
+        if let last = headline.map(\.round).max() {
+            func accuracies(_ rows: [UserEvaluationRecord]) -> [Double] {
+                rows.filter { $0.predictions > 0 }.map { Double($0.hits1) / Double($0.predictions) }.sorted()
+            }
+            finalUserAccuracy = (
+                last, accuracies(headline.filter { $0.round == last }),
+                accuracies(userEvaluations.filter { $0.round == last && $0.split == "personalized" })
+            )
+        } else {
+            finalUserAccuracy = nil
+        }
         self.backdoorEvaluations = backdoorEvaluations
         var epsilons: [Int: Double] = [:]
         for report in stageReports where report.stage == "privacy" {
