@@ -251,6 +251,7 @@ struct RunsBranchCommand: ParsableCommand {
             Examples:
               kbd-sim runs branch 3 --from-round 40 --db runs.sqlite
               kbd-sim runs branch 3 --from-round 40 --rounds 200 --client-lr 0.3 --rollback-on-regression --db runs.sqlite
+              kbd-sim runs branch 3 --from-round 99 --rounds 100 --personalize --personalize-lr 0.3 --db runs.sqlite
             """
     )
 
@@ -294,6 +295,21 @@ struct RunsBranchCommand: ParsableCommand {
     @Flag(name: .long, help: "On a regression, restore the best round's checkpoint and go on.")
     var rollbackOnRegression = false
 
+    @Flag(name: .long, help: "Personalize at every evaluation (as kbd-sim run --personalize).")
+    var personalize = false
+
+    @Option(name: .long, help: "Personalization: local epochs of fine-tuning.")
+    var personalizeEpochs: Int?
+
+    @Option(name: .long, help: "Personalization: the fine-tuning SGD learning rate (> 0).")
+    var personalizeLr: Float?
+
+    @Option(name: .long, help: "Personalization: the fine-tuning minibatch size in messages.")
+    var personalizeBatch: Int?
+
+    @Option(name: .long, help: "Personalization of an n-gram model: λ in [0, 1], or auto.")
+    var userLambda: String?
+
     @Flag(name: .long, help: "Print one JSON document instead of a sentence.")
     var json = false
 
@@ -319,6 +335,21 @@ struct RunsBranchCommand: ParsableCommand {
         if let evalEvery { c.evalEvery = evalEvery }
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
         if let fedproxMu { c.client.proximalMu = fedproxMu == 0 ? nil : fedproxMu }
+        if personalize || personalizeEpochs != nil || personalizeLr != nil || personalizeBatch != nil
+            || userLambda != nil
+        {
+            var p = c.personalization ?? PersonalizationConfiguration()
+            if let personalizeEpochs { p.epochs = personalizeEpochs }
+            if let personalizeLr { p.learningRate = personalizeLr }
+            if let personalizeBatch { p.batchSize = personalizeBatch }
+            if let userLambda {
+                guard userLambda == "auto" || Double(userLambda) != nil else {
+                    throw ValidationError("--user-lambda must be a number in [0, 1] or auto (got '\(userLambda)')")
+                }
+                p.lambda = Double(userLambda)
+            }
+            c.personalization = p
+        }
         if regressionThreshold != nil || rollbackOnRegression {
             c.regressionGuard = RegressionGuard(
                 threshold: regressionThreshold ?? c.regressionGuard?.threshold ?? RegressionGuard.defaultThreshold,
