@@ -36,7 +36,8 @@ struct ReportCommandTests {
     private func count(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
 
     @Test(
-        "A report on two real runs: one self-contained file, five charts with axis titles and every run in each legend")
+        "A report on two real runs: one self-contained file, six charts (the five of every report and j, per-user accuracy) with axis titles and every run in each legend"
+    )
     func reportOnTwoRuns() throws {
         let folder = ScratchFolder()
         let db = folder.path + "/runs.sqlite"
@@ -48,14 +49,15 @@ struct ReportCommandTests {
         let json = try r.json()
         #expect(json["path"] as? String == out)
         #expect((json["runs"] as? [[String: Any]])?.compactMap { $0["run"] as? Int } == [1, 2])
-        #expect((json["charts"] as? [String])?.count == 5)
+        #expect((json["charts"] as? [String])?.count == 6)
+        #expect((json["charts"] as? [String])?.last == "j. Who the model fails: per-user accuracy")
         let html = try String(contentsOfFile: out, encoding: .utf8)
         #expect(json["bytes"] as? Int == html.utf8.count)
 
         // Valid-looking, self-contained HTML.
         #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains("</html>"))
         #expect(count("<section", in: html) == count("</section>", in: html))
-        #expect(count("<svg ", in: html) == 5 && count("</svg>", in: html) == 5)
+        #expect(count("<svg ", in: html) == 6 && count("</svg>", in: html) == 6)
         #expect(!html.contains("<script") && !html.contains("<img") && !html.contains("<link"))
         let references = try NSRegularExpression(pattern: #"(?:src|href)\s*=|url\("#, options: [.caseInsensitive])
         #expect(references.numberOfMatches(in: html, range: NSRange(html.startIndex..., in: html)) == 0)

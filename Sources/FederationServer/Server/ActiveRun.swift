@@ -188,7 +188,10 @@ final class ActiveRun: @unchecked Sendable {
                     stage: "participation-limits",
                     payload: ["skipped": skipped, "maximumParticipations": ledgerAfter.maximumCount]))
         }
-        if let regression { stageReports.append(StageReport(stage: "regression", payload: regression)) }
+        // Only a flagged round is stored: the report is the flag.
+        if let regression, regression.regressed {
+            stageReports.append(StageReport(stage: "regression", payload: regression))
+        }
         let split = c.splitKind.rawValue
         var records: [EvaluationRecord] = []
         var userRecords: [UserEvaluationRecord] = []
