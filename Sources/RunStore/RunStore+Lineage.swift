@@ -27,6 +27,13 @@ extension RunStore {
         }
     }
 
+    /// The rounds of run `id` the regression guard flagged, in round order.
+    public func regressions(ofRun id: Int64) throws -> [RegressionRecord] {
+        try writer.read { db in
+            try RegressionRecord.filter(Column("runId") == id).order(Column("round")).fetchAll(db)
+        }
+    }
+
     /// The checkpoint of round `round` of run `id`, or nil if it was not kept.
     public func checkpoint(ofRun id: Int64, round: Int) throws -> CheckpointRecord? {
         try writer.read { db in try CheckpointRecord.fetchOne(db, key: ["runId": id, "round": round]) }
@@ -94,6 +101,7 @@ extension RunStore {
                 ("userEvaluation", "round, split, user, predictions, hits1, hits3"),
                 ("stageReport", "round, stage, json"),
                 ("backdoorEvaluation", "round, contexts, at1, at3"),
+                ("regression", "round, acc1, bestRound, bestAcc1, rolledBackTo"),
             ] {
                 try db.execute(
                     sql:

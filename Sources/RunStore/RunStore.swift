@@ -73,6 +73,8 @@ public struct RunStore: Sendable {
         public var backdoorEvaluations: [BackdoorEvaluationRecord]
         /// Per-user counts of the round's evaluations.
         public var userEvaluations: [UserEvaluationRecord] = []
+        /// The regression guard's flag, if it flagged this round.
+        public var regression: RegressionRecord?
         /// A round whose checkpoint ``keepCheckpointsEvery`` must spare (the best so far, which
         /// a rollback restores).
         public var keepCheckpointOfRound: Int?
@@ -81,8 +83,9 @@ public struct RunStore: Sendable {
             round: RoundRecord, evaluations: [EvaluationRecord] = [], checkpoint: CheckpointRecord? = nil,
             participants: [UInt64] = [], keepCheckpointsEvery: Int? = nil, stageReports: [StageReportRecord] = [],
             backdoorEvaluations: [BackdoorEvaluationRecord] = [], userEvaluations: [UserEvaluationRecord] = [],
-            keepCheckpointOfRound: Int? = nil
+            keepCheckpointOfRound: Int? = nil, regression: RegressionRecord? = nil
         ) {
+            self.regression = regression
             self.userEvaluations = userEvaluations
             self.keepCheckpointOfRound = keepCheckpointOfRound
             self.backdoorEvaluations = backdoorEvaluations
@@ -120,6 +123,7 @@ public struct RunStore: Sendable {
                 arguments: [Self.encodeDevices(committed.participants), runId, number])
             for evaluation in committed.evaluations { try evaluation.insert(db) }
             for user in committed.userEvaluations { try user.insert(db) }
+            try committed.regression?.insert(db)
             try committed.checkpoint?.insert(db)
             for report in committed.stageReports { try report.insert(db) }
             for backdoor in committed.backdoorEvaluations { try backdoor.insert(db) }

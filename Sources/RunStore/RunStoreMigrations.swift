@@ -127,7 +127,8 @@ enum RunStoreMigrations {
         }
         // Issue 18: per-user counts of every evaluation; per round, the phones whose update was
         // aggregated (little-endian u32 ids, in aggregation order), so a run can be branched
-        // from any committed round with its participation ledger as it stood then.
+        // from any committed round with its participation ledger as it stood then; the rounds
+        // the regression guard flagged.
         migrator.registerMigration("v7-user-evaluations-round-participants") { db in
             try db.execute(
                 sql: """
@@ -143,6 +144,16 @@ enum RunStoreMigrations {
                         FOREIGN KEY (runId, round) REFERENCES round(runId, number) ON DELETE CASCADE
                     ) WITHOUT ROWID;
                     ALTER TABLE round ADD COLUMN participants BLOB;
+                    CREATE TABLE regression (
+                        runId INTEGER NOT NULL,
+                        round INTEGER NOT NULL,
+                        acc1 REAL NOT NULL,
+                        bestRound INTEGER NOT NULL,
+                        bestAcc1 REAL NOT NULL,
+                        rolledBackTo INTEGER,
+                        PRIMARY KEY (runId, round),
+                        FOREIGN KEY (runId, round) REFERENCES round(runId, number) ON DELETE CASCADE
+                    );
                     """)
         }
         return migrator

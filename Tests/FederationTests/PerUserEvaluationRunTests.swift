@@ -148,8 +148,8 @@ import Testing
         let restored = try ServerCheckpoint.decode(
             [UInt8](try #require(server.store.checkpoint(ofRun: branch, round: best.round + 1)?.data)), into: fresh)
         #expect(restored.model.sha256() == best.summary.modelSHA256)
-        let reports = try server.store.stageReports(ofRun: branch).filter { $0.stage == "regression" }
-        #expect(reports.contains { $0.round == best.round + 1 })
+        let flagged = try server.store.regressions(ofRun: branch)
+        #expect(flagged.first?.round == best.round + 1 && flagged.first?.rolledBackTo == best.round)
     }
 
     @Test("Bad personalization, FedProx, regression and branch settings are refused, naming the flag, storing nothing")

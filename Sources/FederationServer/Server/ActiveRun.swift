@@ -188,10 +188,6 @@ final class ActiveRun: @unchecked Sendable {
                     stage: "participation-limits",
                     payload: ["skipped": skipped, "maximumParticipations": ledgerAfter.maximumCount]))
         }
-        // Only a flagged round is stored: the report is the flag.
-        if let regression, regression.regressed {
-            stageReports.append(StageReport(stage: "regression", payload: regression))
-        }
         let split = c.splitKind.rawValue
         var records: [EvaluationRecord] = []
         var userRecords: [UserEvaluationRecord] = []
@@ -244,7 +240,13 @@ final class ActiveRun: @unchecked Sendable {
                         BackdoorEvaluationRecord(
                             runId: id, round: round, contexts: $0.predictions, at1: $0.accuracyAt1, at3: $0.accuracyAt3)
                     ]
-                } ?? [], userEvaluations: userRecords, keepCheckpointOfRound: bestAfter?.round))
+                } ?? [], userEvaluations: userRecords, keepCheckpointOfRound: bestAfter?.round,
+                regression: regression.flatMap { r in
+                    r.regressed
+                        ? RegressionRecord(
+                            runId: id, round: round, acc1: r.accuracyAt1, bestRound: r.bestRound,
+                            bestAcc1: r.bestAccuracyAt1, rolledBackTo: r.rolledBackTo) : nil
+                }))
         // Only now, with the round durable, does the server move on.
         model = continued
         best = bestAfter

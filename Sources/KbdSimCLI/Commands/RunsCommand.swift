@@ -128,11 +128,10 @@ struct RunsShowCommand: ParsableCommand {
         let perUser = PerUserFigures(
             try store.userEvaluations(ofRun: id),
             threshold: stored?.userThreshold ?? UserAccuracySummary.defaultThreshold)
-        func regression(_ round: Int) -> RegressionCheck? {
-            guard let json = stageReports[round]?.first(where: { $0.stage == "regression" })?.json else { return nil }
-            return try? JSONDecoder().decode(RegressionCheck.self, from: Data(json.utf8))
-        }
-        let hasRegressions = rounds.contains { regression($0.number)?.regressed == true }
+        let regressions = Dictionary(
+            try store.regressions(ofRun: id).map { ($0.round, $0) }, uniquingKeysWith: { a, _ in a })
+        func regression(_ round: Int) -> RegressionRecord? { regressions[round] }
+        let hasRegressions = !regressions.isEmpty
         if json {
             let config = (try? JSONSerialization.jsonObject(with: Data(run.config.utf8))) ?? run.config
             printJSON([
@@ -169,7 +168,8 @@ struct RunsShowCommand: ParsableCommand {
                     }
                     for (key, value) in perUser.figures(round: r.number) { row[key] = value }
                     if let g = regression(r.number) {
-                        row["regression"] = g.regressed
+                        row["regression"] = true
+                        row["best round"] = g.bestRound
                         if let to = g.rolledBackTo { row["rolled back to"] = to }
                     }
                     return row
@@ -217,8 +217,7 @@ struct RunsShowCommand: ParsableCommand {
             }
             if hasRegressions {
                 let g = regression(r.number)
-                cells.append(
-                    g?.regressed == true ? (g?.rolledBackTo.map { "rolled back to \($0)" } ?? "flagged") : "")
+                cells.append(g.map { $0.rolledBackTo.map { "rolled back to \($0)" } ?? "flagged" } ?? "")
             }
             table.append(cells)
         }

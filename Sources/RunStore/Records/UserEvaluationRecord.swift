@@ -27,3 +27,26 @@ public struct UserEvaluationRecord: Codable, Sendable, Equatable, FetchableRecor
         self.hits3 = hits3
     }
 }
+
+/// An evaluated round the regression guard flagged (issue 18): its acc@1 fell more than the
+/// run's threshold below the best evaluated round's; `rolledBackTo` is set when the run went on
+/// from that round's checkpoint.
+public struct RegressionRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "regression"
+
+    public var runId: Int64
+    public var round: Int
+    public var acc1: Double
+    public var bestRound: Int
+    public var bestAcc1: Double
+    public var rolledBackTo: Int?
+
+    public init(runId: Int64, round: Int, acc1: Double, bestRound: Int, bestAcc1: Double, rolledBackTo: Int?) {
+        self.runId = runId
+        self.round = round
+        self.acc1 = acc1
+        self.bestRound = bestRound
+        self.bestAcc1 = bestAcc1
+        self.rolledBackTo = rolledBackTo
+    }
+}
