@@ -1,4 +1,5 @@
 import Dispatch
+import FederatedCore
 import Foundation
 public import LanguageModelTypes
 
@@ -29,6 +30,11 @@ public enum LSTMBenchmark {
         public var tokensPerSecond: Double
         /// Seconds per optimizer step (best of the repeats), per trainer.
         public var secondsPerStep: Double
+        /// Matrix-product GFLOP/s of the best repeat: ``trainingMatrixFLOPs(config:batch:)``
+        /// summed over the timed steps, divided by the time (all workers).
+        public var matrixGFLOPS: Double
+        /// Mean target tokens per timed step (per trainer).
+        public var tokensPerStep: Double
     }
 
     /// The synthetic benchmark message `i` for a vocabulary of `vocabularySize` ids.
@@ -37,7 +43,61 @@ public enum LSTMBenchmark {
         return (0..<length).map { t in Int32(4 + (131 * i + 17 * t) % (vocabularySize - 4)) }
     }
 
-    /// Measures SGD training throughput.
+    /// `count` batches of `batchSize` fixed-length synthetic messages (``message(_:vocabularySize:)``),
+    /// as `tools/torch_lstm.py` builds them.
+    public static func syntheticBatches(config: ModelConfig, batchSize: Int, count: Int) -> [[[Int32]]] {
+        (0..<count).map { s in
+            (0..<batchSize).map { message(s * batchSize + $0, vocabularySize: config.vocabularySize) }
+        }
+    }
+
+    /// `count` batches of `batchSize` real messages: `messages` shuffled by `seed` (as an
+    /// epoch of ``LSTMTrainer`` shuffles them), cut to `maxMessageLength` words, taken in
+    /// order and wrapping around if there are too few.
+    public static func corpusBatches(
+        messages: [[Int32]], batchSize: Int, count: Int, maxMessageLength: Int = 64, seed: UInt64 = 1
+    ) -> [[[Int32]]] {
+        precondition(!messages.isEmpty, "no messages")
+        var order = Array(messages.indices)
+        var rng = SplitMix64(seed: seed, streams: 0)
+        for i in stride(from: order.count - 1, to: 0, by: -1) {
+            order.swapAt(i, Int(rng.next() % UInt64(i + 1)))
+        }
+        var next = 0
+        return (0..<count).map { _ in
+            (0..<batchSize).map { _ in
+                let m = messages[order[next % order.count]]
+                next += 1
+                return maxMessageLength > 0 && m.count > maxMessageLength ? Array(m.prefix(maxMessageLength)) : m
+            }
+        }
+    }
+
+    /// The floating-point operations of the matrix products in one training step (forward and
+    /// backward) on `batch`, counting a multiply-add as 2.
+    ///
+    /// With `n` target tokens (rows), `b` messages, embedding `e`, gates `g` (3h for CIFG, 4h for
+    /// LSTM), hidden `h`, projection `d` (`h` and no projection product when it is 0) and
+    /// vocabulary `V`, the forward products are `2n·e·g` (input gates), `2(n − b)·h·g`
+    /// (recurrent gates; the first step has no previous state), `2n·h·d` (projection) and
+    /// `2n·d·V` (tied softmax); backward has two products of the same size per forward one
+    /// (gradient into the input and into the weight), so the step is
+    /// `6n·(e·g + h·d + d·V) + 6(n − b)·h·g`. Elementwise work (gates, softmax) is not counted:
+    /// a few dozen operations per hidden unit and per vocabulary entry, against `6d` per
+    /// vocabulary entry and `6(e + h)` per gate in the products.
+    public static func trainingMatrixFLOPs(config: ModelConfig, batch: [[Int32]]) -> Double {
+        let n = Double(batch.reduce(0) { $0 + $1.count + 1 })
+        let b = Double(batch.count)
+        let e = Double(config.embedding)
+        let h = Double(config.hidden)
+        let g = Double(config.cell.gateBlockCount * config.hidden)
+        let v = Double(config.vocabularySize)
+        let d = config.projection > 0 ? Double(config.projection) : h
+        let projection = config.projection > 0 ? h * d : 0
+        return 6 * n * (e * g + projection + d * v) + 6 * (n - b) * h * g
+    }
+
+    /// Measures SGD training throughput on fixed-length synthetic messages.
     ///
     /// - Parameters:
     ///   - config: the model shape.
@@ -48,23 +108,38 @@ public enum LSTMBenchmark {
     public static func measureTraining(
         config: ModelConfig, batchSize: Int, parallelism: Parallelism, steps: Int, repeats: Int = 3
     ) throws -> TrainingResult {
+        try measureTraining(
+            config: config, batches: syntheticBatches(config: config, batchSize: batchSize, count: steps + 2),
+            parallelism: parallelism, repeats: repeats)
+    }
+
+    /// Measures SGD training throughput on given batches: the first two warm up, the rest are
+    /// timed, `repeats` times; the best repeat is reported.
+    ///
+    /// - Parameter profile: when set (single thread only), collects the phase times of the
+    ///   timed steps of every repeat.
+    public static func measureTraining(
+        config: ModelConfig, batches: [[[Int32]]], parallelism: Parallelism, repeats: Int = 3,
+        profile: TrainingProfile? = nil
+    ) throws -> TrainingResult {
+        precondition(batches.count >= 3, "need 2 warm-up batches and at least one timed batch")
         let model = try LSTMLanguageModel(config: config)
         let workers = parallelism == .independent ? 2 : 1
         let threads = parallelism == .dataParallel ? 2 : 1
+        let batchSize = batches[0].count
         let trainers = (0..<workers).map { _ in
             LSTMTrainer(
                 model: model,
                 options: TrainingOptions(
                     batchSize: batchSize, learningRate: 0.1, optimizer: .sgd(clipNorm: 5), threads: threads))
         }
-        let batches = (0..<(steps + 2)).map { s in
-            (0..<batchSize).map { message(s * batchSize + $0, vocabularySize: config.vocabularySize) }
-        }
+        let steps = batches.count - 2
         let tokensPerStep = batches.map { $0.reduce(0) { $0 + $1.count + 1 } }
         let box = TrainerBox(trainers: trainers, batches: batches)
         var best = Double.infinity
         for _ in 0..<repeats {
             for b in 0..<2 { for t in trainers { t.step(on: batches[b]) } }
+            if let profile { trainers[0].profile = profile }
             let start = DispatchTime.now().uptimeNanoseconds
             if workers == 1 {
                 for s in 2..<(steps + 2) { trainers[0].step(on: batches[s]) }
@@ -74,11 +149,14 @@ public enum LSTMBenchmark {
                 }
             }
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            trainers[0].profile = nil
         }
         let tokens = Double(tokensPerStep[2...].reduce(0, +) * workers)
+        let flops = batches[2...].reduce(0) { $0 + trainingMatrixFLOPs(config: config, batch: $1) } * Double(workers)
         return TrainingResult(
             batchSize: batchSize, parallelism: parallelism, tokensPerSecond: tokens / best,
-            secondsPerStep: best / Double(steps))
+            secondsPerStep: best / Double(steps), matrixGFLOPS: flops / best / 1e9,
+            tokensPerStep: tokens / Double(workers * steps))
     }
 
     /// Measures one-word inference: `feed` plus `topK(3)`, mean seconds per word (best of

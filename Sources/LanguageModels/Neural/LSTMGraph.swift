@@ -69,6 +69,9 @@ final class LSTMGraph<S: LSTMScalar> {
     var dropout: S = 0
     /// Seeds this run's dropout masks (SplitMix64), so training stays bit-reproducible.
     var dropoutSeed: UInt64 = 0
+    /// When set, ``run(parameters:gradients:lossScale:inspectLogits:)`` charges its time to
+    /// the profile's phases (the caller starts the clock); nil reads no clock.
+    var profile: TrainingProfile?
 
     init(config: ModelConfig, softmaxChunkRows: Int = LSTMGraph.defaultSoftmaxChunkRows) {
         precondition((try? config.validate()) != nil, "invalid model config")
@@ -215,6 +218,7 @@ final class LSTMGraph<S: LSTMScalar> {
         let projectionOffset = self.projectionOffset
         let maskX = self.maskX
         let maskY = self.maskY
+        let profile = self.profile
         let useDropout = gradients != nil && dropout > 0
         if useDropout {
             var rng = SplitMix64(seed: dropoutSeed)
@@ -223,6 +227,7 @@ final class LSTMGraph<S: LSTMScalar> {
             for i in 0..<(n * embeddingWidth) { maskX[i] = rng.nextUnitFloat() < p ? 0 : keep }
             for i in 0..<(n * outputWidth) { maskY[i] = rng.nextUnitFloat() < p ? 0 : keep }
         }
+        profile?.lap(.embedding)
         if n == 0 {
             if let gradients { gradients.update(repeating: 0, count: layout.parameterCount) }
             return 0
@@ -244,9 +249,11 @@ final class LSTMGraph<S: LSTMScalar> {
             (gates + r * g).update(from: bias, count: g)
         }
         if useDropout { for i in 0..<(n * e) { x[i] *= maskX[i] } }
+        profile?.lap(.embedding)
         S.gemm(
             transA: false, transB: false, m: n, n: g, k: e, alpha: 1, a: x, lda: e, b: wx, ldb: g, beta: 1, c: gates,
             ldc: g)
+        profile?.lap(.cellProducts)
 
         // Recurrence.
         let sigmoidWidth = g - h
@@ -258,6 +265,7 @@ final class LSTMGraph<S: LSTMScalar> {
                 S.gemm(
                     transA: false, transB: false, m: bt, n: g, k: h, alpha: 1, a: hs + p0 * h, lda: h, b: wh, ldb: g,
                     beta: 1, c: gates + r0 * g, ldc: g)
+                profile?.lap(.cellProducts)
                 if gradients != nil { (hPrev + r0 * h).update(from: hs + p0 * h, count: bt * h) }
             }
             for b in 0..<bt {
@@ -299,6 +307,7 @@ final class LSTMGraph<S: LSTMScalar> {
                 let hh = hs + (r0 + b) * h
                 for j in 0..<h { hh[j] = o[j] * tc[j] }
             }
+            profile?.lap(.cellElementwise)
         }
 
         // Projection.
@@ -308,6 +317,7 @@ final class LSTMGraph<S: LSTMScalar> {
                 transA: false, transB: false, m: n, n: d, k: h, alpha: 1, a: hs, lda: h, b: parameters + po, ldb: d,
                 beta: 0, c: ys, ldc: d)
             y = ys
+            profile?.lap(.projectionProducts)
         } else if useDropout {
             ys.update(from: hs, count: n * h)
             y = ys
@@ -315,12 +325,14 @@ final class LSTMGraph<S: LSTMScalar> {
             y = hs
         }
         if useDropout { for i in 0..<(n * d) { y[i] *= maskY[i] } }
+        profile?.lap(.embedding)
 
         // Tied softmax layer, chunk by chunk, with fused cross-entropy and its gradient.
         var loss = 0.0
         let gEmb = gradients.map { $0 + embeddingOffset }
         let gOutBias = gradients.map { $0 + outputBiasOffset }
         if let gOutBias { gOutBias.update(repeating: 0, count: v) }
+        profile?.lap(.softmax)
         var chunkStart = 0
         while chunkStart < n {
             let rows = min(softmaxChunkRows, n - chunkStart)
@@ -328,6 +340,7 @@ final class LSTMGraph<S: LSTMScalar> {
             S.gemm(
                 transA: false, transB: true, m: rows, n: v, k: d, alpha: 1, a: y + chunkStart * d, lda: d, b: emb,
                 ldb: d, beta: 1, c: logits, ldc: v)
+            profile?.lap(.outputProducts)
             for r in 0..<rows {
                 let row = logits + r * v
                 let target = Int(targetIDs[chunkStart + r])
@@ -345,18 +358,23 @@ final class LSTMGraph<S: LSTMScalar> {
                     let row = logits + r * v
                     for j in 0..<v { gOutBias[j] += row[j] }
                 }
+                profile?.lap(.softmax)
                 S.gemm(
                     transA: true, transB: false, m: v, n: d, k: rows, alpha: 1, a: logits, lda: v,
                     b: y + chunkStart * d, ldb: d, beta: chunkStart == 0 ? 0 : 1, c: gEmb, ldc: d)
                 S.gemm(
                     transA: false, transB: false, m: rows, n: d, k: v, alpha: 1, a: logits, lda: v, b: emb, ldb: d,
                     beta: 0, c: dYs + chunkStart * d, ldc: d)
+                profile?.lap(.outputProducts)
+            } else {
+                profile?.lap(.softmax)
             }
             chunkStart += rows
         }
         guard let gradients else { return loss }
 
         if useDropout { for i in 0..<(n * d) { dYs[i] *= maskY[i] } }
+        profile?.lap(.embedding)
 
         // Projection backward.
         if let po = projectionOffset {
@@ -366,8 +384,10 @@ final class LSTMGraph<S: LSTMScalar> {
             S.gemm(
                 transA: false, transB: true, m: n, n: h, k: d, alpha: 1, a: dYs, lda: d, b: parameters + po, ldb: d,
                 beta: 0, c: dHs, ldc: h)
+            profile?.lap(.projectionProducts)
         } else {
             dHs.update(from: dYs, count: n * h)
+            profile?.lap(.cellElementwise)
         }
 
         // Backpropagation through time.
@@ -429,10 +449,12 @@ final class LSTMGraph<S: LSTMScalar> {
                     }
                 }
             }
+            profile?.lap(.cellElementwise)
             if t > 0 {
                 S.gemm(
                     transA: false, transB: true, m: bt, n: h, k: g, alpha: 1, a: dGates + r0 * g, lda: g, b: wh, ldb: g,
                     beta: 1, c: dHs + stepOffset[t - 1] * h, ldc: h)
+                profile?.lap(.cellProducts)
             }
         }
 
@@ -449,17 +471,20 @@ final class LSTMGraph<S: LSTMScalar> {
         } else {
             (gradients + recurrentKernelOffset).update(repeating: 0, count: h * g)
         }
+        profile?.lap(.cellProducts)
         let gBias = gradients + biasOffset
         gBias.update(from: dGates, count: g)
         for r in 1..<max(n, 1) {
             let row = dGates + r * g
             for j in 0..<g { gBias[j] += row[j] }
         }
+        profile?.lap(.cellElementwise)
 
         // Input embedding gradient: dX = dGates · Wxᵀ, scattered by input id.
         S.gemm(
             transA: false, transB: true, m: n, n: e, k: g, alpha: 1, a: dGates, lda: g, b: wx, ldb: g, beta: 0, c: dX,
             ldc: e)
+        profile?.lap(.cellProducts)
         let gE = gradients + embeddingOffset
         for r in 0..<n {
             let dst = gE + Int(inputIDs[r]) * e
@@ -471,6 +496,7 @@ final class LSTMGraph<S: LSTMScalar> {
                 for j in 0..<e { dst[j] += src[j] }
             }
         }
+        profile?.lap(.embedding)
         return loss
     }
 }
