@@ -34,6 +34,9 @@ let usage = """
       (packing, embedding, cell products, cell elementwise, projection, output products,
       softmax, optimizer, other), as a table on stdout and one JSON line.
     peak: single-thread FMA throughput (GFLOP/s), best of 5 runs.
+    products CONFIG [ROWS...]: GFLOP/s of the recurrent step's two products (gates += h·Wh,
+      dh += dgates·Whᵀ) through OpenBLAS sgemm and through kbd-sim's small-row kernel,
+      alternating, median of 5 rounds; KBD_SIM_SMALL_ROW_GEMM=0 makes training use sgemm.
     infer: ms per word (feed one word + top-3), one thread.
     export-check: trains briefly, writes model.safetensors, model.kbdlstm, contexts.json and
       loss.json to OUTDIR for tools/check_safetensors.py.
@@ -197,6 +200,20 @@ case "profile":
     print(
         "{\"kind\":\"profile\",\"model\":\"\(config.name)\",\"batch\":\(batch),\"messages\":\"\(sourceName(source))\",\"steps\":\(profile.steps),\"tokens_per_step\":\(Double(profile.tokens) / Double(profile.steps)),\"profiled_tokens_per_s\":\(Double(profile.tokens) / total),\"best_tokens_per_s\":\(r.tokensPerSecond),\"s_per_step\":{\(parts.joined(separator: ","))},\"openblas_core\":\"\(kernelPath.core)\"}"
     )
+case "products":
+    // lstm-bench products CONFIG [ROWS...]: the recurrent step's products, sgemm vs own kernel.
+    let rowsList = args.count > 3 ? args[3...].compactMap { Int($0) } : [1, 2, 4, 8, 16, 32, 64]
+    print(
+        "| rows | forward sgemm | forward own | own/sgemm | backward sgemm | backward own | own/sgemm | max rel. diff |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for rows in rowsList {
+        let r = LSTMBenchmark.compareRecurrentProducts(config: config, rows: rows)
+        func f(_ x: Double) -> String { String(format: "%.1f", x) }
+        print(
+            "| \(rows) | \(f(r.forwardOpenBLAS)) | \(f(r.forwardOwn)) | \(String(format: "%.2f", r.forwardOwn / r.forwardOpenBLAS))× | \(f(r.backwardOpenBLAS)) | \(f(r.backwardOwn)) | \(String(format: "%.2f", r.backwardOwn / r.backwardOpenBLAS))× | \(String(format: "%.1e", r.maxRelativeDifference)) |"
+        )
+    }
 case "infer":
     guard args.count == 4, let words = Int(args[3]) else { fail("usage: lstm-bench infer CONFIG WORDS") }
     let s = try LSTMBenchmark.measureInference(config: config, words: words)

@@ -13,6 +13,15 @@ protocol LSTMScalar: BinaryFloatingPoint, Sendable {
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self,
         a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
         beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// `C[m×n] += A[m×k] · B[n×k]ᵀ` (`alpha = beta = 1`) where `A` has few rows: the
+    /// recurrent step's products (rows = messages still running), up to ``fewRowLimits`` rows.
+    static func gemmFewRows(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+        c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// Up to how many rows the graph's recurrent products (forward `gates += h·Wh` on the
+    /// transposed `Wh`, backward `dh += dgates·Whᵀ`) go through
+    /// ``gemmFewRows(m:n:k:a:lda:b:ldb:c:ldc:)``; above that, `gemm` as before.
+    static var fewRowLimits: (forward: Int, backward: Int) { get }
     /// `x[i] = 1 / (1 + e^(−x[i]))` for `i < count`.
     static func sigmoidInPlace(_ x: UnsafeMutablePointer<Self>, count: Int)
     /// `x[i] = tanh(x[i])` for `i < count`.
@@ -41,6 +50,24 @@ extension Float: LSTMScalar {
         cblas_sgemm(
             CblasRowMajor, transpose(transA), transpose(transB), Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// ``SmallRowGEMM`` rather than `sgemm`, forward and backward: measured side by side with
+    /// `lstm-bench products` on cifg-small and cifg-gboard
+    /// (docs/results/2026-12-01-training-profile.md), the own kernel wins up to 8 rows forward
+    /// and up to 32 (the largest batch measured) backward. `KBD_SIM_SMALL_ROW_GEMM=0` turns it
+    /// off (for A/B runs of one binary), `=N` sets both limits to N.
+    static let fewRowLimits: (forward: Int, backward: Int) = {
+        if let s = getenv("KBD_SIM_SMALL_ROW_GEMM"), let n = Int(String(cString: s)), n >= 0 { return (n, n) }
+        return (8, 32)
+    }()
+
+    @inline(__always)
+    static func gemmFewRows(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        SmallRowGEMM.multiplyAddTransposed(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
     }
 
     @inline(__always)
@@ -72,6 +99,18 @@ extension Double: LSTMScalar {
         cblas_dgemm(
             CblasRowMajor, transpose(transA), transpose(transB), Int32(m), Int32(n), Int32(k), alpha,
             a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Always: the gradient checks run the forward step on the transposed kernel too.
+    static var fewRowLimits: (forward: Int, backward: Int) { (Int.max, Int.max) }
+
+    static func gemmFewRows(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        gemm(
+            transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c,
+            ldc: ldc)
     }
 
     static func sigmoidInPlace(_ x: UnsafeMutablePointer<Double>, count: Int) {

@@ -159,6 +159,121 @@ public enum LSTMBenchmark {
             tokensPerStep: tokens / Double(workers * steps))
     }
 
+    /// The recurrent step's two products timed side by side: `sgemm` against ``SmallRowGEMM``.
+    public struct ProductComparison: Sendable {
+        /// Rows (messages running at the step).
+        public var rows: Int
+        /// GFLOP/s (median of the rounds) of the forward product `gates += h·Wh` through `sgemm`
+        /// (as the code before the own kernel ran it, on `Wh` itself).
+        public var forwardOpenBLAS: Double
+        /// The same with the own kernel, on the transposed `Wh` the graph keeps (the transpose,
+        /// once per batch, not timed).
+        public var forwardOwn: Double
+        /// GFLOP/s of the backward product `dh += dgates·Whᵀ` through `sgemm`.
+        public var backwardOpenBLAS: Double
+        /// The same with the own kernel.
+        public var backwardOwn: Double
+        /// The largest |own − sgemm| over both outputs, relative to Σ|a·b| of that element.
+        public var maxRelativeDifference: Double
+    }
+
+    /// Times the recurrent products of `config` with `rows` rows, `sgemm` and the own kernel
+    /// alternating, `rounds` rounds (each about 20 ms per variant); reports medians.
+    public static func compareRecurrentProducts(config: ModelConfig, rows: Int, rounds: Int = 5) -> ProductComparison {
+        let h = config.hidden
+        let g = config.cell.gateBlockCount * h
+        var rng = SplitMix64(seed: 5, streams: UInt64(rows))
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in rng.nextUnitFloat() * 2 - 1 } }
+        let a = values(rows * h)
+        let w = values(h * g)
+        let dg = values(rows * g)
+        var wT = [Float](repeating: 0, count: h * g)
+        w.withUnsafeBufferPointer { wp in
+            wT.withUnsafeMutableBufferPointer { transpose(wp.baseAddress!, rows: h, columns: g, into: $0.baseAddress!) }
+        }
+        var c1 = [Float](repeating: 0, count: rows * g)
+        var c2 = c1
+        var d1 = [Float](repeating: 0, count: rows * h)
+        var d2 = d1
+        let flops = 2 * Double(rows * h * g)
+        let reps = max(1, Int(2e-2 * 30e9 / flops))
+        var times = [[Double]](repeating: [], count: 4)
+        a.withUnsafeBufferPointer { ap in
+            w.withUnsafeBufferPointer { wp in
+                dg.withUnsafeBufferPointer { dp in
+                    wT.withUnsafeBufferPointer { wtp in
+                        let wT = wtp.baseAddress!
+                        let a = ap.baseAddress!
+                        let w = wp.baseAddress!
+                        let dg = dp.baseAddress!
+                        func time(_ body: () -> Void) -> Double {
+                            let start = DispatchTime.now().uptimeNanoseconds
+                            for _ in 0..<reps { body() }
+                            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                        }
+                        c1.withUnsafeMutableBufferPointer { c1p in
+                            c2.withUnsafeMutableBufferPointer { c2p in
+                                d1.withUnsafeMutableBufferPointer { d1p in
+                                    d2.withUnsafeMutableBufferPointer { d2p in
+                                        let c1 = c1p.baseAddress!
+                                        let c2 = c2p.baseAddress!
+                                        let d1 = d1p.baseAddress!
+                                        let d2 = d2p.baseAddress!
+                                        for _ in 0..<rounds {
+                                            times[0].append(
+                                                time {
+                                                    Float.gemm(
+                                                        transA: false, transB: false, m: rows, n: g, k: h, alpha: 1,
+                                                        a: a,
+                                                        lda: h, b: w, ldb: g, beta: 0, c: c1, ldc: g)
+                                                })
+                                            times[1].append(
+                                                time {
+                                                    c2.update(repeating: 0, count: rows * g)
+                                                    SmallRowGEMM.multiplyAddTransposed(
+                                                        m: rows, n: g, k: h, a: a, lda: h, b: wT, ldb: h, c: c2, ldc: g)
+                                                })
+                                            times[2].append(
+                                                time {
+                                                    Float.gemm(
+                                                        transA: false, transB: true, m: rows, n: h, k: g, alpha: 1,
+                                                        a: dg,
+                                                        lda: g, b: w, ldb: g, beta: 0, c: d1, ldc: h)
+                                                })
+                                            times[3].append(
+                                                time {
+                                                    d2.update(repeating: 0, count: rows * h)
+                                                    SmallRowGEMM.multiplyAddTransposed(
+                                                        m: rows, n: h, k: g, a: dg, lda: g, b: w, ldb: g, c: d2, ldc: h)
+                                                })
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var worst = 0.0
+        for i in 0..<rows {
+            for j in 0..<g {
+                var bound = 0.0
+                for p in 0..<h { bound += abs(Double(a[i * h + p]) * Double(w[p * g + j])) }
+                worst = max(worst, abs(Double(c1[i * g + j]) - Double(c2[i * g + j])) / max(bound, 1e-30))
+            }
+            for j in 0..<h {
+                var bound = 0.0
+                for p in 0..<g { bound += abs(Double(dg[i * g + p]) * Double(w[j * g + p])) }
+                worst = max(worst, abs(Double(d1[i * h + j]) - Double(d2[i * h + j])) / max(bound, 1e-30))
+            }
+        }
+        func rate(_ t: [Double]) -> Double { flops * Double(reps) / t.sorted()[t.count / 2] / 1e9 }
+        return ProductComparison(
+            rows: rows, forwardOpenBLAS: rate(times[0]), forwardOwn: rate(times[1]), backwardOpenBLAS: rate(times[2]),
+            backwardOwn: rate(times[3]), maxRelativeDifference: worst)
+    }
+
     /// Measures one-word inference: `feed` plus `topK(3)`, mean seconds per word (best of
     /// `repeats` runs of `words` words).
     public static func measureInference(config: ModelConfig, words: Int, repeats: Int = 3) throws -> Double {

@@ -61,6 +61,8 @@ final class LSTMGraph<S: LSTMScalar> {
     private var dX: UnsafeMutablePointer<S>
     private var dcNext: UnsafeMutablePointer<S>
     private let logits: UnsafeMutablePointer<S>
+    /// The recurrent kernel transposed (`g × h`), so the forward step's product reads rows.
+    private let recurrentTransposed: UnsafeMutablePointer<S>
     private var maskX: UnsafeMutablePointer<S>
     private var maskY: UnsafeMutablePointer<S>
 
@@ -103,6 +105,7 @@ final class LSTMGraph<S: LSTMScalar> {
         dX = .allocate(capacity: 1)
         dcNext = .allocate(capacity: 1)
         logits = .allocate(capacity: softmaxChunkRows * config.vocabularySize)
+        recurrentTransposed = .allocate(capacity: gateWidth * hiddenWidth)
         maskX = .allocate(capacity: 1)
         maskY = .allocate(capacity: 1)
     }
@@ -116,7 +119,10 @@ final class LSTMGraph<S: LSTMScalar> {
     }
 
     deinit {
-        for p in [x, gates, cells, tanhCells, hs, hPrev, ys, dYs, dHs, dGates, dX, dcNext, logits, maskX, maskY] {
+        for p in [
+            x, gates, cells, tanhCells, hs, hPrev, ys, dYs, dHs, dGates, dX, dcNext, logits, maskX, maskY,
+            recurrentTransposed,
+        ] {
             p.deallocate()
         }
     }
@@ -256,15 +262,23 @@ final class LSTMGraph<S: LSTMScalar> {
         profile?.lap(.cellProducts)
 
         // Recurrence.
+        let whT = recurrentTransposed
+        let fewRowLimits = S.fewRowLimits
+        if stepCount > 1 && fewRowLimits.forward > 0 { transpose(wh, rows: h, columns: g, into: whT) }
+        profile?.lap(.cellProducts)
         let sigmoidWidth = g - h
         for t in 0..<stepCount {
             let r0 = stepOffset[t]
             let bt = activeCount[t]
             if t > 0 {
                 let p0 = stepOffset[t - 1]
-                S.gemm(
-                    transA: false, transB: false, m: bt, n: g, k: h, alpha: 1, a: hs + p0 * h, lda: h, b: wh, ldb: g,
-                    beta: 1, c: gates + r0 * g, ldc: g)
+                if bt <= fewRowLimits.forward {
+                    S.gemmFewRows(m: bt, n: g, k: h, a: hs + p0 * h, lda: h, b: whT, ldb: h, c: gates + r0 * g, ldc: g)
+                } else {
+                    S.gemm(
+                        transA: false, transB: false, m: bt, n: g, k: h, alpha: 1, a: hs + p0 * h, lda: h, b: wh,
+                        ldb: g, beta: 1, c: gates + r0 * g, ldc: g)
+                }
                 profile?.lap(.cellProducts)
                 if gradients != nil { (hPrev + r0 * h).update(from: hs + p0 * h, count: bt * h) }
             }
@@ -451,9 +465,15 @@ final class LSTMGraph<S: LSTMScalar> {
             }
             profile?.lap(.cellElementwise)
             if t > 0 {
-                S.gemm(
-                    transA: false, transB: true, m: bt, n: h, k: g, alpha: 1, a: dGates + r0 * g, lda: g, b: wh, ldb: g,
-                    beta: 1, c: dHs + stepOffset[t - 1] * h, ldc: h)
+                if bt <= fewRowLimits.backward {
+                    S.gemmFewRows(
+                        m: bt, n: h, k: g, a: dGates + r0 * g, lda: g, b: wh, ldb: g, c: dHs + stepOffset[t - 1] * h,
+                        ldc: h)
+                } else {
+                    S.gemm(
+                        transA: false, transB: true, m: bt, n: h, k: g, alpha: 1, a: dGates + r0 * g, lda: g, b: wh,
+                        ldb: g, beta: 1, c: dHs + stepOffset[t - 1] * h, ldc: h)
+                }
                 profile?.lap(.cellProducts)
             }
         }
@@ -498,6 +518,25 @@ final class LSTMGraph<S: LSTMScalar> {
         }
         profile?.lap(.embedding)
         return loss
+    }
+}
+
+/// `out[j][i] = m[i][j]` for a row-major `rows × columns` matrix, in 8 × 8 blocks.
+func transpose<S>(
+    _ m: UnsafePointer<S>, rows: Int, columns: Int, into out: UnsafeMutablePointer<S>
+) {
+    var i0 = 0
+    while i0 < rows {
+        let i1 = min(rows, i0 + 8)
+        var j0 = 0
+        while j0 < columns {
+            let j1 = min(columns, j0 + 8)
+            for i in i0..<i1 {
+                for j in j0..<j1 { out[j * rows + i] = m[i * columns + j] }
+            }
+            j0 = j1
+        }
+        i0 = i1
     }
 }
 
