@@ -30,6 +30,15 @@ protocol LSTMScalar: BinaryFloatingPoint, Sendable {
     /// whose probabilities become exactly 0, and returns the log of the normalizer
     /// (`log Σ exp(logit)` over the included ids).
     static func softmaxExcludingPadAndBOS(_ row: UnsafeMutablePointer<Self>, count: Int) -> Self
+    /// Softmax + cross-entropy + gradient of one row of logits that do not yet include the
+    /// output bias (see ``FastMath/softmaxCrossEntropy(_:bias:count:target:gradientScale:biasGradient:)``):
+    /// returns `log Σ exp(row + bias) − (row + bias)[target]` over every id except `<pad>` and
+    /// `<s>`; with `biasGradient`, the row becomes `gradientScale · (softmax − onehot(target))`
+    /// (0 at `<pad>` and `<s>`) and is added into `biasGradient`.
+    static func softmaxCrossEntropy(
+        _ row: UnsafeMutablePointer<Self>, bias: UnsafePointer<Self>, count: Int, target: Int, gradientScale: Self,
+        biasGradient: UnsafeMutablePointer<Self>?
+    ) -> Self
     /// The natural logarithm.
     static func naturalLog(_ x: Self) -> Self
     /// Σ x[i]², accumulated in a fixed order.
@@ -79,6 +88,15 @@ extension Float: LSTMScalar {
     @inline(__always)
     static func softmaxExcludingPadAndBOS(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
         FastMath.softmaxExcludingPadAndBOS(row, count: count)
+    }
+
+    @inline(__always)
+    static func softmaxCrossEntropy(
+        _ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int, target: Int, gradientScale: Float,
+        biasGradient: UnsafeMutablePointer<Float>?
+    ) -> Float {
+        FastMath.softmaxCrossEntropy(
+            row, bias: bias, count: count, target: target, gradientScale: gradientScale, biasGradient: biasGradient)
     }
 
     @inline(__always)
@@ -136,6 +154,23 @@ extension Double: LSTMScalar {
         let inv = 1 / sum
         for i in 0..<count { row[i] *= inv }
         return m + Foundation.log(sum)
+    }
+
+    static func softmaxCrossEntropy(
+        _ row: UnsafeMutablePointer<Double>, bias: UnsafePointer<Double>, count: Int, target: Int,
+        gradientScale: Double, biasGradient: UnsafeMutablePointer<Double>?
+    ) -> Double {
+        for j in 0..<count { row[j] += bias[j] }
+        let targetLogit = row[target]
+        let lse = softmaxExcludingPadAndBOS(row, count: count)
+        if let biasGradient {
+            row[target] -= 1
+            for j in 0..<count {
+                row[j] *= gradientScale
+                biasGradient[j] += row[j]
+            }
+        }
+        return lse - targetLogit
     }
 
     static func naturalLog(_ x: Double) -> Double { Foundation.log(x) }

@@ -350,28 +350,46 @@ final class LSTMGraph<S: LSTMScalar> {
         var chunkStart = 0
         while chunkStart < n {
             let rows = min(softmaxChunkRows, n - chunkStart)
-            for r in 0..<rows { (logits + r * v).update(from: outBias, count: v) }
-            S.gemm(
-                transA: false, transB: true, m: rows, n: v, k: d, alpha: 1, a: y + chunkStart * d, lda: d, b: emb,
-                ldb: d, beta: 1, c: logits, ldc: v)
-            profile?.lap(.outputProducts)
-            for r in 0..<rows {
-                let row = logits + r * v
-                let target = Int(targetIDs[chunkStart + r])
-                inspectLogits?(chunkStart + r, row)
-                let targetLogit = row[target]
-                let lse = S.softmaxExcludingPadAndBOS(row, count: v)
-                loss += Double(lse - targetLogit)
-                if gradients != nil {
-                    row[target] -= 1
-                    if lossScale != 1 { for j in 0..<v { row[j] *= lossScale } }
-                }
-            }
-            if let gEmb, let gOutBias {
+            if let inspectLogits {
+                // Someone looks at the logits (bias included): the unfused path.
+                for r in 0..<rows { (logits + r * v).update(from: outBias, count: v) }
+                S.gemm(
+                    transA: false, transB: true, m: rows, n: v, k: d, alpha: 1, a: y + chunkStart * d, lda: d, b: emb,
+                    ldb: d, beta: 1, c: logits, ldc: v)
+                profile?.lap(.outputProducts)
                 for r in 0..<rows {
                     let row = logits + r * v
-                    for j in 0..<v { gOutBias[j] += row[j] }
+                    let target = Int(targetIDs[chunkStart + r])
+                    inspectLogits(chunkStart + r, row)
+                    let targetLogit = row[target]
+                    let lse = S.softmaxExcludingPadAndBOS(row, count: v)
+                    loss += Double(lse - targetLogit)
+                    if gradients != nil {
+                        row[target] -= 1
+                        if lossScale != 1 { for j in 0..<v { row[j] *= lossScale } }
+                    }
                 }
+                if let gOutBias {
+                    for r in 0..<rows {
+                        let row = logits + r * v
+                        for j in 0..<v { gOutBias[j] += row[j] }
+                    }
+                }
+            } else {
+                // Logits without the bias (beta 0: no copy pass, the product does not read C),
+                // then softmax + cross-entropy + gradient + bias gradient fused per row.
+                S.gemm(
+                    transA: false, transB: true, m: rows, n: v, k: d, alpha: 1, a: y + chunkStart * d, lda: d, b: emb,
+                    ldb: d, beta: 0, c: logits, ldc: v)
+                profile?.lap(.outputProducts)
+                for r in 0..<rows {
+                    let ce = S.softmaxCrossEntropy(
+                        logits + r * v, bias: outBias, count: v, target: Int(targetIDs[chunkStart + r]),
+                        gradientScale: lossScale, biasGradient: gOutBias)
+                    loss += Double(ce)
+                }
+            }
+            if let gEmb {
                 profile?.lap(.softmax)
                 S.gemm(
                     transA: true, transB: false, m: v, n: d, k: rows, alpha: 1, a: logits, lda: v,
