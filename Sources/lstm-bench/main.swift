@@ -37,6 +37,8 @@ let usage = """
     products CONFIG [ROWS...]: GFLOP/s of the recurrent step's two products (gates += h·Wh,
       dh += dgates·Whᵀ) through OpenBLAS sgemm and through kbd-sim's small-row kernel,
       alternating, median of 5 rounds; KBD_SIM_SMALL_ROW_GEMM=0 makes training use sgemm.
+    softmax CONFIG [ROWS...]: µs per row of the softmax layer's elementwise work, the unfused
+      passes against the fused kernel, alternating, median of 7 rounds.
     infer: ms per word (feed one word + top-3), one thread.
     export-check: trains briefly, writes model.safetensors, model.kbdlstm, contexts.json and
       loss.json to OUTDIR for tools/check_safetensors.py.
@@ -212,6 +214,14 @@ case "products":
         func f(_ x: Double) -> String { String(format: "%.1f", x) }
         print(
             "| \(rows) | \(f(r.forwardOpenBLAS)) | \(f(r.forwardOwn)) | \(String(format: "%.2f", r.forwardOwn / r.forwardOpenBLAS))× | \(f(r.backwardOpenBLAS)) | \(f(r.backwardOwn)) | \(String(format: "%.2f", r.backwardOwn / r.backwardOpenBLAS))× | \(String(format: "%.1e", r.maxRelativeDifference)) |"
+        )
+    }
+case "softmax":
+    // lstm-bench softmax CONFIG [ROWS...]: the softmax layer's elementwise work, unfused vs fused.
+    for rows in (args.count > 3 ? args[3...].compactMap { Int($0) } : [52, 104, 256]) {
+        let r = LSTMBenchmark.compareSoftmax(rows: rows, vocabularySize: config.vocabularySize)
+        print(
+            "| \(rows) | \(String(format: "%.1f", r.unfused * 1e6)) µs/row | \(String(format: "%.1f", r.fused * 1e6)) µs/row | \(String(format: "%.2f", r.unfused / r.fused))× |"
         )
     }
 case "infer":

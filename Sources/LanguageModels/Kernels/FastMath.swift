@@ -161,14 +161,29 @@ enum FastMath {
         firstMask[0] = true
         firstMask[2] = true
         let full = count / 16 * 16
-        // Pass 1: maximum.
+        let write = biasGradient != nil
+        // Pass 1: maximum of row + bias; when training, row + bias is stored back (so pass 2
+        // reads one stream), with the excluded ids at −∞. The first vector is peeled.
         var acc = ninf
-        var i = 0
-        while i < full {
-            var x = load(row + i) + load(bias + i)
-            if i == 0 { x = x.replacing(with: ninf, where: firstMask) }
-            acc = acc.replacing(with: x, where: x .> acc)
-            i += 16
+        if full >= 16 {
+            let x = (load(row) + load(bias)).replacing(with: ninf, where: firstMask)
+            if write { store(x, row) }
+            acc = x
+        }
+        var i = 16
+        if write {
+            while i < full {
+                let x = load(row + i) + load(bias + i)
+                store(x, row + i)
+                acc = acc.replacing(with: x, where: x .> acc)
+                i += 16
+            }
+        } else {
+            while i < full {
+                let x = load(row + i) + load(bias + i)
+                acc = acc.replacing(with: x, where: x .> acc)
+                i += 16
+            }
         }
         var tail = V(repeating: 0)
         var tailMask = SIMDMask<SIMD16<Int32>>(repeating: false)
@@ -185,18 +200,31 @@ enum FastMath {
         }
         let m = acc.max()
         let mv = V(repeating: m)
-        let targetLogit = row[target] + bias[target]  // before pass 2 overwrites the row
+        // Before pass 2 overwrites the row. In training pass 1 stored row + bias in the full
+        // vectors (−∞ only at the excluded ids, which are never targets), not in the tail.
+        let targetLogit = write && target < full ? row[target] : row[target] + bias[target]
         // Pass 2: exponentials and their sum.
         let zero = V(repeating: 0)
         var sumv = zero
-        let write = biasGradient != nil
-        i = 0
-        while i < full {
-            var e = exp(load(row + i) + load(bias + i) - mv)
-            if i == 0 { e = e.replacing(with: zero, where: firstMask) }
-            if write { store(e, row + i) }
-            sumv += e
-            i += 16
+        if full >= 16 {
+            let x = write ? load(row) : load(row) + load(bias)
+            let e = exp(x - mv).replacing(with: zero, where: firstMask)
+            if write { store(e, row) }
+            sumv = e
+        }
+        i = 16
+        if write {
+            while i < full {
+                let e = exp(load(row + i) - mv)
+                store(e, row + i)
+                sumv += e
+                i += 16
+            }
+        } else {
+            while i < full {
+                sumv += exp(load(row + i) + load(bias + i) - mv)
+                i += 16
+            }
         }
         if full < count {
             let e = exp(tail - mv).replacing(with: zero, where: tailMask)

@@ -274,6 +274,61 @@ public enum LSTMBenchmark {
             backwardOwn: rate(times[3]), maxRelativeDifference: worst)
     }
 
+    /// Seconds per row (median of `rounds`) of the softmax layer's elementwise work on
+    /// `rows` rows of `vocabularySize` logits, the unfused way (bias copied in before the
+    /// product, softmax, one-hot, scale, bias gradient) and fused
+    /// (``FastMath/softmaxCrossEntropy(_:bias:count:target:gradientScale:biasGradient:)``),
+    /// alternating. The product itself is not timed; the logits are rewritten before each run.
+    public static func compareSoftmax(rows: Int, vocabularySize v: Int = 10_004, rounds: Int = 7) -> (
+        unfused: Double, fused: Double
+    ) {
+        var rng = SplitMix64(seed: 3, streams: UInt64(rows))
+        let source = (0..<(rows * v)).map { _ in rng.nextUnitFloat() * 8 - 4 }
+        let bias = (0..<v).map { _ in rng.nextUnitFloat() - 0.5 }
+        var logits = source
+        var biasGradient = [Float](repeating: 0, count: v)
+        var times: [[Double]] = [[], []]
+        let scale = 1 / Float(rows)
+        for _ in 0..<rounds {
+            for variant in 0..<2 {
+                logits.withUnsafeMutableBufferPointer { l in
+                    source.withUnsafeBufferPointer { l.baseAddress!.update(from: $0.baseAddress!, count: rows * v) }
+                }
+                let start = DispatchTime.now().uptimeNanoseconds
+                logits.withUnsafeMutableBufferPointer { lp in
+                    bias.withUnsafeBufferPointer { bp in
+                        biasGradient.withUnsafeMutableBufferPointer { gp in
+                            let l = lp.baseAddress!
+                            let b = bp.baseAddress!
+                            let g = gp.baseAddress!
+                            if variant == 0 {
+                                // What the graph did before: add the bias (it was copied in and the
+                                // product accumulated onto it), then the separate passes.
+                                for r in 0..<rows { for j in 0..<v { l[r * v + j] += b[j] } }
+                                for r in 0..<rows {
+                                    let row = l + r * v
+                                    let target = 4 + r % (v - 4)
+                                    _ = FastMath.softmaxExcludingPadAndBOS(row, count: v)
+                                    row[target] -= 1
+                                    for j in 0..<v { row[j] *= scale }
+                                }
+                                for r in 0..<rows { for j in 0..<v { g[j] += l[r * v + j] } }
+                            } else {
+                                for r in 0..<rows {
+                                    _ = FastMath.softmaxCrossEntropy(
+                                        l + r * v, bias: b, count: v, target: 4 + r % (v - 4), gradientScale: scale,
+                                        biasGradient: g)
+                                }
+                            }
+                        }
+                    }
+                }
+                times[variant].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(rows))
+            }
+        }
+        return (times[0].sorted()[rounds / 2], times[1].sorted()[rounds / 2])
+    }
+
     /// Measures one-word inference: `feed` plus `topK(3)`, mean seconds per word (best of
     /// `repeats` runs of `words` words).
     public static func measureInference(config: ModelConfig, words: Int, repeats: Int = 3) throws -> Double {
