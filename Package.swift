@@ -197,7 +197,9 @@ let package = Package(
         ),
         .testTarget(name: "SyntheticCorpusTests", dependencies: ["KeyboardCorpus"], swiftSettings: strictSettings),
         // Neural-model benchmark and export helper for tools/bench_lstm.py (see Sources/lstm-bench).
-        .executableTarget(name: "lstm-bench", dependencies: ["LanguageModels", "LanguageModelTypes", "KernelPaths"], swiftSettings: strictSettings),
+        .executableTarget(
+            name: "lstm-bench", dependencies: ["LanguageModels", "LanguageModelTypes", "KernelPaths", "KeyboardCorpus"],
+            swiftSettings: strictSettings),
         .executableTarget(name: "kbd-sim", dependencies: ["KbdSimCLI", "KernelPaths", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: strictSettings),
     ]
 )

@@ -8,7 +8,8 @@ Batches are packed like kbd-sim's (messages sorted by length, step t runs only t
 still going), so neither side computes padding. Loss: mean cross-entropy over real targets
 with <pad> and <s> excluded from the softmax; SGD with global-norm clipping 5.
 
-Usage: torch_lstm.py train CONFIG.json BATCH STEPS THREADS | infer CONFIG.json WORDS THREADS
+Usage: torch_lstm.py train CONFIG.json BATCH STEPS THREADS [BATCHES.json] | infer CONFIG.json WORDS THREADS
+       (BATCHES.json: the batches lstm-bench train --export-batches wrote; STEPS is then ignored)
        torch_lstm.py check OUT/model.safetensors OUT/loss.json   (same function as kbd-sim?)
 Prints one JSON line like lstm-bench.
 """
@@ -95,11 +96,20 @@ def pack(batch):
     return torch.tensor(inputs), torch.tensor(targets), offsets, active
 
 
-def train(cfg, batch_size, steps, repeats=3):
+def train(cfg, batch_size, steps, repeats=3, batches_path=None):
+    if batches_path:
+        # The batches lstm-bench trained on (lstm-bench train ... --export-batches FILE): real
+        # messages, and the vocabulary size the corpus gave the model.
+        exported = json.load(open(batches_path))
+        cfg = dict(cfg, vocabularySize=exported["vocabularySize"])
+        raw = exported["batches"]
+        steps = len(raw) - 2
+    else:
+        raw = [[message(s * batch_size + j, cfg["vocabularySize"]) for j in range(batch_size)]
+               for s in range(steps + 2)]
     model = Model(cfg)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    batches = [pack([message(s * batch_size + j, cfg["vocabularySize"]) for j in range(batch_size)])
-               for s in range(steps + 2)]
+    batches = [pack(b) for b in raw]
     tokens = sum(len(b[1]) for b in batches[2:])
 
     def step(b):
@@ -176,7 +186,7 @@ def main():
     if cmd == "train":
         batch, steps, threads = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
         torch.set_num_threads(threads)
-        tps, sps = train(cfg, batch, steps)
+        tps, sps = train(cfg, batch, steps, batches_path=sys.argv[6] if len(sys.argv) > 6 else None)
         print(json.dumps({"kind": "train", "model": cfg["name"], "batch": batch, "threads": threads,
                           "tokens_per_s": tps, "s_per_step": sps, "torch": torch.__version__}))
     elif cmd == "infer":

@@ -138,6 +138,122 @@ enum FastMath {
         return m + Foundation.log(sum)
     }
 
+    /// Softmax, cross-entropy and the logits' gradient of one row in three passes, without
+    /// the separate bias copy, normalization and scaling passes of
+    /// ``softmaxExcludingPadAndBOS(_:count:)``: the row holds `y·Eᵀ` *without* the output bias,
+    /// which is added on the fly.
+    ///
+    /// Pass 1 finds the maximum of `row + bias` over every id except `<pad>` (0) and `<s>` (2);
+    /// pass 2 writes `e = exp(row + bias − max)` (0 at ids 0 and 2) and sums it; pass 3, when
+    /// `biasGradient` is given, turns the row into `gradientScale · (softmax − onehot(target))`
+    /// and adds it into `biasGradient`. Without `biasGradient` (evaluation) pass 2 writes
+    /// nothing and pass 3 is skipped: the row is left as it came.
+    ///
+    /// - Returns: the cross-entropy `log Σ exp(logit) − logit[target]` (nats).
+    /// - Precondition: `count ≥ 3`; `target` in `0..<count`, not 0 or 2.
+    static func softmaxCrossEntropy(
+        _ row: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, count: Int, target: Int,
+        gradientScale: Float, biasGradient: UnsafeMutablePointer<Float>?
+    ) -> Float {
+        let ninf = V(repeating: -.infinity)
+        // Lanes 0 and 2 of the first vector are excluded ids.
+        var firstMask = SIMDMask<SIMD16<Int32>>(repeating: false)
+        firstMask[0] = true
+        firstMask[2] = true
+        let full = count / 16 * 16
+        let write = biasGradient != nil
+        // Pass 1: maximum of row + bias; when training, row + bias is stored back (so pass 2
+        // reads one stream), with the excluded ids at −∞. The first vector is peeled.
+        var acc = ninf
+        if full >= 16 {
+            let x = (load(row) + load(bias)).replacing(with: ninf, where: firstMask)
+            if write { store(x, row) }
+            acc = x
+        }
+        var i = 16
+        if write {
+            while i < full {
+                let x = load(row + i) + load(bias + i)
+                store(x, row + i)
+                acc = acc.replacing(with: x, where: x .> acc)
+                i += 16
+            }
+        } else {
+            while i < full {
+                let x = load(row + i) + load(bias + i)
+                acc = acc.replacing(with: x, where: x .> acc)
+                i += 16
+            }
+        }
+        var tail = V(repeating: 0)
+        var tailMask = SIMDMask<SIMD16<Int32>>(repeating: false)
+        if full < count {
+            let n = count - full
+            tail = loadPartial(row + full, count: n, fill: 0) + loadPartial(bias + full, count: n, fill: 0)
+            for lane in n..<16 { tailMask[lane] = true }
+            if full == 0 {
+                tailMask[0] = true
+                tailMask[2] = true
+            }
+            let x = tail.replacing(with: ninf, where: tailMask)
+            acc = acc.replacing(with: x, where: x .> acc)
+        }
+        let m = acc.max()
+        let mv = V(repeating: m)
+        // Before pass 2 overwrites the row. In training pass 1 stored row + bias in the full
+        // vectors (−∞ only at the excluded ids, which are never targets), not in the tail.
+        let targetLogit = write && target < full ? row[target] : row[target] + bias[target]
+        // Pass 2: exponentials and their sum.
+        let zero = V(repeating: 0)
+        var sumv = zero
+        if full >= 16 {
+            let x = write ? load(row) : load(row) + load(bias)
+            let e = exp(x - mv).replacing(with: zero, where: firstMask)
+            if write { store(e, row) }
+            sumv = e
+        }
+        i = 16
+        if write {
+            while i < full {
+                let e = exp(load(row + i) - mv)
+                store(e, row + i)
+                sumv += e
+                i += 16
+            }
+        } else {
+            while i < full {
+                sumv += exp(load(row + i) + load(bias + i) - mv)
+                i += 16
+            }
+        }
+        if full < count {
+            let e = exp(tail - mv).replacing(with: zero, where: tailMask)
+            if write { storePartial(e, row + full, count: count - full) }
+            sumv += e
+        }
+        let sum = sumv.sum()
+        let loss = (m + Foundation.log(sum)) - targetLogit
+        guard let biasGradient else { return loss }
+        // Pass 3: the gradient, scaled, and the bias gradient.
+        let c = V(repeating: gradientScale / sum)
+        i = 0
+        while i < full {
+            let d = load(row + i) * c
+            store(d, row + i)
+            store(load(biasGradient + i) + d, biasGradient + i)
+            i += 16
+        }
+        while i < count {
+            let d = row[i] * c[0]
+            row[i] = d
+            biasGradient[i] += d
+            i += 1
+        }
+        row[target] -= gradientScale
+        biasGradient[target] -= gradientScale
+        return loss
+    }
+
     static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double {
         var total = 0.0
         var start = 0

@@ -61,6 +61,8 @@ final class LSTMGraph<S: LSTMScalar> {
     private var dX: UnsafeMutablePointer<S>
     private var dcNext: UnsafeMutablePointer<S>
     private let logits: UnsafeMutablePointer<S>
+    /// The recurrent kernel transposed (`g × h`), so the forward step's product reads rows.
+    private let recurrentTransposed: UnsafeMutablePointer<S>
     private var maskX: UnsafeMutablePointer<S>
     private var maskY: UnsafeMutablePointer<S>
 
@@ -69,6 +71,9 @@ final class LSTMGraph<S: LSTMScalar> {
     var dropout: S = 0
     /// Seeds this run's dropout masks (SplitMix64), so training stays bit-reproducible.
     var dropoutSeed: UInt64 = 0
+    /// When set, ``run(parameters:gradients:lossScale:inspectLogits:)`` charges its time to
+    /// the profile's phases (the caller starts the clock); nil reads no clock.
+    var profile: TrainingProfile?
 
     init(config: ModelConfig, softmaxChunkRows: Int = LSTMGraph.defaultSoftmaxChunkRows) {
         precondition((try? config.validate()) != nil, "invalid model config")
@@ -100,6 +105,7 @@ final class LSTMGraph<S: LSTMScalar> {
         dX = .allocate(capacity: 1)
         dcNext = .allocate(capacity: 1)
         logits = .allocate(capacity: softmaxChunkRows * config.vocabularySize)
+        recurrentTransposed = .allocate(capacity: gateWidth * hiddenWidth)
         maskX = .allocate(capacity: 1)
         maskY = .allocate(capacity: 1)
     }
@@ -113,7 +119,10 @@ final class LSTMGraph<S: LSTMScalar> {
     }
 
     deinit {
-        for p in [x, gates, cells, tanhCells, hs, hPrev, ys, dYs, dHs, dGates, dX, dcNext, logits, maskX, maskY] {
+        for p in [
+            x, gates, cells, tanhCells, hs, hPrev, ys, dYs, dHs, dGates, dX, dcNext, logits, maskX, maskY,
+            recurrentTransposed,
+        ] {
             p.deallocate()
         }
     }
@@ -215,6 +224,7 @@ final class LSTMGraph<S: LSTMScalar> {
         let projectionOffset = self.projectionOffset
         let maskX = self.maskX
         let maskY = self.maskY
+        let profile = self.profile
         let useDropout = gradients != nil && dropout > 0
         if useDropout {
             var rng = SplitMix64(seed: dropoutSeed)
@@ -223,6 +233,7 @@ final class LSTMGraph<S: LSTMScalar> {
             for i in 0..<(n * embeddingWidth) { maskX[i] = rng.nextUnitFloat() < p ? 0 : keep }
             for i in 0..<(n * outputWidth) { maskY[i] = rng.nextUnitFloat() < p ? 0 : keep }
         }
+        profile?.lap(.embedding)
         if n == 0 {
             if let gradients { gradients.update(repeating: 0, count: layout.parameterCount) }
             return 0
@@ -244,20 +255,31 @@ final class LSTMGraph<S: LSTMScalar> {
             (gates + r * g).update(from: bias, count: g)
         }
         if useDropout { for i in 0..<(n * e) { x[i] *= maskX[i] } }
+        profile?.lap(.embedding)
         S.gemm(
             transA: false, transB: false, m: n, n: g, k: e, alpha: 1, a: x, lda: e, b: wx, ldb: g, beta: 1, c: gates,
             ldc: g)
+        profile?.lap(.cellProducts)
 
         // Recurrence.
+        let whT = recurrentTransposed
+        let fewRowLimits = S.fewRowLimits
+        if stepCount > 1 && fewRowLimits.forward > 0 { transpose(wh, rows: h, columns: g, into: whT) }
+        profile?.lap(.cellProducts)
         let sigmoidWidth = g - h
         for t in 0..<stepCount {
             let r0 = stepOffset[t]
             let bt = activeCount[t]
             if t > 0 {
                 let p0 = stepOffset[t - 1]
-                S.gemm(
-                    transA: false, transB: false, m: bt, n: g, k: h, alpha: 1, a: hs + p0 * h, lda: h, b: wh, ldb: g,
-                    beta: 1, c: gates + r0 * g, ldc: g)
+                if bt <= fewRowLimits.forward {
+                    S.gemmFewRows(m: bt, n: g, k: h, a: hs + p0 * h, lda: h, b: whT, ldb: h, c: gates + r0 * g, ldc: g)
+                } else {
+                    S.gemm(
+                        transA: false, transB: false, m: bt, n: g, k: h, alpha: 1, a: hs + p0 * h, lda: h, b: wh,
+                        ldb: g, beta: 1, c: gates + r0 * g, ldc: g)
+                }
+                profile?.lap(.cellProducts)
                 if gradients != nil { (hPrev + r0 * h).update(from: hs + p0 * h, count: bt * h) }
             }
             for b in 0..<bt {
@@ -299,6 +321,7 @@ final class LSTMGraph<S: LSTMScalar> {
                 let hh = hs + (r0 + b) * h
                 for j in 0..<h { hh[j] = o[j] * tc[j] }
             }
+            profile?.lap(.cellElementwise)
         }
 
         // Projection.
@@ -308,6 +331,7 @@ final class LSTMGraph<S: LSTMScalar> {
                 transA: false, transB: false, m: n, n: d, k: h, alpha: 1, a: hs, lda: h, b: parameters + po, ldb: d,
                 beta: 0, c: ys, ldc: d)
             y = ys
+            profile?.lap(.projectionProducts)
         } else if useDropout {
             ys.update(from: hs, count: n * h)
             y = ys
@@ -315,48 +339,74 @@ final class LSTMGraph<S: LSTMScalar> {
             y = hs
         }
         if useDropout { for i in 0..<(n * d) { y[i] *= maskY[i] } }
+        profile?.lap(.embedding)
 
         // Tied softmax layer, chunk by chunk, with fused cross-entropy and its gradient.
         var loss = 0.0
         let gEmb = gradients.map { $0 + embeddingOffset }
         let gOutBias = gradients.map { $0 + outputBiasOffset }
         if let gOutBias { gOutBias.update(repeating: 0, count: v) }
+        profile?.lap(.softmax)
         var chunkStart = 0
         while chunkStart < n {
             let rows = min(softmaxChunkRows, n - chunkStart)
-            for r in 0..<rows { (logits + r * v).update(from: outBias, count: v) }
-            S.gemm(
-                transA: false, transB: true, m: rows, n: v, k: d, alpha: 1, a: y + chunkStart * d, lda: d, b: emb,
-                ldb: d, beta: 1, c: logits, ldc: v)
-            for r in 0..<rows {
-                let row = logits + r * v
-                let target = Int(targetIDs[chunkStart + r])
-                inspectLogits?(chunkStart + r, row)
-                let targetLogit = row[target]
-                let lse = S.softmaxExcludingPadAndBOS(row, count: v)
-                loss += Double(lse - targetLogit)
-                if gradients != nil {
-                    row[target] -= 1
-                    if lossScale != 1 { for j in 0..<v { row[j] *= lossScale } }
-                }
-            }
-            if let gEmb, let gOutBias {
+            if let inspectLogits {
+                // Someone looks at the logits (bias included): the unfused path.
+                for r in 0..<rows { (logits + r * v).update(from: outBias, count: v) }
+                S.gemm(
+                    transA: false, transB: true, m: rows, n: v, k: d, alpha: 1, a: y + chunkStart * d, lda: d, b: emb,
+                    ldb: d, beta: 1, c: logits, ldc: v)
+                profile?.lap(.outputProducts)
                 for r in 0..<rows {
                     let row = logits + r * v
-                    for j in 0..<v { gOutBias[j] += row[j] }
+                    let target = Int(targetIDs[chunkStart + r])
+                    inspectLogits(chunkStart + r, row)
+                    let targetLogit = row[target]
+                    let lse = S.softmaxExcludingPadAndBOS(row, count: v)
+                    loss += Double(lse - targetLogit)
+                    if gradients != nil {
+                        row[target] -= 1
+                        if lossScale != 1 { for j in 0..<v { row[j] *= lossScale } }
+                    }
                 }
+                if let gOutBias {
+                    for r in 0..<rows {
+                        let row = logits + r * v
+                        for j in 0..<v { gOutBias[j] += row[j] }
+                    }
+                }
+            } else {
+                // Logits without the bias (beta 0: no copy pass, the product does not read C),
+                // then softmax + cross-entropy + gradient + bias gradient fused per row.
+                S.gemm(
+                    transA: false, transB: true, m: rows, n: v, k: d, alpha: 1, a: y + chunkStart * d, lda: d, b: emb,
+                    ldb: d, beta: 0, c: logits, ldc: v)
+                profile?.lap(.outputProducts)
+                for r in 0..<rows {
+                    let ce = S.softmaxCrossEntropy(
+                        logits + r * v, bias: outBias, count: v, target: Int(targetIDs[chunkStart + r]),
+                        gradientScale: lossScale, biasGradient: gOutBias)
+                    loss += Double(ce)
+                }
+            }
+            if let gEmb {
+                profile?.lap(.softmax)
                 S.gemm(
                     transA: true, transB: false, m: v, n: d, k: rows, alpha: 1, a: logits, lda: v,
                     b: y + chunkStart * d, ldb: d, beta: chunkStart == 0 ? 0 : 1, c: gEmb, ldc: d)
                 S.gemm(
                     transA: false, transB: false, m: rows, n: d, k: v, alpha: 1, a: logits, lda: v, b: emb, ldb: d,
                     beta: 0, c: dYs + chunkStart * d, ldc: d)
+                profile?.lap(.outputProducts)
+            } else {
+                profile?.lap(.softmax)
             }
             chunkStart += rows
         }
         guard let gradients else { return loss }
 
         if useDropout { for i in 0..<(n * d) { dYs[i] *= maskY[i] } }
+        profile?.lap(.embedding)
 
         // Projection backward.
         if let po = projectionOffset {
@@ -366,8 +416,10 @@ final class LSTMGraph<S: LSTMScalar> {
             S.gemm(
                 transA: false, transB: true, m: n, n: h, k: d, alpha: 1, a: dYs, lda: d, b: parameters + po, ldb: d,
                 beta: 0, c: dHs, ldc: h)
+            profile?.lap(.projectionProducts)
         } else {
             dHs.update(from: dYs, count: n * h)
+            profile?.lap(.cellElementwise)
         }
 
         // Backpropagation through time.
@@ -429,10 +481,18 @@ final class LSTMGraph<S: LSTMScalar> {
                     }
                 }
             }
+            profile?.lap(.cellElementwise)
             if t > 0 {
-                S.gemm(
-                    transA: false, transB: true, m: bt, n: h, k: g, alpha: 1, a: dGates + r0 * g, lda: g, b: wh, ldb: g,
-                    beta: 1, c: dHs + stepOffset[t - 1] * h, ldc: h)
+                if bt <= fewRowLimits.backward {
+                    S.gemmFewRows(
+                        m: bt, n: h, k: g, a: dGates + r0 * g, lda: g, b: wh, ldb: g, c: dHs + stepOffset[t - 1] * h,
+                        ldc: h)
+                } else {
+                    S.gemm(
+                        transA: false, transB: true, m: bt, n: h, k: g, alpha: 1, a: dGates + r0 * g, lda: g, b: wh,
+                        ldb: g, beta: 1, c: dHs + stepOffset[t - 1] * h, ldc: h)
+                }
+                profile?.lap(.cellProducts)
             }
         }
 
@@ -449,17 +509,20 @@ final class LSTMGraph<S: LSTMScalar> {
         } else {
             (gradients + recurrentKernelOffset).update(repeating: 0, count: h * g)
         }
+        profile?.lap(.cellProducts)
         let gBias = gradients + biasOffset
         gBias.update(from: dGates, count: g)
         for r in 1..<max(n, 1) {
             let row = dGates + r * g
             for j in 0..<g { gBias[j] += row[j] }
         }
+        profile?.lap(.cellElementwise)
 
         // Input embedding gradient: dX = dGates · Wxᵀ, scattered by input id.
         S.gemm(
             transA: false, transB: true, m: n, n: e, k: g, alpha: 1, a: dGates, lda: g, b: wx, ldb: g, beta: 0, c: dX,
             ldc: e)
+        profile?.lap(.cellProducts)
         let gE = gradients + embeddingOffset
         for r in 0..<n {
             let dst = gE + Int(inputIDs[r]) * e
@@ -471,7 +534,27 @@ final class LSTMGraph<S: LSTMScalar> {
                 for j in 0..<e { dst[j] += src[j] }
             }
         }
+        profile?.lap(.embedding)
         return loss
+    }
+}
+
+/// `out[j][i] = m[i][j]` for a row-major `rows × columns` matrix, in 8 × 8 blocks.
+func transpose<S>(
+    _ m: UnsafePointer<S>, rows: Int, columns: Int, into out: UnsafeMutablePointer<S>
+) {
+    var i0 = 0
+    while i0 < rows {
+        let i1 = min(rows, i0 + 8)
+        var j0 = 0
+        while j0 < columns {
+            let j1 = min(columns, j0 + 8)
+            for i in i0..<i1 {
+                for j in j0..<j1 { out[j * rows + i] = m[i * columns + j] }
+            }
+            j0 = j1
+        }
+        i0 = i1
     }
 }
 

@@ -48,6 +48,15 @@ public final class LSTMTrainer {
     /// One gradient buffer per worker, in the model's layout.
     private let gradientBuffers: [UnsafeMutablePointer<Float>]
 
+    /// Opt-in timing of each step's phases (``TrainingProfile``); nil (the default) reads no
+    /// clock. Only for one worker (`threads: 1`).
+    public var profile: TrainingProfile? {
+        didSet {
+            precondition(profile == nil || graphs.count == 1, "profiling needs threads: 1")
+            graphs[0].profile = profile
+        }
+    }
+
     /// Creates a trainer for a model.
     public init(model: LSTMLanguageModel, options: TrainingOptions) {
         precondition(options.batchSize >= 1, "batchSize must be at least 1")
@@ -115,6 +124,8 @@ public final class LSTMTrainer {
     /// - Returns: the summed cross-entropy (nats) and the number of target tokens.
     @discardableResult
     public func step(on batch: [[Int32]]) -> (lossSum: Double, tokens: Int) {
+        let profile = self.profile
+        profile?.begin()
         let batch = clipped(batch)
         let tokens = batch.reduce(0) { $0 + $1.count + 1 }
         guard tokens > 0 else { return (0, 0) }
@@ -133,6 +144,7 @@ public final class LSTMTrainer {
             let p = pb.baseAddress!
             if graphs.count == 1 || batch.count < 2 {
                 graphs[0].prepare(batch)
+                profile?.lap(.packing)
                 loss = graphs[0].run(parameters: p, gradients: gradientBuffers[0], lossScale: scale)
             } else {
                 // Balance the halves: sort by length and deal alternately.
@@ -153,6 +165,7 @@ public final class LSTMTrainer {
                 let g1 = gradientBuffers[1]
                 for i in 0..<count { g0[i] += g1[i] }
             }
+            profile?.lap(.other)
             if let anchor = proximalAnchor {
                 // FedProx: the gradient of μ/2·‖w − w₀‖² is μ·(w − w₀).
                 let mu = options.proximalMu
@@ -162,7 +175,9 @@ public final class LSTMTrainer {
                 }
             }
             _ = optimizer.apply(gradients: gradientBuffers[0], to: p, count: count, learningRate: currentLearningRate)
+            profile?.lap(.optimizer)
         }
+        profile?.finishStep(tokens: tokens)
         return (loss, tokens)
     }
 
