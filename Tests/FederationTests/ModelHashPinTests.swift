@@ -34,10 +34,10 @@ struct ModelHashPinTests {
         return [
             Case(
                 name: "neural f32, dropout, message cap", configuration: f32, stopAfter: nil,
-                expectedSHA256: "7d32cc192f2a2f003564735a0ccae1d86071013fdcbbf688c9bb32fa6b47f26c"),
+                expectedSHA256: "fd48388fc5d060e2c3e0c5c3573ebb56416d97357e92b78f9ee614328a0c25f2"),
             Case(
                 name: "neural rot,q8s, FedAdam, resumed", configuration: q8, stopAfter: 2,
-                expectedSHA256: "200a8145f0bdbd0b2ba56e6fddadda5dfc36a005555f9a8583bb0e0e370cb99a"),
+                expectedSHA256: "ca61460dc745c18919c3d4c9b8d5a5dad625ce4576d58e87dc6372386c75fe1b"),
             Case(
                 name: "n-gram, resumed", configuration: ngram, stopAfter: 1,
                 expectedSHA256: "e5fdca7a1085297a46714d21d6fa56da9af8d7a621f8b1316ab24f560cb1c344"),
