@@ -50,6 +50,12 @@ public enum MaskExpander {
         }
     }
 
+    /// ``apply(seed:negated:to:)`` with the seed as 32 raw bytes.
+    public static func apply(seedBytes: [UInt8], negated: Bool, to accumulator: inout [UInt32]) {
+        precondition(seedBytes.count == 32, "mask seeds are 32 bytes")
+        apply(seed: SymmetricKey(data: seedBytes), negated: negated, to: &accumulator)
+    }
+
     /// The first `count` words of the mask of `seed` (a test and benchmark helper).
     public static func mask(seed: SymmetricKey, count: Int) -> [UInt32] {
         var out = [UInt32](repeating: 0, count: count)

@@ -45,6 +45,9 @@ public struct SecureAggregationClient: Sendable {
     private var heldShares: [Int: (selfMask: ShamirShare, maskKey: ShamirShare)] = [:]
     /// Neighbours that completed share keys: the pairwise masks this phone added.
     private var maskedWith: Set<Int> = []
+    /// The ChaChaPoly key shared with each neighbour (the same in both directions), kept from
+    /// sealing to open that neighbour's envelope without a second key agreement.
+    private var pairKeys: [Int: [UInt8]] = [:]
 
     /// A phone with fresh keys and a fresh self-mask seed for this round.
     ///
@@ -152,10 +155,14 @@ public struct SecureAggregationClient: Sendable {
             maskKeyBytes, threshold: t, holders: xs, using: &generator)
         var envelopes: [EncryptedShare] = []
         envelopes.reserveCapacity(holders.count)
+        var pairKeys: [Int: [UInt8]] = [:]
+        // Built once: making a private key from its bytes costs a scalar multiplication.
+        let encryptionKey = self.encryptionKey
         for (i, holder) in holders.enumerated() {
             let peer = try Self.publicKey(keys[holder]!.encryptionKey)
             let key = try KeyDerivation.shareEncryptionKey(
                 privateKey: encryptionKey, peerKey: peer, round: configuration.round, phone: phone, peer: holder)
+            pairKeys[holder] = key.withUnsafeBytes { Array($0) }
             let plaintext = Self.sharePlaintext(
                 sender: phone, recipient: holder, selfMask: selfShares[i], maskKey: keyShares[i])
             let nonceBytes = KeyDerivation.randomBytes(using: &generator).prefix(12)
@@ -170,6 +177,7 @@ public struct SecureAggregationClient: Sendable {
         }
         neighbourKeys = keys
         shareHolders = Set(holders)
+        self.pairKeys = pairKeys
         state = .shared
         return Output(
             message: ShareKeysMessage(
@@ -234,6 +242,7 @@ public struct SecureAggregationClient: Sendable {
             }
         }
         var words = input
+        let maskKey = self.maskKey
         MaskExpander.apply(seed: SymmetricKey(data: selfMaskSeed), negated: false, to: &words)
         for peer in partners.sorted() {
             let peerKey = try Self.publicKey(neighbourKeys[peer]!.maskKey)
@@ -296,9 +305,8 @@ public struct SecureAggregationClient: Sendable {
         selfMask: ShamirShare, maskKey: ShamirShare
     ) {
         let sender = envelope.sender
-        let peer = try Self.publicKey(neighbourKeys[sender]!.encryptionKey)
-        let key = try KeyDerivation.shareEncryptionKey(
-            privateKey: encryptionKey, peerKey: peer, round: configuration.round, phone: phone, peer: sender)
+        // HKDF's info orders the pair, so the key this phone sealed with is the sender's too.
+        let key = SymmetricKey(data: pairKeys[sender]!)
         let plaintext: Data
         do {
             let box = try ChaChaPoly.SealedBox(combined: envelope.sealed)

@@ -461,8 +461,9 @@ public struct SecureAggregationServer: Sendable {
             }
             guard let secret = ShamirSharing.reconstruct(subset), verify(secret) else { continue }
             let chosen = Set(subset.map(\.x))
+            let polynomial = ShamirSharing.Interpolator(subset)
             let wrong = shares.filter { !chosen.contains($0.x) }.filter {
-                ShamirSharing.evaluate(subset, at: $0.x) != $0.values
+                polynomial.values(at: $0.x) != $0.values
             }.map(\.x)
             return .success((secret, wrong))
         }

@@ -94,23 +94,47 @@ public enum ShamirSharing {
     /// The value at `x` of the polynomial through `shares` (exactly t of them), per chunk: used to
     /// check that further shares agree with the first t.
     public static func evaluate(_ shares: [ShamirShare], at x: UInt64) -> [FieldElement] {
-        let xs = shares.map { FieldElement($0.x) }
-        let target = FieldElement(x)
-        // L_i(x) = Π_{j≠i} (x − x_j) / (x_i − x_j).
-        var weights: [FieldElement] = []
-        for i in xs.indices {
-            var num = FieldElement.one
-            var den = FieldElement.one
-            for j in xs.indices where j != i {
-                num = num * (target - xs[j])
-                den = den * (xs[i] - xs[j])
+        Interpolator(shares).values(at: x)
+    }
+
+    /// The polynomials through t shares, ready to be evaluated anywhere in O(t) per chunk.
+    ///
+    /// The denominators Π_{j≠i} (x_i − x_j) are inverted once; the numerators at a point come
+    /// from prefix and suffix products, with no inversion.
+    public struct Interpolator: Sendable {
+        let shares: [ShamirShare]
+        let xs: [FieldElement]
+        let inverseDenominators: [FieldElement]
+
+        /// Prepares the polynomials through `shares` (distinct x).
+        public init(_ shares: [ShamirShare]) {
+            self.shares = shares
+            let xs = shares.map { FieldElement($0.x) }
+            self.xs = xs
+            self.inverseDenominators = xs.indices.map { i in
+                var d = FieldElement.one
+                for j in xs.indices where j != i { d = d * (xs[i] - xs[j]) }
+                return d.inverse
             }
-            weights.append(num * den.inverse)
         }
-        return (0..<chunkCount).map { c in
-            var v = FieldElement.zero
-            for (i, share) in shares.enumerated() { v = v + weights[i] * share.values[c] }
-            return v
+
+        /// Each chunk's polynomial at `x`.
+        public func values(at x: UInt64) -> [FieldElement] {
+            let target = FieldElement(x)
+            let n = xs.count
+            var prefix = [FieldElement](repeating: .one, count: n + 1)
+            for i in 0..<n { prefix[i + 1] = prefix[i] * (target - xs[i]) }
+            var suffix = FieldElement.one
+            var weights = [FieldElement](repeating: .zero, count: n)
+            for i in stride(from: n - 1, through: 0, by: -1) {
+                weights[i] = prefix[i] * suffix * inverseDenominators[i]
+                suffix = suffix * (target - xs[i])
+            }
+            return (0..<chunkCount).map { c in
+                var v = FieldElement.zero
+                for i in 0..<n { v = v + weights[i] * shares[i].values[c] }
+                return v
+            }
         }
     }
 
