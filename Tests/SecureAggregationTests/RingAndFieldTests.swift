@@ -45,6 +45,22 @@ import Testing
         }
     }
 
+    @Test("The ring's own unpack-and-add inverts its packing for every b, several K, lengths 0…17 and 1,001")
+    func ringUnpack() throws {
+        var rng = ShuffleGenerator(seed: 8)
+        for b in 1...16 {
+            for k in [1, 2, 3, 100, 1000, 65536] where b + MaskRing.ceilLog2(k) <= 32 {
+                let ring = try MaskRing(inputBits: b, cohortSize: k)
+                for count in Array(0...17) + [1001] {
+                    let words = (0..<count).map { _ in UInt32(truncatingIfNeeded: rng.next()) }
+                    var sum = [UInt32](repeating: 3, count: count)
+                    ring.unpackAndAdd(ring.pack(words), into: &sum)
+                    #expect(sum == words.map { ($0 & ring.modulusMask) &+ 3 }, "b \(b), K \(k), n \(count)")
+                }
+            }
+        }
+    }
+
     @Test("Wrapping sums reduced modulo 2^m equal the integer sum when it fits")
     func wrappingSum() throws {
         let ring = try MaskRing(inputBits: 8, cohortSize: 4)

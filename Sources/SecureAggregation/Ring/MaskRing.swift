@@ -69,22 +69,27 @@ public struct MaskRing: Sendable, Hashable {
     /// caller, who refuses a wrong length with a typed error).
     public func unpackAndAdd(_ packed: [UInt8], into accumulator: inout [UInt32]) {
         precondition(packed.count == packedByteCount(accumulator.count), "packed length mismatch")
-        let m = UInt64(bits)
-        let mask = (UInt64(1) << m) - 1
-        packed.withUnsafeBufferPointer { src in
+        let m = bits
+        let mask = UInt64(modulusMask)
+        let count = accumulator.count
+        packed.withUnsafeBytes { src in
             accumulator.withUnsafeMutableBufferPointer { acc in
-                var buffer: UInt64 = 0
-                var filled: UInt64 = 0
-                var byte = 0
-                for i in 0..<acc.count {
-                    while filled < m {
-                        buffer |= UInt64(src[byte]) << filled
-                        byte += 1
-                        filled += 8
-                    }
-                    acc[i] &+= UInt32(truncatingIfNeeded: buffer & mask)
-                    buffer >>= m
-                    filled -= m
+                // Coordinate i starts at bit i·m: one unaligned 8-byte load at its byte holds all of
+                // it (m ≤ 32, bit offset ≤ 7), with no carried state between coordinates. Loads that
+                // would pass the end are done bytewise.
+                let fast = src.count >= 8 ? min(count, ((src.count - 8) * 8) / m + 1) : 0
+                var bit = 0
+                for i in 0..<fast {
+                    let word = UInt64(littleEndian: src.loadUnaligned(fromByteOffset: bit >> 3, as: UInt64.self))
+                    acc[i] &+= UInt32(truncatingIfNeeded: (word >> UInt64(bit & 7)) & mask)
+                    bit += m
+                }
+                for i in fast..<count {
+                    var word: UInt64 = 0
+                    let first = bit >> 3
+                    for b in 0..<min(8, src.count - first) { word |= UInt64(src[first + b]) << UInt64(8 * b) }
+                    acc[i] &+= UInt32(truncatingIfNeeded: (word >> UInt64(bit & 7)) & mask)
+                    bit += m
                 }
             }
         }
