@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // X25519, HKDF, ChaChaPoly and the AES-CTR keystream of secure aggregation (never our own crypto).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // L0: C shims and shared nouns (FederatedCore: also the byte reader, writer and CRC-32 every format uses).
@@ -62,6 +64,16 @@ let package = Package(
         .target(name: "Aggregation", dependencies: ["FederatedCore"], swiftSettings: kernelSettings),
         // L1: the user-level DP accountant (RDP of the Poisson-sampled Gaussian mechanism).
         .target(name: "Privacy", dependencies: ["FederatedCore"], swiftSettings: kernelSettings),
+        // L1: secure aggregation (SecAgg+): masked sums over Z_2^m, Shamir shares, the
+        // neighbour graph and the phone and server state machines (docs/secure-aggregation.md).
+        .target(
+            name: "SecureAggregation",
+            dependencies: [
+                "FederatedCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: kernelSettings
+        ),
         .target(
             name: "RunStore",
             dependencies: ["FederatedCore", .product(name: "GRDB", package: "GRDB.swift")],
@@ -141,6 +153,7 @@ let package = Package(
                 "KeyboardCorpus", "LanguageModelTypes", "LanguageModels", "UpdateCodec", "FederatedCore", "Fleet",
                 "FederationProtocol", "Federation", "FederationServer", "FederationFleet", "FederationHTTP",
                 "QuantizationBench", "RunStore", "RunReport", "Aggregation", "Privacy", "KernelPaths",
+                "SecureAggregation", "CZlib",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -156,6 +169,9 @@ let package = Package(
         .testTarget(name: "RunReportTests", dependencies: ["RunReport", "RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "SecureAggregationTests", dependencies: ["SecureAggregation", "FederatedCore"],
+            swiftSettings: strictSettings),
         .testTarget(name: "KbdSimCLITests", dependencies: ["KbdSimCLI", "kbd-sim", "RunStore", "RunReport"], swiftSettings: strictSettings),
         .testTarget(
             name: "FederationHTTPTests",

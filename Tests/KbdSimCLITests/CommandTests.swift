@@ -7,12 +7,35 @@ struct CommandTests {
     @Test func helpHasExamplesForEveryCommand() throws {
         for command in [
             ["eval"], ["predict"], ["train"], ["corpus", "stats"], ["corpus", "oracle"], ["codec", "bench"],
-            ["fleet", "simulate"], ["fleet", "bench"], ["report"], ["runs", "list"],
+            ["fleet", "simulate"], ["fleet", "bench"], ["report"], ["runs", "list"], ["bench", "secagg"],
         ] {
             let r = try KbdSimRunner.run(command + ["--help"])
             #expect(r.status == 0)
             #expect(r.stdout.contains("Example"), "\(command) --help has no example")
         }
+    }
+
+    @Test func benchSecAggSumsExactlyAndReportsCostsPerStage() throws {
+        let r = try KbdSimRunner.run([
+            "bench", "secagg", "--cohorts", "12", "--dropouts", "0,0.2", "--bits", "8", "--length", "64", "--json",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try r.json()
+        let rows = try #require(json["rows"] as? [[String: Any]])
+        #expect(rows.count == 2)
+        for row in rows {
+            #expect(row["exact"] as? Bool == true)
+            // m = 8 + ⌈log2 12⌉; the masked input is 16 + ⌈64 · 12 / 8⌉ bytes.
+            #expect(row["m"] as? Int == 12)
+            #expect(row["up masked B"] as? Double == 112)
+            #expect((row["stages"] as? [Any])?.count == 4)
+        }
+        #expect(rows[1]["contributors"] as? Int ?? 12 < 12)
+        let zlib = try #require(json["zlib"] as? [[String: Any]])
+        #expect(zlib.first?["masked B"] as? Int == 96)
+        let refused = try KbdSimRunner.run(["bench", "secagg", "--cohorts", "100000", "--bits", "16"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("is not a cohort size in 2…65,536"))
     }
 
     @Test func evalPrintsATableAndJSON() throws {

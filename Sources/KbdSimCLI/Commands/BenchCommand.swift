@@ -16,7 +16,9 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks made of many federated runs on identical cohorts.",
-        subcommands: [BenchQuantCommand.self, BenchPrivacyCommand.self, BenchRobustCommand.self]
+        subcommands: [
+            BenchQuantCommand.self, BenchPrivacyCommand.self, BenchRobustCommand.self, BenchSecAggCommand.self,
+        ]
     )
 }
 
