@@ -39,6 +39,23 @@ extension RunStore {
         try writer.read { db in try CheckpointRecord.fetchOne(db, key: ["runId": id, "round": round]) }
     }
 
+    /// Checks that run `id` exists and committed round `round`, the only rounds a branch can
+    /// start after.
+    ///
+    /// - Throws: ``RunStoreError`` with ``RunStoreError/Code/noSuchRun`` or
+    ///   ``RunStoreError/Code/noSuchRound``.
+    public func requireBranchPoint(ofRun id: Int64, round: Int) throws {
+        _ = try requireRun(id: id)
+        let last = try lastCommittedRound(ofRun: id)
+        guard round >= 1, round <= last else {
+            throw RunStoreError(
+                .noSuchRound,
+                last == 0
+                    ? "run \(id) has no committed round to branch from; --from-round needs one of its committed rounds"
+                    : "run \(id) has no committed round \(round); --from-round must be in 1…\(last)")
+        }
+    }
+
     /// Starts a new run as a copy of run `parent` up to its committed round `round`: the new
     /// run's record (`run`, whose configuration names its lineage), the parent's rounds 1…R
     /// with their evaluations, per-user counts, stage reports and backdoor figures, round R's
@@ -50,15 +67,7 @@ extension RunStore {
     ///   ``RunStoreError/Code/cannotBranch`` when round R's checkpoint was not kept or a round
     ///   predates per-round participants.
     public func branchRun(from parent: Int64, round: Int, as run: RunRecord) throws -> RunRecord {
-        _ = try requireRun(id: parent)
-        let last = try lastCommittedRound(ofRun: parent)
-        guard round >= 1, round <= last else {
-            throw RunStoreError(
-                .noSuchRound,
-                last == 0
-                    ? "run \(parent) has no committed round to branch from; --from-round needs one of its committed rounds"
-                    : "run \(parent) has no committed round \(round); --from-round must be in 1…\(last)")
-        }
+        try requireBranchPoint(ofRun: parent, round: round)
         var run = run
         try writer.write { db in
             guard

@@ -165,14 +165,7 @@ public final class AggregationServer: @unchecked Sendable {
                 "a branch continues run \(parent)'s model and fleet, so \(flag) cannot change; start a new run for that"
             )
         }
-        let last = try store.lastCommittedRound(ofRun: parent)
-        guard round >= 1, round <= last else {
-            throw RunStoreError(
-                .noSuchRound,
-                last == 0
-                    ? "run \(parent) has no committed round to branch from"
-                    : "run \(parent) has no committed round \(round); --from-round must be in 1…\(last)")
-        }
+        try store.requireBranchPoint(ofRun: parent, round: round)
         var configuration = configuration
         configuration.branchedFrom = RunLineage(run: parent, round: round)
         guard round <= configuration.rounds else {
