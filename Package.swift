@@ -40,6 +40,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // X25519, HKDF, ChaChaPoly and the AES-CTR keystream of secure aggregation (never our own crypto).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // L0: C shims and shared nouns (FederatedCore: also the byte reader, writer and CRC-32 every format uses).
@@ -138,6 +139,10 @@ let package = Package(
                 "Federation", "FederationServer", "FederationProtocol", "RunStore", "KeyboardCorpus", "LanguageModelTypes",
                 "UpdateCodec", "Aggregation",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

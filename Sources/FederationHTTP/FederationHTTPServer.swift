@@ -1,5 +1,7 @@
 public import FederationServer
 public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import Logging
 import NIOCore
 public import ServiceLifecycle
@@ -30,21 +32,30 @@ public struct FederationHTTPServer: Service {
         /// The largest JSON body accepted, in bytes (default 16 MiB: a round opening lists
         /// every selected device).
         public var maximumJSONBytes: Int
+        /// Whether `GET /metrics` answers without the operator token (for a Prometheus that
+        /// cannot send one; the figures hold ids and counts, never text or credentials).
+        public var openMetrics: Bool
+        /// TLS: the server's certificate chain and private key (PEM files); nil serves plain HTTP.
+        public var tls: TLSFiles?
 
-        /// Creates a configuration; the defaults serve this machine on port 8080.
+        /// Creates a configuration; the defaults serve this machine on port 8080 over plain HTTP.
         public init(
             host: String = "127.0.0.1", port: Int = 8080, maximumUpdateBytes: Int = 64 << 20,
-            maximumJSONBytes: Int = 16 << 20
+            maximumJSONBytes: Int = 16 << 20, openMetrics: Bool = false, tls: TLSFiles? = nil
         ) {
             self.host = host
             self.port = port
             self.maximumUpdateBytes = maximumUpdateBytes
             self.maximumJSONBytes = maximumJSONBytes
+            self.openMetrics = openMetrics
+            self.tls = tls
         }
     }
 
     /// The server the routes call.
     public let aggregation: AggregationServer
+    /// Who may call which route: the operator token, and the run and device credentials it issues.
+    public let credentials: CredentialAuthority
     /// Where to listen and the body limits.
     public let configuration: Configuration
     /// Where the server logs: its start, each run it attaches, each committed round (info),
@@ -60,7 +71,8 @@ public struct FederationHTTPServer: Service {
     /// - Precondition: `configuration.port` is in 0…65535 and the body limits are positive
     ///   (the command line validates its flags before).
     public init(
-        aggregation: AggregationServer, configuration: Configuration = Configuration(),
+        aggregation: AggregationServer, credentials: CredentialAuthority,
+        configuration: Configuration = Configuration(),
         logger: Logger = Logger(label: "kbd-sim.server"),
         onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) {
@@ -68,6 +80,7 @@ public struct FederationHTTPServer: Service {
         precondition(
             configuration.maximumUpdateBytes > 0 && configuration.maximumJSONBytes > 0, "body limits must be positive")
         self.aggregation = aggregation
+        self.credentials = credentials
         self.configuration = configuration
         self.logger = logger
         self.onListening = onListening
@@ -79,11 +92,17 @@ public struct FederationHTTPServer: Service {
     /// being committed) finish. A round is committed in one transaction, so the store is
     /// consistent whenever the process stops.
     ///
-    /// - Throws: If the address cannot be bound (in use, not this machine's, no permission).
+    /// - Throws: If the address cannot be bound (in use, not this machine's, no permission), or
+    ///   ``TLSFiles/Failure`` if the TLS certificate or key cannot be read.
     public func run() async throws {
         let onListening = onListening
+        let server: HTTPServerBuilder =
+            if let tls = configuration.tls { try .tls(.http1(), tlsConfiguration: try tls.serverConfiguration()) } else
+            {
+                .http1()
+            }
         let application = Application(
-            router: buildRouter(),
+            router: buildRouter(), server: server,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "kbd-sim"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },

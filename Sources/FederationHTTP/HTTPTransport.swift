@@ -1,5 +1,6 @@
 public import FederationProtocol
 public import Foundation
+import Synchronization
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -11,18 +12,27 @@ public import Foundation
 /// Models and updates travel as raw bytes (`application/octet-stream`); everything else as
 /// JSON. A refusal comes back as its HTTP status with an ``HTTPRejection`` JSON body and is
 /// rethrown as that ``HTTPRejection`` (its status, reason and message).
+///
+/// Credentials: the transport holds the server's operator token (the fleet driver's secret),
+/// keeps the run credential each create or resume returns, and the device credentials each
+/// round opening returns, and sends each request with the narrowest one that the route takes
+/// (docs/server.md, "Credentials"). It never logs or prints them.
 public struct HTTPTransport: ServerTransport {
     public let baseURL: URL
     private let session: URLSession
+    private let wallet: CredentialWallet
     public var name: String { baseURL.absoluteString }
 
     /// The header carrying an upload's ``UploadExtras`` as JSON.
     public static let extrasHeader = "X-KbdSim-Extras"
+    /// The header carrying the run credential in the reply to a create or a resume.
+    public static let runCredentialHeader = "X-KbdSim-Run-Credential"
 
-    /// Creates a transport for a server at `baseURL` (e.g. `http://127.0.0.1:8080`).
+    /// Creates a transport for a server at `baseURL` (e.g. `http://127.0.0.1:8080`) started
+    /// with `token` (the contents of `kbd-sim server --token-file`).
     ///
     /// - Throws: ``FederationError/Code/invalidConfiguration`` if it is not an http(s) URL.
-    public init(baseURL text: String, timeout: TimeInterval = 600) throws {
+    public init(baseURL text: String, token: String, timeout: TimeInterval = 600) throws {
         guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil
         else {
             throw FederationError(
@@ -33,27 +43,48 @@ public struct HTTPTransport: ServerTransport {
         configuration.timeoutIntervalForRequest = timeout
         configuration.timeoutIntervalForResource = timeout
         session = URLSession(configuration: configuration)
+        wallet = CredentialWallet(operatorToken: token.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     public func createRun(_ configuration: RunConfiguration) async throws -> RunAttachment {
-        try await json("POST", "v1/runs", body: configuration)
+        let (data, response) = try await exchange(
+            "POST", "v1/runs", body: try Self.encode(configuration), contentType: "application/json",
+            credential: wallet.operatorToken)
+        let attachment = try Self.decode(RunAttachment.self, data)
+        try keepRunCredential(of: response, run: attachment.runID)
+        return attachment
     }
 
     public func resumeRun(id: Int64) async throws -> RunAttachment {
-        try await json("POST", "v1/runs/\(id)/resume", body: Empty())
+        let (data, response) = try await exchange(
+            "POST", "v1/runs/\(id)/resume", body: try Self.encode(Empty()), contentType: "application/json",
+            credential: wallet.operatorToken)
+        let attachment = try Self.decode(RunAttachment.self, data)
+        try keepRunCredential(of: response, run: id)
+        return attachment
     }
 
     public func openRound(run: Int64, _ opening: RoundOpening) async throws {
-        _ = try await send(
-            "POST", "v1/runs/\(run)/rounds", body: try Self.encode(opening), contentType: "application/json")
+        let data = try await send(
+            "POST", "v1/runs/\(run)/rounds", body: try Self.encode(opening), contentType: "application/json",
+            credential: wallet.run(run))
+        let issued = try Self.decode(RoundCredentials.self, data)
+        wallet.keep(issued.credentials, run: run, round: opening.round)
     }
 
     public func checkIn(run: Int64, round: Int, device: Int) async throws -> TrainingPlan {
-        try await json("POST", "v1/runs/\(run)/rounds/\(round)/checkin", body: CheckInRequest(device: device))
+        let data = try await send(
+            "POST", "v1/runs/\(run)/rounds/\(round)/checkin", body: try Self.encode(CheckInRequest(device: device)),
+            contentType: "application/json", credential: wallet.device(device, run: run, round: round))
+        return try Self.decode(TrainingPlan.self, data)
     }
 
     public func model(run: Int64, round: Int) async throws -> [UInt8] {
-        [UInt8](try await send("GET", "v1/runs/\(run)/rounds/\(round)/model", body: nil, contentType: nil))
+        // The fleet driver downloads the round's model once for its phones, with its run credential.
+        [UInt8](
+            try await send(
+                "GET", "v1/runs/\(run)/rounds/\(round)/model", body: nil, contentType: nil, credential: wallet.run(run))
+        )
     }
 
     public func upload(run: Int64, round: Int, device: Int, bytes: [UInt8], extras: UploadExtras) async throws
@@ -61,44 +92,73 @@ public struct HTTPTransport: ServerTransport {
     {
         let data = try await send(
             "PUT", "v1/runs/\(run)/rounds/\(round)/updates/\(device)", body: Data(bytes),
-            contentType: "application/octet-stream",
+            contentType: "application/octet-stream", credential: wallet.device(device, run: run, round: round),
             headers: [Self.extrasHeader: String(decoding: try Self.encode(extras), as: UTF8.self)])
         return try Self.decode(UploadReceipt.self, data)
     }
 
     public func closeRound(run: Int64, _ closing: RoundClosing) async throws -> RoundSummary {
-        try await json("POST", "v1/runs/\(run)/rounds/\(closing.round)/close", body: closing)
+        let data = try await send(
+            "POST", "v1/runs/\(run)/rounds/\(closing.round)/close", body: try Self.encode(closing),
+            contentType: "application/json", credential: wallet.run(run))
+        wallet.forget(run: run, round: closing.round)
+        return try Self.decode(RoundSummary.self, data)
     }
 
     public func finishRun(_ run: Int64, finished: Bool) async throws {
         _ = try await send(
             "POST", "v1/runs/\(run)/finish", body: try Self.encode(FinishRequest(finished: finished)),
-            contentType: "application/json")
+            contentType: "application/json", credential: wallet.run(run))
+        wallet.forget(run: run)
     }
 
-    /// `GET /v1/status`.
+    /// `GET /v1/status` (with the operator token).
     public func status() async throws -> ServerStatus {
-        try Self.decode(ServerStatus.self, try await send("GET", "v1/status", body: nil, contentType: nil))
+        try Self.decode(
+            ServerStatus.self,
+            try await send("GET", "v1/status", body: nil, contentType: nil, credential: wallet.operatorToken))
+    }
+
+    /// The credential a device of an open round holds (for tests and for drivers that hand
+    /// credentials to phones of their own); nil if none was issued.
+    public func deviceCredential(run: Int64, round: Int, device: Int) -> String? {
+        wallet.deviceIfAny(device, run: run, round: round)
+    }
+
+    /// The run credential of `run`'s attachment through this transport, if any.
+    public func runCredential(run: Int64) -> String? { wallet.runIfAny(run) }
+
+    private func keepRunCredential(of response: HTTPURLResponse, run: Int64) throws {
+        guard let credential = response.value(forHTTPHeaderField: Self.runCredentialHeader), !credential.isEmpty else {
+            throw FederationError(
+                .protocolViolation,
+                "the server attached run \(run) without a run credential (\(Self.runCredentialHeader)); is it a kbd-sim server of this version?"
+            )
+        }
+        wallet.keep(runCredential: credential, run: run)
     }
 
     // MARK: - Plumbing
 
     private struct Empty: Codable {}
 
-    private func json<Body: Encodable, Reply: Decodable>(_ method: String, _ path: String, body: Body) async throws
-        -> Reply
-    {
-        let data = try await send(method, path, body: try Self.encode(body), contentType: "application/json")
-        return try Self.decode(Reply.self, data)
+    private func send(
+        _ method: String, _ path: String, body: Data?, contentType: String?, credential: String,
+        headers: [String: String] = [:]
+    ) async throws -> Data {
+        try await exchange(method, path, body: body, contentType: contentType, credential: credential, headers: headers)
+            .data
     }
 
-    private func send(
-        _ method: String, _ path: String, body: Data?, contentType: String?, headers: [String: String] = [:]
-    ) async throws -> Data {
+    private func exchange(
+        _ method: String, _ path: String, body: Data?, contentType: String?, credential: String,
+        headers: [String: String] = [:]
+    ) async throws -> (data: Data, response: HTTPURLResponse) {
         var request = URLRequest(url: baseURL.appendingPathComponent(path))
         request.httpMethod = method
         request.httpBody = body
         if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        request.setValue("Bearer " + credential, forHTTPHeaderField: "Authorization")
         for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
         let (data, response): (Data, URLResponse)
         do {
@@ -118,7 +178,7 @@ public struct HTTPTransport: ServerTransport {
                 http.statusCode, .internalError,
                 "\(method) \(path): HTTP \(http.statusCode) \(String(decoding: data.prefix(200), as: UTF8.self))")
         }
-        return data
+        return (data, http)
     }
 
     static func encode(_ value: some Encodable) throws -> Data {
@@ -146,4 +206,57 @@ public struct CheckInRequest: Codable, Sendable, Equatable {
 public struct FinishRequest: Codable, Sendable, Equatable {
     public var finished: Bool
     public init(finished: Bool) { self.finished = finished }
+}
+
+/// The credentials an ``HTTPTransport`` holds: the operator token, each attached run's
+/// credential and each open round's device credentials.
+final class CredentialWallet: Sendable {
+    private struct DeviceKey: Hashable {
+        var run: Int64
+        var round: Int
+        var device: Int
+    }
+
+    private struct State {
+        var runs: [Int64: String] = [:]
+        var devices: [DeviceKey: String] = [:]
+    }
+
+    let operatorToken: String
+    private let state = Mutex(State())
+
+    init(operatorToken: String) { self.operatorToken = operatorToken }
+
+    func keep(runCredential: String, run: Int64) {
+        state.withLock { $0.runs[run] = runCredential }
+    }
+
+    func keep(_ credentials: [DeviceCredential], run: Int64, round: Int) {
+        state.withLock { state in
+            for c in credentials { state.devices[DeviceKey(run: run, round: round, device: c.device)] = c.credential }
+        }
+    }
+
+    func forget(run: Int64, round: Int) {
+        state.withLock { state in state.devices = state.devices.filter { !($0.key.run == run && $0.key.round == round) }
+        }
+    }
+
+    func forget(run: Int64) {
+        state.withLock { state in
+            state.runs[run] = nil
+            state.devices = state.devices.filter { $0.key.run != run }
+        }
+    }
+
+    func runIfAny(_ run: Int64) -> String? { state.withLock { $0.runs[run] } }
+
+    func deviceIfAny(_ device: Int, run: Int64, round: Int) -> String? {
+        state.withLock { $0.devices[DeviceKey(run: run, round: round, device: device)] }
+    }
+
+    /// The run's credential; without one, the request goes without and the server says why.
+    func run(_ run: Int64) -> String { runIfAny(run) ?? "" }
+
+    func device(_ device: Int, run: Int64, round: Int) -> String { deviceIfAny(device, run: run, round: round) ?? "" }
 }

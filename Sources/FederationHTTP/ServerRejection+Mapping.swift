@@ -10,7 +10,8 @@ extension ServerRejection {
     public var httpStatus: Int {
         switch reason {
         case .badRequest, .malformedUpdate: 400
-        case .unknownDevice, .forbiddenCorpus: 403
+        case .unauthenticated: 401
+        case .unknownDevice, .forbiddenCorpus, .forbiddenCredential: 403
         case .unknownRun: 404
         case .runNotActive, .noOpenRound, .wrongRound, .cohortComplete, .conflictingReplay, .roundAlreadyOpen: 409
         case .afterDeadline: 410

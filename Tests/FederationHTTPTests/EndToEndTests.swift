@@ -33,7 +33,8 @@ struct EndToEndTests {
         let remote = AggregationServer(store: store, loadDataset: { _ in dataset })
         let outcome = try await withLiveServer(remote) { url in
             let runner = FederatedRunner(
-                transport: try HTTPTransport(baseURL: url.absoluteString), dataset: dataset, workers: 1)
+                transport: try HTTPTransport(baseURL: url.absoluteString, token: testOperatorToken), dataset: dataset,
+                workers: 1)
             return try await runner.run(configuration: configuration)
         }
 

@@ -12,21 +12,34 @@ import Testing
     import FoundationNetworking
 #endif
 
+/// The operator token of the tests' servers.
+let testOperatorToken = "kbd-sim-test-operator-token-0123456789abcdef"
+
 /// Serves `aggregation` over HTTP on an ephemeral port of 127.0.0.1 for the duration of
 /// `body`, which gets the server's base URL; the server shuts down gracefully when `body`
-/// returns or throws.
+/// returns or throws. Its operator token is ``testOperatorToken``.
 func withLiveServer<T: Sendable>(
     _ aggregation: AggregationServer,
     maximumUpdateBytes: Int = 64 << 20,
+    openMetrics: Bool = false,
+    tls: TLSFiles? = nil,
+    logger: Logger? = nil,
     _ body: @Sendable (URL) async throws -> T
 ) async throws -> T {
-    var logger = Logger(label: "kbd-sim.server.test")
-    // Refusals are the point of several tests; only internal errors are worth printing.
-    logger.logLevel = .error
+    let logger =
+        logger
+        ?? {
+            var logger = Logger(label: "kbd-sim.server.test")
+            // Refusals are the point of several tests; only internal errors are worth printing.
+            logger.logLevel = .error
+            return logger
+        }()
     let (ports, listening) = AsyncStream.makeStream(of: Int.self)
     let server = FederationHTTPServer(
-        aggregation: aggregation,
-        configuration: .init(host: "127.0.0.1", port: 0, maximumUpdateBytes: maximumUpdateBytes), logger: logger,
+        aggregation: aggregation, credentials: try CredentialAuthority(operatorToken: testOperatorToken),
+        configuration: .init(
+            host: "127.0.0.1", port: 0, maximumUpdateBytes: maximumUpdateBytes, openMetrics: openMetrics, tls: tls),
+        logger: logger,
         onListening: { port in listening.yield(port) })
     let group = ServiceGroup(services: [server], logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -42,7 +55,7 @@ func withLiveServer<T: Sendable>(
         }
         let result: Result<T, any Error>
         do {
-            result = .success(try await body(URL(string: "http://127.0.0.1:\(port)")!))
+            result = .success(try await body(URL(string: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)")!))
         } catch {
             result = .failure(error)
         }
@@ -85,13 +98,15 @@ struct RawExchange {
     var body: Data
     var contentType: String?
 
-    /// Sends `method path` to `base` with `body` and `headers`.
+    /// Sends `method path` to `base` with `body` and `headers`, and `credential` as its bearer.
     static func send(
-        _ method: String, _ path: String, to base: URL, body: Data? = nil, headers: [String: String] = [:]
+        _ method: String, _ path: String, to base: URL, body: Data? = nil, credential: String? = nil,
+        headers: [String: String] = [:]
     ) async throws -> RawExchange {
         var request = URLRequest(url: base.appendingPathComponent(path))
         request.httpMethod = method
         request.httpBody = body
+        if let credential { request.setValue("Bearer " + credential, forHTTPHeaderField: "Authorization") }
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         let (data, response) = try await URLSession.shared.data(for: request)
         let http = try #require(response as? HTTPURLResponse)

@@ -23,7 +23,7 @@ struct ManualRound: Sendable {
     private let scheme: CodecScheme
 
     static func open(at base: URL) async throws -> ManualRound {
-        let transport = try HTTPTransport(baseURL: base.absoluteString)
+        let transport = try HTTPTransport(baseURL: base.absoluteString, token: testOperatorToken)
         let configuration = tinyRunConfiguration()
         let attachment = try await transport.createRun(configuration)
         let start = attachment.virtualTime
@@ -70,13 +70,27 @@ struct ManualRound: Sendable {
             extras: extras(at: virtualTime))
     }
 
-    /// A raw exchange with the server; a refusal is thrown as the ``HTTPRejection`` its
-    /// body decodes as.
+    /// ``extras(at:)`` as the upload header's JSON.
+    func extrasJSON(at virtualTime: Int? = nil) throws -> String {
+        String(decoding: try JSONEncoder().encode(extras(at: virtualTime)), as: UTF8.self)
+    }
+
+    /// The credential `device` got when round 1 opened.
+    func credential(ofDevice device: Int) -> String {
+        transport.deviceCredential(run: run, round: round, device: device) ?? "none issued"
+    }
+
+    /// The run credential the create returned.
+    var runCredential: String { transport.runCredential(run: run) ?? "none issued" }
+
+    /// A raw exchange with the server, with `credential` as its bearer; a refusal is thrown as
+    /// the ``HTTPRejection`` its body decodes as.
     @discardableResult
-    func raw(_ method: String, _ path: String, body: Data? = nil, headers: [String: String] = [:]) async throws
-        -> RawExchange
-    {
-        let exchange = try await RawExchange.send(method, path, to: base, body: body, headers: headers)
+    func raw(
+        _ method: String, _ path: String, body: Data? = nil, credential: String?, headers: [String: String] = [:]
+    ) async throws -> RawExchange {
+        let exchange = try await RawExchange.send(
+            method, path, to: base, body: body, credential: credential, headers: headers)
         guard (200..<300).contains(exchange.status) else { throw try exchange.rejection() }
         return exchange
     }

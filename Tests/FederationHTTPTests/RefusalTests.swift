@@ -51,23 +51,82 @@ struct RefusalTests {
         Refusal("an update trained for another round", 409, .wrongRound) { r in
             try await r.upload(device: 1, bytes: try r.update(device: 1, round: 2))
         },
-        Refusal("an upload to a round that is not open", 409, .wrongRound) { r in
-            try await r.upload(device: 1, round: 2)
+        Refusal("an upload to a round that is not open, with the open round's credential", 403, .forbiddenCredential) {
+            r in
+            try await r.raw(
+                "PUT", "v1/runs/\(r.run)/rounds/2/updates/1", body: Data(try r.update(device: 1, round: 2)),
+                credential: r.credential(ofDevice: 1), headers: [HTTPTransport.extrasHeader: try r.extrasJSON()])
         },
-        Refusal("an upload from a device that was not selected", 403, .unknownDevice) { r in
+        Refusal("an upload from a device that was not selected (it holds no credential)", 401, .unauthenticated) { r in
             try await r.upload(device: 9)
         },
         Refusal("an update sent as another device's", 403, .unknownDevice) { r in
             try await r.upload(device: 1, bytes: try r.update(device: 2))
         },
-        Refusal("a check-in from a device that was not selected", 403, .unknownDevice) { r in
+        Refusal("a check-in from a device that was not selected (it holds no credential)", 401, .unauthenticated) { r in
             _ = try await r.transport.checkIn(run: r.run, round: 1, device: 1999)
         },
         Refusal("a report after the deadline", 410, .afterDeadline) { r in
             try await r.upload(device: 1, virtualTime: r.deadline + 1)
         },
-        Refusal("a check-in for an unknown run", 404, .unknownRun) { r in
-            _ = try await r.transport.checkIn(run: r.run + 1000, round: 1, device: 1)
+        Refusal("a check-in for another run with this run's device credential", 403, .forbiddenCredential) { r in
+            try await r.raw(
+                "POST", "v1/runs/\(r.run + 1000)/rounds/1/checkin",
+                body: try JSONEncoder().encode(CheckInRequest(device: 1)),
+                credential: r.credential(ofDevice: 1))
+        },
+        // Credentials (docs/server.md): each route takes one kind, bound to its run, round and device.
+        Refusal("an upload without a credential", 401, .unauthenticated) { r in
+            try await r.raw(
+                "PUT", "v1/runs/\(r.run)/rounds/1/updates/1", body: Data(try r.update(device: 1)), credential: nil,
+                headers: [HTTPTransport.extrasHeader: try r.extrasJSON()])
+        },
+        Refusal("an upload with a forged credential", 401, .unauthenticated) { r in
+            var forged = Array(r.credential(ofDevice: 1))
+            forged[forged.count - 2] = forged[forged.count - 2] == "A" ? "B" : "A"
+            try await r.raw(
+                "PUT", "v1/runs/\(r.run)/rounds/1/updates/1", body: Data(try r.update(device: 1)),
+                credential: String(forged), headers: [HTTPTransport.extrasHeader: try r.extrasJSON()])
+        },
+        Refusal("a credential whose binding was rewritten to another device", 401, .unauthenticated) { r in
+            let rewritten = r.credential(ofDevice: 2).replacingOccurrences(of: ".1.2.", with: ".1.1.")
+            #expect(rewritten != r.credential(ofDevice: 2), "round 1, device 2 becomes device 1")
+            try await r.raw(
+                "PUT", "v1/runs/\(r.run)/rounds/1/updates/1", body: Data(try r.update(device: 1)),
+                credential: rewritten, headers: [HTTPTransport.extrasHeader: try r.extrasJSON()])
+        },
+        Refusal("an upload with another device's credential", 403, .forbiddenCredential) { r in
+            try await r.raw(
+                "PUT", "v1/runs/\(r.run)/rounds/1/updates/1", body: Data(try r.update(device: 1)),
+                credential: r.credential(ofDevice: 2), headers: [HTTPTransport.extrasHeader: try r.extrasJSON()])
+        },
+        Refusal("a check-in with another device's credential", 403, .forbiddenCredential) { r in
+            try await r.raw(
+                "POST", "v1/runs/\(r.run)/rounds/1/checkin", body: try JSONEncoder().encode(CheckInRequest(device: 3)),
+                credential: r.credential(ofDevice: 2))
+        },
+        Refusal("a device closing the round", 403, .forbiddenCredential) { r in
+            let closing = RoundClosing(
+                round: 1, virtualStart: r.virtualStart, virtualEnd: r.virtualStart + 60, selected: 8, dropped: 0,
+                stragglers: 0, surplus: 0, bytesDown: 0, wallSeconds: 0, trainSeconds: 0)
+            try await r.raw(
+                "POST", "v1/runs/\(r.run)/rounds/1/close", body: try JSONEncoder().encode(closing),
+                credential: r.credential(ofDevice: 1))
+        },
+        Refusal("a run credential creating a run", 403, .forbiddenCredential) { r in
+            try await r.raw(
+                "POST", "v1/runs", body: Data(tinyRunConfiguration().encodedJSON().utf8), credential: r.runCredential)
+        },
+        Refusal("the operator token as a device's", 401, .unauthenticated) { r in
+            try await r.raw(
+                "PUT", "v1/runs/\(r.run)/rounds/1/updates/1", body: Data(try r.update(device: 1)),
+                credential: testOperatorToken, headers: [HTTPTransport.extrasHeader: try r.extrasJSON()])
+        },
+        Refusal("the status with a wrong token", 401, .unauthenticated) { r in
+            try await r.raw("GET", "v1/status", credential: String(repeating: "x", count: 40))
+        },
+        Refusal("the metrics without a credential", 401, .unauthenticated) { r in
+            try await r.raw("GET", "metrics", credential: nil)
         },
         Refusal("resuming a run the store does not have", 404, .unknownRun) { r in
             _ = try await r.transport.resumeRun(id: r.run + 1000)
@@ -77,31 +136,40 @@ struct RefusalTests {
                 run: r.run, RoundOpening(round: 2, selected: [1], virtualStart: r.virtualStart, deadline: r.deadline))
         },
         Refusal("a body that is not JSON", 400, .badRequest) { r in
-            try await r.raw("POST", "v1/runs/\(r.run)/rounds/1/checkin", body: Data("{\"device\":".utf8))
+            try await r.raw(
+                "POST", "v1/runs/\(r.run)/rounds/1/checkin", body: Data("{\"device\":".utf8),
+                credential: r.credential(ofDevice: 1))
         },
         Refusal("JSON of the wrong shape", 400, .badRequest) { r in
-            try await r.raw("POST", "v1/runs/\(r.run)/rounds/1/checkin", body: Data("{\"device\":\"one\"}".utf8))
+            try await r.raw(
+                "POST", "v1/runs/\(r.run)/rounds/1/checkin", body: Data("{\"device\":\"one\"}".utf8),
+                credential: r.credential(ofDevice: 1))
         },
         Refusal("an upload without its extras header", 400, .badRequest) { r in
-            try await r.raw("PUT", "v1/runs/\(r.run)/rounds/1/updates/1", body: Data(try r.update(device: 1)))
+            try await r.raw(
+                "PUT", "v1/runs/\(r.run)/rounds/1/updates/1", body: Data(try r.update(device: 1)),
+                credential: r.credential(ofDevice: 1))
         },
         Refusal("an extras header that is not UploadExtras JSON", 400, .badRequest) { r in
             try await r.raw(
                 "PUT", "v1/runs/\(r.run)/rounds/1/updates/1", body: Data(try r.update(device: 1)),
+                credential: r.credential(ofDevice: 1),
                 headers: [HTTPTransport.extrasHeader: "{\"virtualTime\":\"noon\"}"])
         },
         Refusal("a path parameter that is not an integer", 400, .badRequest) { r in
-            try await r.raw("GET", "v1/runs/first/rounds/1/model")
+            try await r.raw("GET", "v1/runs/first/rounds/1/model", credential: r.runCredential)
         },
         Refusal("a path the server has no route for", 404, .badRequest) { r in
-            try await r.raw("GET", "v1/runs/\(r.run)/rounds")
+            try await r.raw("GET", "v1/runs/\(r.run)/rounds", credential: r.runCredential)
         },
         Refusal("a close whose body names another round than its path", 400, .badRequest) { r in
             let closing = RoundClosing(
                 round: 2, virtualStart: r.virtualStart, virtualEnd: r.virtualStart + 60, selected: 8, dropped: 0,
                 stragglers: 0,
                 surplus: 0, bytesDown: 0, wallSeconds: 0, trainSeconds: 0)
-            try await r.raw("POST", "v1/runs/\(r.run)/rounds/1/close", body: try JSONEncoder().encode(closing))
+            try await r.raw(
+                "POST", "v1/runs/\(r.run)/rounds/1/close", body: try JSONEncoder().encode(closing),
+                credential: r.runCredential)
         },
         Refusal("a configuration that fails validation", 400, .badRequest) { r in
             var configuration = tinyRunConfiguration()
@@ -113,13 +181,13 @@ struct RefusalTests {
             let json = tinyRunConfiguration().encodedJSON().replacingOccurrences(
                 of: "\"codec\" : \"rot,q8s,z1\"", with: "\"codec\" : \"q99\"")
             #expect(json.contains("q99"))
-            _ = try await r.raw("POST", "v1/runs", body: Data(json.utf8))
+            _ = try await r.raw("POST", "v1/runs", body: Data(json.utf8), credential: testOperatorToken)
         },
         Refusal("a server optimizer the server does not know", 400, .badRequest) { r in
             let json = tinyRunConfiguration().encodedJSON().replacingOccurrences(
                 of: "\"serverOptimizer\" : \"", with: "\"serverOptimizer\" : \"fedmagic")
             #expect(json.contains("fedmagic"))
-            _ = try await r.raw("POST", "v1/runs", body: Data(json.utf8))
+            _ = try await r.raw("POST", "v1/runs", body: Data(json.utf8), credential: testOperatorToken)
         },
         Refusal("a corpus the server cannot load", 400, .badRequest) { r in
             var configuration = tinyRunConfiguration()
@@ -158,7 +226,7 @@ struct RefusalTests {
             let extras = String(decoding: try JSONEncoder().encode(round.extras()), as: UTF8.self)
             let replay = try await round.raw(
                 "PUT", "v1/runs/\(round.run)/rounds/1/updates/0", body: Data(update),
-                headers: [HTTPTransport.extrasHeader: extras])
+                credential: round.credential(ofDevice: 0), headers: [HTTPTransport.extrasHeader: extras])
             #expect(replay.status == 200)
             let receipt = try JSONDecoder().decode(UploadReceipt.self, from: replay.body)
             #expect(!receipt.accepted && receipt.reportsSoFar == 1)
@@ -178,9 +246,10 @@ struct RefusalTests {
             _ = try? await round.upload(device: 1, bytes: [1, 2, 3])
             _ = try? await round.upload(device: 1, virtualTime: round.deadline + 1)
             _ = try? await round.raw(
-                "PUT", "v1/runs/\(round.run)/rounds/1/updates/1", body: Data(try round.update(device: 1)))
+                "PUT", "v1/runs/\(round.run)/rounds/1/updates/1", body: Data(try round.update(device: 1)),
+                credential: round.credential(ofDevice: 1))
 
-            let metrics = try await RawExchange.send("GET", "metrics", to: base)
+            let metrics = try await RawExchange.send("GET", "metrics", to: base, credential: testOperatorToken)
             #expect(metrics.status == 200)
             #expect(metrics.contentType?.hasPrefix("text/plain; version=0.0.4") == true)
             let text = String(decoding: metrics.body, as: UTF8.self)
@@ -203,7 +272,7 @@ struct RefusalTests {
         struct DiskOnFire: Error {}
         let aggregation = AggregationServer(store: try RunStore.inMemory(), loadDataset: { _ in throw DiskOnFire() })
         try await withLiveServer(aggregation) { base in
-            let transport = try HTTPTransport(baseURL: base.absoluteString)
+            let transport = try HTTPTransport(baseURL: base.absoluteString, token: testOperatorToken)
             let rejection = await #expect(throws: HTTPRejection.self) {
                 try await transport.createRun(tinyRunConfiguration())
             }

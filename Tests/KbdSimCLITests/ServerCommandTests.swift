@@ -20,6 +20,7 @@ struct ServerCommandTests {
             (["--db", "/nonexistent-folder/runs.sqlite"], "--db"),
             (["--db", NSTemporaryDirectory()], "--db"),
             (["--log-level", "loud"], "--log-level"),
+            (["--tls-cert", "/tmp/cert.pem"], "--tls-key"),
         ])
     func badFlagsAreValidationErrors(_ arguments: [String], flag: String) throws {
         let r = try KbdSimRunner.run(["server"] + arguments)
@@ -51,21 +52,46 @@ struct ServerCommandTests {
         }
         let base = try #require(url, "the server did not report its URL: \(log)")
 
+        // The server wrote a random operator token next to its store, readable by its owner only.
+        let tokenFile = folder.path + "/server.sqlite.token"
+        #expect(log.contains("wrote a new operator token to \(tokenFile)"), "\(log)")
+        let mode = try FileManager.default.attributesOfItem(atPath: tokenFile)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let token = try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        #expect(token.count == 64)
+        #expect(!log.contains(token), "the token is never printed")
+
         let spec = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("corpora/synthetic-tiny.json").path
-        let run = try KbdSimRunner.run([
+        let runArguments = [
             "run", "--server", base, "--corpus", "synthetic:" + spec, "--vocab", "100", "--model", "lstm-tiny",
             "--devices", "2000", "--cohort", "5", "--rounds", "2", "--eval-every", "1", "--workers", "1", "--json",
-        ])
+        ]
+        // Without the token, the driver stops before it sends anything, and says where the token is.
+        let anonymous = try KbdSimRunner.run(runArguments, environment: ["KBD_SIM_TOKEN": ""])
+        #expect(anonymous.status == 64, "\(anonymous.stderr)")
+        #expect(anonymous.stderr.contains("--token-file"), "\(anonymous.stderr)")
+        // A wrong token is refused by the server with 401.
+        let wrongFile = folder.path + "/wrong.token"
+        try String(repeating: "w", count: 64).write(toFile: wrongFile, atomically: true, encoding: .utf8)
+        let wrong = try KbdSimRunner.run(runArguments + ["--token-file", wrongFile])
+        #expect(wrong.status != 0)
+        #expect(wrong.stderr.contains("401") || wrong.stderr.contains("unauthenticated"), "\(wrong.stderr)")
+
+        let run = try KbdSimRunner.run(runArguments + ["--token-file", tokenFile])
         #expect(run.status == 0, "\(run.stderr)")
+        #expect(!run.stdout.contains(token) && !run.stderr.contains(token))
         let summary = try #require(try run.json()["summary"] as? [String: Any])
         #expect(summary["finished"] as? Bool == true)
         #expect(summary["transport"] as? String == base)
 
         // An outside client naming a file outside --corpora gets 403 and a reason that says
         // nothing about the file (whether it exists, what it holds), and no run is stored.
-        for corpus in [
-            "/etc/shadow", "/etc/passwd", corpora + "/../Package.swift", "synthetic:/etc/hostname", "/no/such/file",
+        // Without the operator token the same request is 401, before the corpus is looked at.
+        for (corpus, credential) in [
+            ("/etc/shadow", nil as String?), ("/etc/shadow", token), ("/etc/passwd", token),
+            (corpora + "/../Package.swift", token), ("synthetic:/etc/hostname", token), ("/no/such/file", token),
         ] {
             // The configuration the run above stored, as an outside client would send it.
             let shown = try KbdSimRunner.run(["runs", "show", "1", "--db", folder.path + "/server.sqlite", "--json"])
@@ -74,17 +100,19 @@ struct ServerCommandTests {
             let body = try JSONSerialization.data(withJSONObject: configuration)
             let curl = Process()
             curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            curl.arguments = [
-                "-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: application/json",
-                "--data-binary", String(decoding: body, as: UTF8.self), base + "/v1/runs",
-            ]
+            curl.arguments =
+                [
+                    "-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST", "-H", "Content-Type: application/json",
+                    "--data-binary", String(decoding: body, as: UTF8.self), base + "/v1/runs",
+                ] + (credential.map { ["-H", "Authorization: Bearer \($0)"] } ?? [])
             let out = Pipe()
             curl.standardOutput = out
             try curl.run()
             let answer = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             curl.waitUntilExit()
-            #expect(answer.hasSuffix("\n403"), "\(corpus): \(answer)")
-            #expect(answer.contains("forbidden-corpus"), "\(corpus): \(answer)")
+            #expect(answer.hasSuffix(credential == nil ? "\n401" : "\n403"), "\(corpus): \(answer)")
+            #expect(
+                answer.contains(credential == nil ? "unauthenticated" : "forbidden-corpus"), "\(corpus): \(answer)")
             for leak in ["root", "shadow", "passwd", "exist", "permission", "hostname", "Package"] {
                 #expect(!answer.contains(leak), "\(corpus): the answer mentions \(leak): \(answer)")
             }

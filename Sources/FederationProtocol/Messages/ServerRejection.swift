@@ -19,6 +19,11 @@ public struct ServerRejection: Error, Codable, Sendable, Equatable, CustomString
         /// The run names a corpus the server may not open (outside its `--corpora` folders).
         case forbiddenCorpus = "forbidden-corpus"
         case roundAlreadyOpen = "round-already-open"
+        /// No credential, a damaged one, or one this server did not issue (HTTP 401).
+        case unauthenticated = "unauthenticated"
+        /// A genuine credential used beyond what it is bound to: another run, round or device,
+        /// an expired round, a superseded attachment, or the wrong kind for the route (HTTP 403).
+        case forbiddenCredential = "forbidden-credential"
         case internalError = "internal-error"
     }
 

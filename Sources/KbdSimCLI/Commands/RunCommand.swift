@@ -40,7 +40,7 @@ struct RunCommand: AsyncParsableCommand {
               kbd-sim run --corpus synthetic --model cifg-small --devices 1000000 --cohort 50 --rounds 100 \\
                 --dp-noise 1.0 --dp-clip 1.0 --max-participations 4
               kbd-sim run --resume 3 --db runs.sqlite
-              kbd-sim run --server http://127.0.0.1:8080 --corpus synthetic --rounds 20
+              kbd-sim run --server http://127.0.0.1:8080 --token-file runs.sqlite.token --corpus synthetic --rounds 20
             """
     )
 
@@ -75,6 +75,13 @@ struct RunCommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "With --server: the server's operator token file (kbd-sim server writes DB.token); or set KBD_SIM_TOKEN.",
+            valueName: "file"))
+    var tokenFile: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "Write each round's cohort (messages, weights) as JSON for tools/bench_fedavg.py.", valueName: "file"))
     var exportWorkload: String?
 
@@ -84,6 +91,9 @@ struct RunCommand: AsyncParsableCommand {
     private var db: String { options.db }
 
     func validate() throws {
+        if tokenFile != nil, server == nil {
+            throw ValidationError("--token-file goes with --server (an in-process run needs no credential)")
+        }
         if resume != nil, server == nil, !FileManager.default.fileExists(atPath: db) {
             throw ValidationError("--resume needs the store the run is in; \(db) does not exist (pass --db)")
         }
@@ -123,7 +133,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let transport: any ServerTransport
         if let server {
-            transport = try HTTPTransport(baseURL: server)
+            transport = try HTTPTransport(baseURL: server, token: try TokenFile.driverToken(file: tokenFile))
         } else {
             let store = try RunStore.open(path: db)
             let shared = dataset

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FederationHTTP
+import FederationProtocol
 import FederationServer
 internal import Foundation
 import Logging
@@ -27,10 +28,18 @@ struct ServerCommand: AsyncParsableCommand {
             committed round with `kbd-sim run --resume ID --db DB` on this machine (or a client \
             calling POST /v1/runs/ID/resume).
 
+            Every request carries a credential (docs/server.md, "Credentials"). The operator \
+            token in --token-file (default: the --db path with .token appended; created with a \
+            random token and mode 0600 if missing) creates and resumes runs and reads \
+            /v1/status and /metrics; each run gets a run credential and each selected device \
+            a credential for one round, so a device can send only its own update while its \
+            round is open. Missing or forged credentials are refused with 401, misused ones with \
+            403. --tls-cert and --tls-key serve HTTPS.
+
             Examples:
               kbd-sim server --port 8080 --db runs.sqlite
-              kbd-sim server --port 8080 --db runs.sqlite --corpora /data/corpora
-              kbd-sim run --server http://127.0.0.1:8080 --corpus synthetic --model lstm-tiny --vocab 200 --rounds 20
+              kbd-sim run --server http://127.0.0.1:8080 --token-file runs.sqlite.token --corpus synthetic --model lstm-tiny --vocab 200 --rounds 20
+              kbd-sim server --port 8443 --db runs.sqlite --corpora /data/corpora --tls-cert server.pem --tls-key server.key
             """
     )
 
@@ -49,6 +58,24 @@ struct ServerCommand: AsyncParsableCommand {
             "A folder whose corpora runs may name (repeatable); without it only the built-in synthetic corpus.",
             valueName: "dir"))
     var corpora: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The operator token's file (created with a random token, mode 0600, if missing). Default: the --db path with .token appended.",
+            valueName: "file"))
+    var tokenFile: String?
+
+    @Flag(name: .long, help: "Serve /metrics without the operator token (for a scraper that cannot send one).")
+    var openMetrics = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Serve HTTPS with this PEM certificate chain (with --tls-key).", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(name: .long, help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
 
     @Option(name: .long, help: "The largest update accepted, in MiB.")
     var maxUpdateMib: Int = 64
@@ -69,6 +96,9 @@ struct ServerCommand: AsyncParsableCommand {
             guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
                 throw ValidationError("--corpora \(folder) is not a folder; pass folders that hold corpora")
             }
+        }
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together: pass both to serve HTTPS, or neither")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError(
@@ -101,14 +131,31 @@ struct ServerCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "kbd-sim.server")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let (host, db) = (host, db)
+        let tokenPath = tokenFile ?? db + ".token"
+        let (token, created) = try TokenFile.serverToken(at: tokenPath)
+        let credentials: CredentialAuthority
+        do {
+            credentials = try CredentialAuthority(operatorToken: token)
+        } catch {
+            throw ValidationError("--token-file \(tokenPath): \(error.message)")
+        }
+        status(
+            created
+                ? "wrote a new operator token to \(tokenPath) (mode 0600); fleet drivers pass --token-file \(tokenPath)"
+                : "operator token from \(tokenPath)")
+        let tls = tlsCert.map { TLSFiles(certificateChain: $0, privateKey: tlsKey ?? "") }
+        let (host, db, scheme) = (host, db, tls == nil ? "http" : "https")
         let server = FederationHTTPServer(
             aggregation: AggregationServer(store: store, corpusPolicy: CorpusAccessPolicy(folders: corpora)),
-            configuration: .init(host: host, port: port, maximumUpdateBytes: maxUpdateMib << 20),
+            credentials: credentials,
+            configuration: .init(
+                host: host, port: port, maximumUpdateBytes: maxUpdateMib << 20, openMetrics: openMetrics, tls: tls),
             logger: logger,
-            onListening: { port in status("listening on http://\(host):\(port) (store \(db); Ctrl-C to stop)") })
+            onListening: { port in status("listening on \(scheme)://\(host):\(port) (store \(db); Ctrl-C to stop)") })
         do {
             try await server.runService()
+        } catch let error as TLSFiles.Failure {
+            throw ServerCommandError(description: error.description)
         } catch {
             throw ServerCommandError(description: "the server on \(host):\(port) failed: \(error)")
         }

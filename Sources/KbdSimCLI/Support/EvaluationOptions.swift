@@ -1,5 +1,5 @@
-public import ArgumentParser
-public import FederationProtocol
+import ArgumentParser
+import FederationProtocol
 import LanguageModelTypes
 
 /// `kbd-sim run`'s per-user evaluation, personalization, FedProx and regression-guard flags
