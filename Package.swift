@@ -136,8 +136,8 @@ let package = Package(
         .target(
             name: "FederationHTTP",
             dependencies: [
-                "Federation", "FederationServer", "FederationProtocol", "RunStore", "KeyboardCorpus", "LanguageModelTypes",
-                "UpdateCodec", "Aggregation",
+                "Federation", "FederationServer", "FederationFleet", "FederationProtocol", "RunStore", "KeyboardCorpus",
+                "LanguageModelTypes", "UpdateCodec", "Aggregation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -125,6 +125,7 @@ public struct FederationHTTPServer: Service {
         router.middlewares.add(RejectionMiddleware(logger: logger))
         addRunRoutes(to: router)
         addRoundRoutes(to: router)
+        addWorkRoutes(to: router)
         addMonitoringRoutes(to: router)
         return router
     }

@@ -112,6 +112,55 @@ public struct HTTPTransport: ServerTransport {
         wallet.forget(run: run)
     }
 
+    public func publishShards(run: Int64, _ publication: ShardPublication) async throws {
+        _ = try await send(
+            "POST", "v1/runs/\(run)/rounds/\(publication.round)/shards", body: try Self.encode(publication),
+            contentType: "application/json", credential: wallet.run(run))
+    }
+
+    public func shardProgress(run: Int64, round: Int) async throws -> ShardProgress {
+        try Self.decode(
+            ShardProgress.self,
+            try await send(
+                "GET", "v1/runs/\(run)/rounds/\(round)/shards", body: nil, contentType: nil, credential: wallet.run(run)
+            ))
+    }
+
+    // MARK: - A worker's calls (docs/scale-out.md)
+
+    /// Leases the next waiting shard as `worker`; nil when no shard waits.
+    public func leaseShard(worker: String) async throws -> ShardLease? {
+        let (data, response) = try await exchange(
+            "POST", "v1/work/lease", body: try Self.encode(LeaseRequest(worker: worker)),
+            contentType: "application/json", credential: wallet.operatorToken)
+        if response.statusCode == 204 { return nil }
+        return try Self.decode(ShardLease.self, data)
+    }
+
+    /// The model of `lease`'s round.
+    public func model(of lease: ShardLease) async throws -> [UInt8] {
+        [UInt8](
+            try await send(
+                "GET", "v1/work/leases/\(lease.lease)/model", body: nil, contentType: nil, credential: lease.credential)
+        )
+    }
+
+    /// Uploads `lease`'s partial aggregate (`KBDP` bytes).
+    public func submitPartial(_ bytes: [UInt8], for lease: ShardLease) async throws -> PartialReceipt {
+        try Self.decode(
+            PartialReceipt.self,
+            try await send(
+                "PUT", "v1/work/leases/\(lease.lease)/partial", body: Data(bytes),
+                contentType: "application/octet-stream", credential: lease.credential))
+    }
+
+    /// Gives `lease` back unfinished (the worker is stopping): its shard goes to another worker.
+    public func returnLease(_ lease: ShardLease) async throws {
+        _ = try await send(
+            "POST", "v1/work/leases/\(lease.lease)/return", body: Data("{}".utf8), contentType: "application/json",
+            credential: lease.credential)
+    }
+
     /// `GET /v1/status` (with the operator token).
     public func status() async throws -> ServerStatus {
         try Self.decode(

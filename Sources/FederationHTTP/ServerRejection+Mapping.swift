@@ -14,7 +14,7 @@ extension ServerRejection {
         case .unknownDevice, .forbiddenCorpus, .forbiddenCredential: 403
         case .unknownRun: 404
         case .runNotActive, .noOpenRound, .wrongRound, .cohortComplete, .conflictingReplay, .roundAlreadyOpen: 409
-        case .afterDeadline: 410
+        case .afterDeadline, .leaseExpired: 410
         case .oversizedUpdate: 413
         case .internalError: 500
         }

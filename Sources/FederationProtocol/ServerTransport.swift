@@ -13,4 +13,8 @@ public protocol ServerTransport: Sendable {
     func closeRound(run: Int64, _ closing: RoundClosing) async throws -> RoundSummary
     /// Marks the run finished (`finished: true`) or interrupted.
     func finishRun(_ run: Int64, finished: Bool) async throws
+    /// Publishes the open round's training as shards for workers (docs/scale-out.md).
+    func publishShards(run: Int64, _ publication: ShardPublication) async throws
+    /// How far the workers are with a round's shards.
+    func shardProgress(run: Int64, round: Int) async throws -> ShardProgress
 }

@@ -29,6 +29,7 @@ public struct KbdSimCommand: AsyncParsableCommand {
             BenchCommand.self,
             ReportCommand.self,
             ServerCommand.self,
+            WorkerCommand.self,
             DoctorCommand.self,
             PrivacyCommand.self,
         ]

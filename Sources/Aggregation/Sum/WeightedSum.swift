@@ -23,6 +23,16 @@ public struct WeightedSum: Sendable {
         weightedSum = ContiguousArray(repeating: 0, count: parameterCount)
     }
 
+    /// A partial sum received from elsewhere (a worker's shard): its values, weight total and count.
+    ///
+    /// - Precondition: `totalWeight` finite and ≥ 0, `count` ≥ 0.
+    public init(weightedSum: [Float], totalWeight: Double, count: Int) {
+        precondition(totalWeight.isFinite && totalWeight >= 0 && count >= 0, "a partial sum's totals must be valid")
+        self.weightedSum = ContiguousArray(weightedSum)
+        self.totalWeight = totalWeight
+        self.count = count
+    }
+
     /// The number of parameters.
     public var parameterCount: Int { weightedSum.count }
 

@@ -34,6 +34,9 @@ public final class FederatedRunner: @unchecked Sendable {
     public let transport: any ServerTransport
     /// Worker threads for local training.
     public let workers: Int
+    /// Scale-out: train on workers that lease shards from the server (docs/scale-out.md)
+    /// instead of on this process's cores; nil trains here.
+    public let remoteTraining: RemoteTraining?
     private let observer: any RunObserver
     private let dataset: FederatedDataset
     private let stopLock = NSLock()
@@ -47,10 +50,11 @@ public final class FederatedRunner: @unchecked Sendable {
     ///   - observer: told of each round; may pause the run (``RunObserver``).
     public init(
         transport: any ServerTransport, dataset: FederatedDataset,
-        workers: Int? = nil, observer: any RunObserver = UnobservedRun()
+        workers: Int? = nil, observer: any RunObserver = UnobservedRun(), remoteTraining: RemoteTraining? = nil
     ) {
         self.transport = transport
         self.dataset = dataset
+        self.remoteTraining = remoteTraining
         self.workers = max(1, workers ?? ProcessInfo.processInfo.activeProcessorCount)
         self.observer = observer
     }
@@ -140,6 +144,12 @@ public final class FederatedRunner: @unchecked Sendable {
             plans.append(try await transport.checkIn(run: runID, round: round, device: Int(d)))
         }
 
+        if let remoteTraining, !plans.isEmpty {
+            return try await runRemoteRound(
+                round, fleet: &fleet, runID: runID, start: start, outcome: outcome, plans: plans,
+                settings: remoteTraining, started: started)
+        }
+
         // Train: they download the model and do their local work, on all cores.
         var reports: [Result<DeviceReport, FederationError>] = []
         if let plan = plans.first {
@@ -158,11 +168,12 @@ public final class FederatedRunner: @unchecked Sendable {
         // its device's local hour at the time it reported.
         var failed = 0
         var localHours = [Int](repeating: 0, count: 24)
-        for (report, reportTime) in zip(reports, outcome.reportTimes) {
+        for (position, (report, reportTime)) in zip(reports, outcome.reportTimes).enumerated() {
             switch report {
             case .success(let r):
                 let extras = UploadExtras(
-                    virtualTime: outcome.closeTime, evaluation: r.evaluation, textThroughDay: r.textThroughDay)
+                    virtualTime: outcome.closeTime, evaluation: r.evaluation, textThroughDay: r.textThroughDay,
+                    shard: c.shardSize.map { position / $0 })
                 _ = try await transport.upload(
                     run: runID, round: round, device: r.device, bytes: r.bytes, extras: extras)
                 localHours[fleet.population.localHour(r.device, at: Int(reportTime.rounded(.down)))] += 1
@@ -170,10 +181,19 @@ public final class FederatedRunner: @unchecked Sendable {
                 failed += 1
             }
         }
-        let fleetSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        return try await closeRound(
+            round, fleet: &fleet, runID: runID, start: start, outcome: outcome, failed: failed,
+            localHours: localHours, trainSeconds: trainSeconds, started: started)
+    }
 
-        // Close: the server aggregates, evaluates when due and commits the round. The next
-        // round starts when this one has ended, and no sooner than the interval.
+    /// Close: the server aggregates, evaluates when due and commits the round. The next
+    /// round starts when this one has ended, and no sooner than the interval.
+    private func closeRound(
+        _ round: Int, fleet: inout AttachedFleet, runID: Int64, start: Int, outcome: RoundOutcome, failed: Int,
+        localHours: [Int], trainSeconds: Double, started: UInt64
+    ) async throws -> RoundProgress {
+        let c = fleet.configuration
+        let fleetSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         fleet.nextStart = max(outcome.endTime, start + c.roundInterval)
         let participants = outcome.reported.count + outcome.dropped.count + outcome.stragglers.count
         let summary = try await transport.closeRound(
@@ -192,6 +212,44 @@ public final class FederatedRunner: @unchecked Sendable {
         return RoundProgress(
             round: round, totalRounds: c.rounds, outcome: outcome, summary: summary, failedDevices: failed,
             fleetSeconds: fleetSeconds, trainSeconds: trainSeconds, cumulativeBytesUp: fleet.bytesUp)
+    }
+
+    /// Scale-out: publishes the round's reporting phones as shards, waits until workers have
+    /// sent every shard's partial (leases that expire go to other workers), then closes.
+    private func runRemoteRound(
+        _ round: Int, fleet: inout AttachedFleet, runID: Int64, start: Int, outcome: RoundOutcome,
+        plans: [TrainingPlan], settings: RemoteTraining, started: UInt64
+    ) async throws -> RoundProgress? {
+        let c = fleet.configuration
+        guard let size = c.shardSize else {
+            throw FederationError(
+                .invalidConfiguration, "training on workers needs --shard-size (the phones per leased shard)")
+        }
+        let devices = outcome.reported.map(Int.init)
+        let shards = stride(from: 0, to: devices.count, by: size).map { first in
+            let range = first..<min(first + size, devices.count)
+            return ShardAssignment(index: first / size, devices: Array(devices[range]), plans: Array(plans[range]))
+        }
+        try await transport.publishShards(
+            run: runID,
+            ShardPublication(
+                round: round, virtualStart: start, reportTime: outcome.closeTime, shards: shards,
+                leaseSeconds: settings.leaseSeconds))
+        var progress = try await transport.shardProgress(run: runID, round: round)
+        while !progress.complete {
+            if shouldStop { return nil }
+            try await Task.sleep(for: .milliseconds(settings.pollMilliseconds))
+            progress = try await transport.shardProgress(run: runID, round: round)
+            settings.onProgress?(progress)
+        }
+        let failedDevices = Set(progress.failedDevices)
+        var localHours = [Int](repeating: 0, count: 24)
+        for (d, reportTime) in zip(outcome.reported, outcome.reportTimes) where !failedDevices.contains(Int(d)) {
+            localHours[fleet.population.localHour(Int(d), at: Int(reportTime.rounded(.down)))] += 1
+        }
+        return try await closeRound(
+            round, fleet: &fleet, runID: runID, start: start, outcome: outcome, failed: failedDevices.count,
+            localHours: localHours, trainSeconds: progress.trainSeconds, started: started)
     }
 
     /// The fleet of a run: the default daily habits, with the run's size, seed and text window.

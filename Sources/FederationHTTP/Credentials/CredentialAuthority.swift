@@ -35,6 +35,7 @@ public final class CredentialAuthority: Sendable {
         case `operator` = "the operator token"
         case run = "a run credential"
         case device = "a device credential"
+        case lease = "a lease credential"
     }
 
     /// What a verified device credential is bound to.
@@ -132,6 +133,28 @@ public final class CredentialAuthority: Sendable {
         }
     }
 
+    /// A worker's credential for `lease` (docs/scale-out.md): it downloads the lease's model
+    /// and uploads or returns its partial; the lease itself expires on the coordinator.
+    public func issueLease(_ lease: Int64) -> String {
+        let fields = "lse.\(lease)"
+        return "kbd-lse.v1.\(fields).\(tag(fields))"
+    }
+
+    /// Accepts only `lease`'s credential.
+    public func requireLease(_ presented: String?, lease: Int64, for route: String) throws(ServerRejection) {
+        let token = try Self.present(presented, needed: .lease, for: route)
+        let fields = try verified(token, for: route)
+        guard fields.first == "lse", fields.count == 2, let issued = Int64(fields[1]) else {
+            throw ServerRejection(
+                .forbiddenCredential,
+                "\(route) needs the credential that came with lease \(lease), not \(Self.kind(of: fields).rawValue)")
+        }
+        guard issued == lease else {
+            throw ServerRejection(
+                .forbiddenCredential, "\(route): the credential was issued for lease \(issued), not lease \(lease)")
+        }
+    }
+
     /// Every credential of `run` stops working (the run finished or was interrupted).
     public func detach(run: Int64) {
         state.withLock { state in
@@ -147,7 +170,7 @@ public final class CredentialAuthority: Sendable {
         let token = try Self.present(presented, needed: .operator, for: route).trimmingCharacters(
             in: .whitespacesAndNewlines)
         guard HMAC<SHA256>.isValidAuthenticationCode(operatorTag, authenticating: Data(token.utf8), using: key) else {
-            if token.hasPrefix("kbd-run.") || token.hasPrefix("kbd-dev.") {
+            if token.hasPrefix("kbd-run.") || token.hasPrefix("kbd-dev.") || token.hasPrefix("kbd-lse.") {
                 throw ServerRejection(
                     .forbiddenCredential,
                     "\(route) needs the operator token (the one in kbd-sim server's --token-file), not a run or device credential"
@@ -249,7 +272,7 @@ public final class CredentialAuthority: Sendable {
     private func verified(_ token: String, for route: String) throws(ServerRejection) -> [Substring] {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         // kbd-run.v1.<fields…>.<tag>, the fields themselves dot-separated.
-        guard parts.count >= 4, parts[0] == "kbd-run" || parts[0] == "kbd-dev", parts[1] == "v1",
+        guard parts.count >= 4, ["kbd-run", "kbd-dev", "kbd-lse"].contains(parts[0]), parts[1] == "v1",
             let presentedTag = Self.decodeTag(parts[parts.count - 1])
         else {
             throw ServerRejection(
@@ -296,7 +319,11 @@ public final class CredentialAuthority: Sendable {
     }
 
     private static func kind(of fields: [Substring]) -> Kind {
-        fields.first == "dev" ? .device : .run
+        switch fields.first {
+        case "dev": .device
+        case "lse": .lease
+        default: .run
+        }
     }
 
     private static func decodeTag(_ text: Substring) -> Data? {

@@ -10,7 +10,8 @@ extension RunConfiguration {
         case corpus, format, vocabularySize, modelName, model, zipfBias
         case devices, cohort, rounds, overSelection, reportingDeadline, minimumReportFraction, trainingDays
         case homeWiFiFraction, roundInterval, startTime
-        case serverOptimizer, codec, aggregationStages, privacy, participation, evalEvery, federatedEval, evaluateStart,
+        case serverOptimizer, codec, aggregationStages, privacy, participation, shardSize, evalEvery, federatedEval,
+            evaluateStart,
             checkpointEvery, seed
         case uploadTiming
         case attackers, attack, backdoorTrigger, backdoorTarget
@@ -42,6 +43,7 @@ extension RunConfiguration {
         aggregationStages = try c.decodeIfPresent([String].self, forKey: .aggregationStages)
         privacy = try c.decodeIfPresent(PrivacyConfiguration.self, forKey: .privacy)
         participation = try c.decodeIfPresent(ParticipationLimits.self, forKey: .participation)
+        shardSize = try c.decodeIfPresent(Int.self, forKey: .shardSize)
         evalEvery = try c.decode(Int.self, forKey: .evalEvery)
         federatedEval = try c.decode(Bool.self, forKey: .federatedEval)
         evaluateStart = try c.decodeIfPresent(Bool.self, forKey: .evaluateStart)
@@ -83,6 +85,7 @@ extension RunConfiguration {
         try c.encodeIfPresent(aggregationStages, forKey: .aggregationStages)
         try c.encodeIfPresent(privacy, forKey: .privacy)
         try c.encodeIfPresent(participation, forKey: .participation)
+        try c.encodeIfPresent(shardSize, forKey: .shardSize)
         try c.encode(evalEvery, forKey: .evalEvery)
         try c.encode(federatedEval, forKey: .federatedEval)
         try c.encodeIfPresent(evaluateStart, forKey: .evaluateStart)

@@ -77,6 +77,11 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var privacy: PrivacyConfiguration?
     /// How often one phone may take part; nil: no limit.
     public var participation: ParticipationLimits?
+    /// Phones per aggregation shard (docs/scale-out.md): the round's reporting phones, in
+    /// arrival order, are summed in consecutive shards of this many, and the shards' partial
+    /// sums are merged in shard order, whether one process sums them or workers do. nil: one
+    /// sum over the whole round. Optional so that older stored configurations still decode.
+    public var shardSize: Int?
     /// Evaluate on the evaluation users every this many rounds (0: only after the last).
     public var evalEvery: Int = 10
     /// Devices also evaluate the downloaded model on their own text before training and

@@ -96,11 +96,15 @@ public struct UploadExtras: Codable, Sendable, Equatable {
     public var evaluation: NextWordMetrics?
     /// n-gram runs: the local day through which this update's text goes.
     public var textThroughDay: Int?
+    /// Runs with shards (``RunConfiguration/shardSize``): the aggregation shard of this
+    /// update, its position among the round's reporting phones divided by the shard size.
+    public var shard: Int?
 
-    public init(virtualTime: Int, evaluation: NextWordMetrics? = nil, textThroughDay: Int? = nil) {
+    public init(virtualTime: Int, evaluation: NextWordMetrics? = nil, textThroughDay: Int? = nil, shard: Int? = nil) {
         self.virtualTime = virtualTime
         self.evaluation = evaluation
         self.textThroughDay = textThroughDay
+        self.shard = shard
     }
 }
 

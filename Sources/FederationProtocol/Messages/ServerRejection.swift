@@ -24,6 +24,9 @@ public struct ServerRejection: Error, Codable, Sendable, Equatable, CustomString
         /// A genuine credential used beyond what it is bound to: another run, round or device,
         /// an expired round, a superseded attachment, or the wrong kind for the route (HTTP 403).
         case forbiddenCredential = "forbidden-credential"
+        /// A worker's lease on a shard is no longer live (it expired and the shard was leased
+        /// again): its partial is refused (HTTP 410).
+        case leaseExpired = "lease-expired"
         case internalError = "internal-error"
     }
 

@@ -52,7 +52,36 @@ extension RunConfiguration {
         }
         try validateAttack()
         try validateEvaluation()
+        try validateShards()
         try model.validate(vocabularySize: vocabularySize)
+    }
+
+    /// The stages that can run on shards' partial sums: per update they only decode, weight
+    /// and add, and nothing of theirs but the sum carries from one update to the next.
+    static let shardableStages: Set<String> = ["decode", "weight", "sum", "server-optimizer"]
+
+    /// `--shard-size` (docs/scale-out.md): neural models, a size within the cohort, and a
+    /// chain whose stages before the server optimizer look at each update alone.
+    func validateShards() throws(FederationError) {
+        guard let shardSize else { return }
+        guard (1...cohort).contains(shardSize) else {
+            throw FederationError(
+                .invalidConfiguration, "--shard-size must be in 1…\(cohort) (the cohort) phones (got \(shardSize))")
+        }
+        guard case .neural = model else {
+            throw FederationError(
+                .invalidConfiguration,
+                "--shard-size needs a neural model: n-gram counts are summed exactly in any order and are not sharded")
+        }
+        for stage in effectiveAggregationStages {
+            let name = String(stage.prefix { $0 != ":" })
+            guard Self.shardableStages.contains(name) else {
+                throw FederationError(
+                    .invalidConfiguration,
+                    "--shard-size: the \(name) stage needs every update of the round on one server (or keeps per-round state across updates), so it cannot run on shards' partial sums; drop --shard-size or use a chain of decode, weight, sum and server-optimizer"
+                )
+            }
+        }
     }
 
     /// The split, per-user, personalization and regression settings (issue 18).

@@ -19,6 +19,10 @@ protocol GlobalModel: Sendable {
     /// The largest upload this model can be sent: anything larger is refused unread.
     var maximumUpdateBytes: Int { get }
 
+    /// The layout hash and parameter count a shard's partial aggregate must have ((0, 0):
+    /// the kind is not sharded).
+    var partialLayout: (hash: UInt64, count: Int) { get }
+
     /// The bytes a device downloads at `version` (rounds committed).
     func downloadBytes(runID: Int64, version: Int) -> [UInt8]
 
@@ -68,6 +72,17 @@ protocol RoundAggregation: AnyObject {
     /// - Throws: ``ServerRejection`` for an update that cannot be used; the round is then
     ///   unchanged.
     func receive(_ bytes: [UInt8], device: UInt32, extras: UploadExtras) throws(ServerRejection) -> Int
+
+    /// Takes one shard's partial aggregate from a worker (runs with shards).
+    ///
+    /// - Throws: ``ServerRejection`` if the run is not sharded, the shard is out of range or
+    ///   already summed, or the partial does not fit the model; the round is then unchanged.
+    func receivePartial(_ partial: PartialAggregate) throws(ServerRejection)
+
+    /// What a worker's pre-aggregation uploads: the aggregate of the updates received so far
+    /// (on a round opened for one shard), as that shard's partial; nil for model kinds that
+    /// are not sharded.
+    func partialAggregate(run: Int64, shard: Int, lease: Int64, devices: [ShardDeviceReport]) -> PartialAggregate?
 
     /// The model after the round, and what the aggregation stages recorded about it.
     func close() throws -> (model: any GlobalModel, reports: [StageReport])

@@ -12,13 +12,15 @@ extension RunConfiguration {
     func makeGlobalModel(vocabulary: Vocabulary) throws -> any GlobalModel {
         switch model {
         case .neural(let config):
-            return try NeuralGlobalModel(config: config, zipfBias: zipfBias) { model in
+            var global = try NeuralGlobalModel(config: config, zipfBias: zipfBias) { model in
                 try AggregationStages.pipeline(
                     effectiveAggregationStages,
                     context: .init(
                         parameterCount: model.parameters.count, layoutHash: model.layoutHash,
                         tensorRanges: model.layout.tensors.map(\.range), configuration: self))
             }
+            global.shardCount = shardSize.map { (cohort + $0 - 1) / $0 }
+            return global
         case .ngram(let order):
             return NGramGlobalModel(order: order, vocabulary: vocabulary)
         }

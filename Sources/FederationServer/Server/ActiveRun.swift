@@ -28,6 +28,10 @@ final class ActiveRun: @unchecked Sendable {
     /// Regressions flagged and rollbacks made while attached.
     var regressions = 0
     var rollbacks = 0
+    /// Scale-out: what each worker delivered to this run, and leases that expired or were
+    /// given back, over the rounds committed while attached.
+    var workerThroughput: [String: WorkerThroughput] = [:]
+    var leaseReleases = 0
     /// Who reported in the committed rounds (kept for runs with participation limits or
     /// differential privacy, whose accounting composes over it).
     var ledger: ParticipationLedger
@@ -116,6 +120,19 @@ final class ActiveRun: @unchecked Sendable {
     func close(_ closing: RoundClosing, store: RunStore) throws -> RoundSummary {
         let started = Date()
         let open = try requireOpen(round: closing.round)
+        let delivered = open.shardWork.map { ($0.throughput, $0.releases) }
+        try open.accountShards()
+        if let (throughput, releases) = delivered {
+            for (worker, t) in throughput {
+                var total = workerThroughput[worker] ?? WorkerThroughput()
+                total.shards += t.shards
+                total.phones += t.phones
+                total.tokens += t.tokens
+                total.trainSeconds += t.trainSeconds
+                workerThroughput[worker] = total
+            }
+            leaseReleases += releases
+        }
         if let hours = closing.reportingLocalHours {
             guard hours.count == 24, hours.allSatisfy({ $0 >= 0 }), hours.reduce(0, +) == open.order.count else {
                 throw ServerRejection(
@@ -290,19 +307,21 @@ final class OpenRound: @unchecked Sendable {
     let opening: RoundOpening
     let selected: Set<UInt32>
     /// Accepted devices in arrival order (the aggregation order).
-    private(set) var order: [UInt32] = []
+    fileprivate(set) var order: [UInt32] = []
     /// Per accepted device, a 64-bit FNV-1a hash and the length of what it sent (for
     /// idempotent retries). Not the CRC-32: over a message that ends with its own CRC-32,
     /// CRC-32 is the same constant for every message.
     private var fingerprints: [UInt32: (hash: UInt64, length: Int)] = [:]
-    private(set) var bytesUp: Int64 = 0
-    private(set) var tokens = 0
-    private(set) var federatedEvaluation = NextWordMetrics()
+    fileprivate(set) var bytesUp: Int64 = 0
+    fileprivate(set) var tokens = 0
+    fileprivate(set) var federatedEvaluation = NextWordMetrics()
     /// Each reporting phone's own federated evaluation, by device, in arrival order.
-    private(set) var federatedUsers: [UserScore] = []
+    fileprivate(set) var federatedUsers: [UserScore] = []
     /// The model kind's aggregation of this round's updates.
     let aggregation: any RoundAggregation
-    private let cohort: Int
+    /// The round's training as shards for workers, once the fleet published it.
+    var shardWork: ShardWork?
+    let cohort: Int
     private let maximumUpdateBytes: Int
     private let runID: Int64
 
@@ -367,6 +386,72 @@ final class OpenRound: @unchecked Sendable {
             if evaluation.predictions > 0 { federatedUsers.append(UserScore(user: device, metrics: evaluation)) }
         }
         return UploadReceipt(accepted: true, reportsSoFar: order.count)
+    }
+}
+
+extension OpenRound {
+    /// Takes a worker's partial for its lease: checks the lease, that the partial names the
+    /// shard's phones in order and fits the cohort, then sums it (nothing changes on a refusal).
+    func receivePartial(_ partial: PartialAggregate, now: Date) throws(ServerRejection) -> PartialReceipt {
+        guard var work = shardWork else {
+            throw ServerRejection(.noOpenRound, "round \(opening.round) has no shards published for workers")
+        }
+        if let retry = try work.check(partial.lease, shard: partial.shard, now: now) { return retry }
+        let assignment = work.publication.shards[partial.shard]
+        guard partial.devices.map(\.device) == assignment.devices else {
+            throw ServerRejection(
+                .badRequest,
+                "the partial of shard \(partial.shard) must account for the shard's \(assignment.devices.count) phones in their order"
+            )
+        }
+        let reported = partial.devices.count(where: \.reported)
+        let already = work.received.values.reduce(0) { $0 + $1.count(where: \.reported) } + order.count
+        guard already + reported <= cohort else {
+            throw ServerRejection(
+                .cohortComplete, "round \(opening.round) would have more than its \(cohort) reports with this partial")
+        }
+        for d in partial.devices {
+            guard d.bytes >= 0, d.tokens >= 0, d.trainSeconds.isFinite, d.trainSeconds >= 0 else {
+                throw ServerRejection(.badRequest, "the partial's accounting of device \(d.device) is inconsistent")
+            }
+            if let e = d.evaluation {
+                guard e.predictions >= 0, e.hitsAt1 >= 0, e.hitsAt3 >= e.hitsAt1, e.predictions >= e.hitsAt3,
+                    e.inVocabularyPredictions <= e.predictions, e.negativeLogLikelihood.isFinite || e.predictions == 0
+                else {
+                    throw ServerRejection(.badRequest, "the federated evaluation of device \(d.device) is inconsistent")
+                }
+            }
+        }
+        try aggregation.receivePartial(partial)
+        work.record(partial.lease, devices: partial.devices)
+        shardWork = work
+        return PartialReceipt(accepted: true, shardsReceived: work.received.count)
+    }
+
+    /// Accounts the received shards' phones in shard order (as one process would have
+    /// received them), once every shard is in: reports, bytes, tokens, federated evaluation.
+    func accountShards() throws(ServerRejection) {
+        guard let work = shardWork else { return }
+        guard work.isComplete else {
+            throw ServerRejection(
+                .badRequest,
+                "round \(opening.round) has \(work.received.count) of its \(work.publication.shards.count) shards; close it when every shard is in"
+            )
+        }
+        for index in work.received.keys.sorted() {
+            for d in work.received[index]! where d.reported {
+                order.append(UInt32(d.device))
+                bytesUp += Int64(d.bytes)
+                tokens += d.tokens
+                if let evaluation = d.evaluation {
+                    federatedEvaluation.merge(evaluation)
+                    if evaluation.predictions > 0 {
+                        federatedUsers.append(UserScore(user: d.device, metrics: evaluation))
+                    }
+                }
+            }
+        }
+        shardWork = nil
     }
 }
 

@@ -29,6 +29,11 @@ public final class AggregationServer: @unchecked Sendable {
     private let lock = NSLock()
     private var runs: [Int64: ActiveRun] = [:]
     private var counters = ServerCounters()
+    /// Scale-out: live and past leases → their run; the next lease id; per-worker throughput
+    /// over every run (docs/scale-out.md).
+    var leaseRuns: [Int64: Int64] = [:]
+    var nextLease: Int64 = 1
+    var workerTotals: [String: WorkerThroughput] = [:]
     private let loadDataset: @Sendable (RunConfiguration) throws -> FederatedDataset
     /// Which corpora runs may name; nil: any (an in-process server of the user's own runs).
     public let corpusPolicy: CorpusAccessPolicy?
@@ -51,13 +56,13 @@ public final class AggregationServer: @unchecked Sendable {
         self.loadDataset = loadDataset
     }
 
-    private func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock.lock()
         defer { lock.unlock() }
         return try body()
     }
 
-    private func active(_ run: Int64) throws(ServerRejection) -> ActiveRun {
+    func active(_ run: Int64) throws(ServerRejection) -> ActiveRun {
         guard let r = withLock({ runs[run] }) else {
             throw ServerRejection(
                 .unknownRun,
@@ -65,6 +70,9 @@ public final class AggregationServer: @unchecked Sendable {
         }
         return r
     }
+
+    /// The attached runs, by id.
+    var activeRuns: [ActiveRun] { withLock { runs.values.sorted { $0.id < $1.id } } }
 
     // MARK: - Runs
 

@@ -28,4 +28,10 @@ public struct InProcessTransport: ServerTransport {
     public func finishRun(_ run: Int64, finished: Bool) async throws {
         try server.finishRun(run, status: finished ? .finished : .interrupted)
     }
+    public func publishShards(run: Int64, _ publication: ShardPublication) async throws {
+        try server.publishShards(run: run, publication)
+    }
+    public func shardProgress(run: Int64, round: Int) async throws -> ShardProgress {
+        try server.shardProgress(run: run, round: round)
+    }
 }

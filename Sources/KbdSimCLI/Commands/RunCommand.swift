@@ -79,6 +79,16 @@ struct RunCommand: AsyncParsableCommand {
             valueName: "file"))
     var tokenFile: String?
 
+    @Flag(
+        name: .long,
+        help:
+            "With --server and --shard-size: train on `kbd-sim worker` processes that lease shards from the server, not here."
+    )
+    var remoteTraining = false
+
+    @Option(name: .long, help: "With --remote-training: wall seconds a worker holds a shard before another gets it.")
+    var leaseSeconds: Double = 600
+
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -93,6 +103,14 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         if tokenFile != nil, server == nil {
             throw ValidationError("--token-file goes with --server (an in-process run needs no credential)")
+        }
+        if remoteTraining, server == nil {
+            throw ValidationError(
+                "--remote-training needs --server: workers lease shards from a kbd-sim server (kbd-sim worker --coordinator URL)"
+            )
+        }
+        guard leaseSeconds.isFinite, (1...86_400).contains(leaseSeconds) else {
+            throw ValidationError("--lease-seconds must be in 1…86400 (got \(leaseSeconds))")
         }
         if resume != nil, server == nil, !FileManager.default.fileExists(atPath: db) {
             throw ValidationError("--resume needs the store the run is in; \(db) does not exist (pass --db)")
@@ -141,10 +159,14 @@ struct RunCommand: AsyncParsableCommand {
         }
         let workload = exportWorkload.map { _ in WorkloadRecorder() }
         let rows = RowCollector()
+        if remoteTraining, let c = configuration, c.shardSize == nil {
+            throw ValidationError("--remote-training needs --shard-size: the phones per shard a worker leases")
+        }
         let runner = FederatedRunner(
             transport: transport, dataset: dataset, workers: options.workers,
             observer: CommandLineRunObserver(
-                rows: rows, progress: json ? nil : ProgressLine(plainInterval: 0), workload: workload))
+                rows: rows, progress: json ? nil : ProgressLine(plainInterval: 0), workload: workload),
+            remoteTraining: remoteTraining ? RemoteTraining(leaseSeconds: leaseSeconds) : nil)
         let interrupts = InterruptHandler { runner.requestStop() }
         defer { interrupts.cancel() }
 

@@ -111,6 +111,13 @@ struct FederatedRunOptions: ParsableArguments {
             valueName: "stages"))
     var aggregation: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Sum each round's reporting phones in shards of this many (in arrival order) and merge the shards in order: what workers do (--remote-training); the same model in process.",
+            valueName: "phones"))
+    var shardSize: Int?
+
     @OptionGroup(title: "Differential privacy and participation")
     var privacy: PrivacyOptions
 
@@ -191,6 +198,7 @@ struct FederatedRunOptions: ParsableArguments {
         }
         c.privacy = privacy.configuration(noise: privacyNoise)
         c.participation = privacy.limits
+        c.shardSize = shardSize
         c.codec = codec
         c.evalEvery = evalEvery
         c.federatedEval = federatedEval

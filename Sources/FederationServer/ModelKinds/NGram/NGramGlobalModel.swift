@@ -24,6 +24,8 @@ struct NGramGlobalModel: GlobalModel {
 
     var checkpointKind: UInt8 { 1 }
 
+    var partialLayout: (hash: UInt64, count: Int) { (0, 0) }
+
     var maximumUpdateBytes: Int { 64 << 20 }
 
     func downloadBytes(runID: Int64, version: Int) -> [UInt8] {

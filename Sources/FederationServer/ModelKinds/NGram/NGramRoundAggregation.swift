@@ -12,6 +12,14 @@ final class NGramRoundAggregation: RoundAggregation {
     private var countUpdates: [NGramCounts] = []
     private var contributions: [(UInt32, Int32)] = []
 
+    func receivePartial(_ partial: PartialAggregate) throws(ServerRejection) {
+        throw ServerRejection(.badRequest, "n-gram runs are not sharded: their counts are uploaded per device")
+    }
+
+    func partialAggregate(run: Int64, shard: Int, lease: Int64, devices: [ShardDeviceReport]) -> PartialAggregate? {
+        nil
+    }
+
     init(_ global: NGramGlobalModel, envelope: RoundEnvelope) {
         self.global = global
         self.envelope = envelope

@@ -13,6 +13,8 @@ struct NeuralGlobalModel: GlobalModel {
     var model: LSTMLanguageModel
     var weights: [Float]
     var pipeline: AggregationPipeline
+    /// A round's aggregation shards (⌈cohort / ``RunConfiguration/shardSize``⌉); nil: one sum.
+    var shardCount: Int?
 
     /// A fresh model for `configuration` (deterministic in its seed), aggregated by `pipeline`.
     init(config: ModelConfig, zipfBias: Bool, pipeline: (LSTMLanguageModel) throws -> AggregationPipeline) throws {
@@ -23,6 +25,8 @@ struct NeuralGlobalModel: GlobalModel {
     }
 
     var checkpointKind: UInt8 { 0 }
+
+    var partialLayout: (hash: UInt64, count: Int) { (model.layoutHash, weights.count) }
 
     // float32 plus rotation padding, chunk scales and framing: anything larger is not an update.
     var maximumUpdateBytes: Int { 5 * weights.count + 1 << 20 }
