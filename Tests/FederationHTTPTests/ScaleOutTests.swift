@@ -121,6 +121,11 @@ struct ScaleOutTests {
             #expect(refused?.status == 410 && refused?.reason == .leaseExpired, "\(refused?.description ?? "")")
             let progress = try await round.transport.shardProgress(run: round.run, round: 1)
             #expect(progress.received == 1 && progress.releases == 1)
+            let metrics = try await RawExchange.send("GET", "metrics", to: url, credential: testOperatorToken)
+            let text = String(decoding: metrics.body, as: UTF8.self)
+            #expect(text.contains("kbdsim_leases_issued_total 2"), "\(text)")
+            #expect(text.contains("kbdsim_partials_accepted_total 1"))
+            #expect(text.contains("kbdsim_partials_rejected_total{reason=\"lease-expired\"} 1"))
         }
     }
 

@@ -79,7 +79,10 @@ extension AggregationServer {
                     return nil
                 }
                 open.shardWork = work
-                withLock { leaseRuns[id] = run.id }
+                withLock {
+                    leaseRuns[id] = run.id
+                    counters.leasesIssued += 1
+                }
                 return ShardLease(
                     lease: id, credential: "", run: run.id, round: open.opening.round, configuration: run.configuration,
                     virtualStart: work.publication.virtualStart, reportTime: work.publication.reportTime, shard: shard,
@@ -112,6 +115,22 @@ extension AggregationServer {
     public func submitPartial(lease: Int64, bytes: [UInt8], now: Date = Date()) throws(ServerRejection)
         -> PartialReceipt
     {
+        do {
+            let receipt = try takePartial(lease: lease, bytes: bytes, now: now)
+            if receipt.accepted {
+                withLock {
+                    counters.partialsAccepted += 1
+                    counters.partialBytes += bytes.count
+                }
+            }
+            return receipt
+        } catch {
+            withLock { counters.partialRejections[error.reason.rawValue, default: 0] += 1 }
+            throw error
+        }
+    }
+
+    private func takePartial(lease: Int64, bytes: [UInt8], now: Date) throws(ServerRejection) -> PartialReceipt {
         let (runID, _) = try leaseTarget(lease)
         let run = try active(runID)
         return try run.withLock { () throws(ServerRejection) -> PartialReceipt in

@@ -28,7 +28,7 @@ public final class AggregationServer: @unchecked Sendable {
     public let store: RunStore
     private let lock = NSLock()
     private var runs: [Int64: ActiveRun] = [:]
-    private var counters = ServerCounters()
+    var counters = ServerCounters()
     /// Scale-out: live and past leases → their run; the next lease id; per-worker throughput
     /// over every run (docs/scale-out.md).
     var leaseRuns: [Int64: Int64] = [:]
@@ -384,6 +384,41 @@ public final class AggregationServer: @unchecked Sendable {
         metric(
             "kbdsim_run_rollbacks_total", "counter", "Rollbacks to the best checkpoint, per active run.",
             statuses.compactMap { s in s.rollbacks.map { ("{run=\"\(s.runID)\"}", Double($0)) } })
+        let workers = active.map { r in r.withLock { (r.id, r.workerThroughput, r.leaseReleases) } }
+        func perWorker(_ value: @escaping (WorkerThroughput) -> Double) -> [(String, Double)] {
+            workers.flatMap { run, throughput, _ in
+                throughput.sorted { $0.key < $1.key }.map {
+                    ("{run=\"\(run)\",worker=\"\($0.key)\"}", value($0.value))
+                }
+            }
+        }
+        metric(
+            "kbdsim_worker_shards_total", "counter", "Shards a worker delivered, per active run (committed rounds).",
+            perWorker { Double($0.shards) })
+        metric(
+            "kbdsim_worker_phones_total", "counter", "Phones a worker trained, per active run.",
+            perWorker { Double($0.phones) })
+        metric(
+            "kbdsim_worker_tokens_total", "counter", "Training tokens a worker processed, per active run.",
+            perWorker { Double($0.tokens) })
+        metric(
+            "kbdsim_worker_train_seconds_total", "counter", "A worker's phones' training seconds, per active run.",
+            perWorker { $0.trainSeconds })
+        metric(
+            "kbdsim_run_lease_releases_total", "counter",
+            "Shard leases that expired or were given back and went to another worker, per active run.",
+            workers.map { ("{run=\"\($0.0)\"}", Double($0.2)) })
+        metric("kbdsim_leases_issued_total", "counter", "Shard leases issued.", [("", Double(c.leasesIssued))])
+        metric(
+            "kbdsim_partials_accepted_total", "counter", "Workers' partial aggregates accepted.",
+            [("", Double(c.partialsAccepted))])
+        metric(
+            "kbdsim_partial_bytes_total", "counter",
+            "Bytes of accepted partial aggregates (the coordinator's ingress).",
+            [("", Double(c.partialBytes))])
+        metric(
+            "kbdsim_partials_rejected_total", "counter", "Partial aggregates refused, by reason.",
+            c.partialRejections.sorted { $0.key < $1.key }.map { ("{reason=\"\($0.key)\"}", Double($0.value)) })
         return lines.joined(separator: "\n") + "\n"
     }
 }
@@ -396,6 +431,10 @@ struct ServerCounters {
     var rejections: [String: Int] = [:]
     var roundsCommitted = 0
     var roundsAbandoned = 0
+    var leasesIssued = 0
+    var partialsAccepted = 0
+    var partialBytes = 0
+    var partialRejections: [String: Int] = [:]
 
     mutating func accepted(bytes: Int, duplicate: Bool) {
         if duplicate {
