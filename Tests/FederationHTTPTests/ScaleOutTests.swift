@@ -26,9 +26,10 @@ struct ScaleOutTests {
     /// own ``ShardWorker`` over HTTP); `beforeWorkers` runs once the server is up.
     static func remoteRun(
         _ configuration: RunConfiguration, dataset: FederatedDataset, workers: Int, leaseSeconds: Double = 600,
+        store: RunStore? = nil, resume: Int64? = nil, observer: any RunObserver = UnobservedRun(),
         beforeWorkers: @escaping @Sendable (URL) async throws -> Void = { _ in }
     ) async throws -> FederatedRunner.Outcome {
-        let aggregation = AggregationServer(store: try RunStore.inMemory(), loadDataset: { _ in dataset })
+        let aggregation = AggregationServer(store: try store ?? RunStore.inMemory(), loadDataset: { _ in dataset })
         return try await withLiveServer(aggregation) { url in
             let done = DoneFlag()
             return try await withThrowingTaskGroup(of: FederatedRunner.Outcome?.self) { tasks in
@@ -36,9 +37,9 @@ struct ScaleOutTests {
                     defer { done.set() }
                     let runner = FederatedRunner(
                         transport: try HTTPTransport(baseURL: url.absoluteString, token: testOperatorToken),
-                        dataset: dataset, workers: 1,
+                        dataset: dataset, workers: 1, observer: observer,
                         remoteTraining: RemoteTraining(leaseSeconds: leaseSeconds, pollMilliseconds: 10))
-                    return try await runner.run(configuration: configuration)
+                    return try await runner.run(configuration: resume == nil ? configuration : nil, resume: resume)
                 }
                 try await beforeWorkers(url)
                 for slot in 0..<workers {
@@ -99,6 +100,36 @@ struct ScaleOutTests {
         }
         #expect(outcome.rounds.map { Self.withoutTiming($0.summary) } == reference, "a re-leased shard")
         #expect(zombieLease.value != nil, "the zombie held a lease")
+    }
+
+    @Test(
+        "A coordinator restarted mid-run re-attaches the run from its store, and workers finish it with the uninterrupted run's model"
+    )
+    func coordinatorRestartResumes() async throws {
+        let configuration = Self.shardedConfiguration()
+        let dataset = try FederatedDataset(configuration: configuration)
+        let local = AggregationServer(store: try RunStore.inMemory(), loadDataset: { _ in dataset })
+        let expected = try await FederatedRunner(
+            transport: InProcessTransport(server: local), dataset: dataset, workers: 1
+        ).run(configuration: configuration)
+
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "kbd-sim-restart-\(UUID().uuidString).sqlite"
+        ).path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        // The first coordinator commits one round, then goes away (its server shuts down).
+        let first = try await Self.remoteRun(
+            configuration, dataset: dataset, workers: 1, store: try RunStore.open(path: path),
+            observer: RoundLimit(1))
+        #expect(!first.finished && first.rounds.count == 1)
+        // A new coordinator on the same store: the driver resumes the run through it.
+        let second = try await Self.remoteRun(
+            configuration, dataset: dataset, workers: 2, store: try RunStore.open(path: path),
+            resume: first.attachment.runID)
+        #expect(second.finished && second.rounds.map(\.round) == [2, 3])
+        #expect(
+            (first.rounds + second.rounds).map { Self.withoutTiming($0.summary) }
+                == expected.rounds.map { Self.withoutTiming($0.summary) })
     }
 
     @Test("A late partial under an expired lease is refused with 410, and the shard is summed once")

@@ -28,7 +28,8 @@ struct RunCommand: AsyncParsableCommand {
 
             Ctrl-C stops after the current round's commit point and leaves the store consistent; \
             `--resume ID` continues a stopped or crashed run from its last committed round with \
-            the same result as an uninterrupted run.
+            the same result as an uninterrupted run (with --server, the server re-attaches it \
+            from its store, also after the server restarted).
 
             Examples:
               kbd-sim run --corpus synthetic --devices 100000 --cohort 50 --rounds 100 --model cifg-small --codec rot,q8s,z1
@@ -134,7 +135,7 @@ struct RunCommand: AsyncParsableCommand {
         if let configuration {
             datasetConfiguration = configuration
         } else {
-            datasetConfiguration = try storedConfiguration(run: resume!)
+            datasetConfiguration = try await storedConfiguration(run: resume!)
         }
         let t0 = now()
         let dataset = try FederatedDataset(configuration: datasetConfiguration, loader: loader)
@@ -185,11 +186,12 @@ struct RunCommand: AsyncParsableCommand {
         try report(outcome, rounds: rows.all, coverage: dataset.coverage(ofDevices: reporters))
     }
 
-    private func storedConfiguration(run id: Int64) throws -> RunConfiguration {
-        if server != nil {
-            throw ValidationError(
-                "--resume with --server: resume the run on the server's host (kbd-sim run --resume \(id) --db THE_SERVER_DB)"
-            )
+    /// The stored configuration of run `id`: from the local store, or with --server from the
+    /// server (which re-attaches the run from its store, e.g. after it restarted).
+    private func storedConfiguration(run id: Int64) async throws -> RunConfiguration {
+        if let server {
+            let transport = try HTTPTransport(baseURL: server, token: try TokenFile.driverToken(file: tokenFile))
+            return try await transport.resumeRun(id: id).configuration
         }
         let store = try RunStore.open(path: db)
         return try RunConfiguration.decode(json: try store.requireRun(id: id).config)
@@ -348,7 +350,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let state =
             outcome.finished
-            ? "finished" : "stopped (resume with: kbd-sim run --resume \(outcome.attachment.runID) --db \(db))"
+            ? "finished"
+            : "stopped (resume with: kbd-sim run --resume \(outcome.attachment.runID) \(server.map { "--server \($0) --token-file FILE\(remoteTraining ? " --remote-training" : "")" } ?? "--db \(db)"))"
         print(
             """
 
