@@ -87,7 +87,7 @@ let package = Package(
         // server and the fleet exchange, without the LSTM library or the server's code.
         .target(
             name: "FederationProtocol",
-            dependencies: ["FederatedCore", "LanguageModelTypes", "UpdateCodec", "Aggregation"],
+            dependencies: ["FederatedCore", "LanguageModelTypes", "UpdateCodec", "Aggregation", "SecureAggregation"],
             swiftSettings: strictSettings
         ),
         // L3: what both roles of a federated run share: the run's data (evaluation users, devices'
@@ -106,7 +106,7 @@ let package = Package(
             name: "FederationServer",
             dependencies: [
                 "Federation", "FederationProtocol", "FederatedCore", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
-                "UpdateCodec", "Aggregation", "RunStore", "Privacy",
+                "UpdateCodec", "Aggregation", "RunStore", "Privacy", "SecureAggregation",
             ],
             swiftSettings: strictSettings
         ),
@@ -116,7 +116,7 @@ let package = Package(
             name: "FederationFleet",
             dependencies: [
                 "Federation", "FederationProtocol", "FederatedCore", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
-                "UpdateCodec", "Fleet",
+                "UpdateCodec", "Fleet", "SecureAggregation",
             ],
             swiftSettings: strictSettings
         ),

@@ -158,7 +158,30 @@ public final class FederatedRunner: @unchecked Sendable {
         // its device's local hour at the time it reported.
         var failed = 0
         var localHours = [Int](repeating: 0, count: 24)
-        for (report, reportTime) in zip(reports, outcome.reportTimes) {
+        var secureAggregation: SecureAggregationReport?
+        if let settings = c.secureAggregation {
+            // Secure aggregation: the phones that trained run the four SecAgg+ stages instead
+            // of uploading; the server gets only their sum.
+            var trained: [(report: DeviceReport, time: Double)] = []
+            for (report, reportTime) in zip(reports, outcome.reportTimes) {
+                switch report {
+                case .success(let r): trained.append((r, reportTime))
+                case .failure: failed += 1
+                }
+            }
+            if !trained.isEmpty {
+                let secure = try await SecureAggregationFleetRound(
+                    transport: transport, runID: runID, round: round, settings: settings, runSeed: c.seed,
+                    parallelism: workers
+                ).run(trained.map(\.report))
+                secureAggregation = secure.report
+                for phone in secure.contributors {
+                    let (r, time) = trained[phone]
+                    localHours[fleet.population.localHour(r.device, at: Int(time.rounded(.down)))] += 1
+                }
+            }
+        }
+        for (report, reportTime) in zip(reports, outcome.reportTimes) where c.secureAggregation == nil {
             switch report {
             case .success(let r):
                 let extras = UploadExtras(
@@ -176,16 +199,16 @@ public final class FederatedRunner: @unchecked Sendable {
         // round starts when this one has ended, and no sooner than the interval.
         fleet.nextStart = max(outcome.endTime, start + c.roundInterval)
         let participants = outcome.reported.count + outcome.dropped.count + outcome.stragglers.count
-        let summary = try await transport.closeRound(
-            run: runID,
-            RoundClosing(
-                round: round, virtualStart: outcome.startTime, virtualEnd: outcome.endTime,
-                nextRoundStart: fleet.nextStart, selected: outcome.selected.count,
-                dropped: outcome.dropped.count + failed, stragglers: outcome.stragglers.count,
-                surplus: outcome.surplus.count,
-                bytesDown: Int64(fleet.modelBytes) * Int64(participants + outcome.surplus.count),
-                wallSeconds: fleetSeconds, trainSeconds: trainSeconds, reportingLocalHours: localHours,
-                skippedByLimits: c.participation != nil ? outcome.skippedByLimits : nil))
+        var closing = RoundClosing(
+            round: round, virtualStart: outcome.startTime, virtualEnd: outcome.endTime,
+            nextRoundStart: fleet.nextStart, selected: outcome.selected.count,
+            dropped: outcome.dropped.count + failed, stragglers: outcome.stragglers.count,
+            surplus: outcome.surplus.count,
+            bytesDown: Int64(fleet.modelBytes) * Int64(participants + outcome.surplus.count),
+            wallSeconds: fleetSeconds, trainSeconds: trainSeconds, reportingLocalHours: localHours,
+            skippedByLimits: c.participation != nil ? outcome.skippedByLimits : nil)
+        closing.secureAggregation = secureAggregation
+        let summary = try await transport.closeRound(run: runID, closing)
         fleet.modelBytes = summary.modelBytes
         if let participants = summary.participants { fleet.ledger.record(participants, round: round) }
         fleet.bytesUp += summary.bytesUp

@@ -52,6 +52,7 @@ extension RunConfiguration {
         }
         try validateAttack()
         try validateEvaluation()
+        try validateSecureAggregation()
         try model.validate(vocabularySize: vocabularySize)
     }
 

@@ -94,6 +94,20 @@ struct NeuralCohortWork: CohortWork {
             runID: UInt64(plan.runID), round: UInt32(plan.round), layoutHash: global.layoutHash,
             exampleCount: UInt32(clamping: result.tokenCount), deviceID: UInt64(job.device))
         let codecSeed = SplitMix64.derivedSeed(runSeed, streams: 0xC0DEC, UInt64(plan.round), UInt64(job.device))
+        if let grid = plan.secureAggregation {
+            // Secure aggregation: clip and quantize on the cohort's grid; the codes are masked
+            // later, in the protocol's masked-input stage.
+            var dither = SplitMix64(seed: codecSeed)
+            var codes = [UInt8](repeating: 0, count: delta.count)
+            delta.withUnsafeMutableBufferPointer { d in
+                codes.withUnsafeMutableBufferPointer { grid.quantizer.clipAndQuantize(d, into: $0, dither: &dither) }
+            }
+            return .success(
+                DeviceReport(
+                    device: job.device, bytes: codes, tokens: result.tokenCount, evaluation: evaluation,
+                    textThroughDay: nil,
+                    trainSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
+        }
         do {
             let bytes = try UpdateEncoder(scheme: scheme).encode(delta, metadata: metadata, seed: codecSeed)
             return .success(
