@@ -36,6 +36,8 @@ extension RunConfiguration {
         guard evalEvery >= 0 else { throw bad("eval-every", "0 or more", evalEvery) }
         guard checkpointEvery >= 0 else { throw bad("checkpoint-every", "0 or more", checkpointEvery) }
         try validatePrivacy()
+        // Before the chain's own checks: under masking a per-update stage is refused for that reason.
+        try validateSecureAggregation()
         do { try AggregationStages.validate(effectiveAggregationStages) } catch {
             throw FederationError(.invalidConfiguration, "--aggregation: \(error.message)", cause: error)
         }
@@ -52,7 +54,6 @@ extension RunConfiguration {
         }
         try validateAttack()
         try validateEvaluation()
-        try validateSecureAggregation()
         try model.validate(vocabularySize: vocabularySize)
     }
 
