@@ -189,7 +189,7 @@ extension AggregationServer {
     {
         try withSession(id, round, .masked) { open, session in
             var recovered = 0
-            var reply = session.step {
+            let reply = session.step {
                 server, refused -> SecureAggregationServer.Action<SecureAggregationServer.Result>? in
                 for m in messages {
                     open.bytesUp += Int64(m.wireByteCount)
@@ -212,7 +212,6 @@ extension AggregationServer {
                     out.answer = SecureAggregationOutcome(contributors: result.contributors, recovered: recovered)
                 }
             }
-            reply.answer = nil
             return out
         }
     }

@@ -20,6 +20,8 @@ final class NeuralDeviceModel: DeviceModel, @unchecked Sendable {
     let scheme: CodecScheme
     let uploadTiming: RunConfiguration.UploadTiming
     let messageLimit: Int?
+    /// Under secure aggregation, m: the bits a masked coordinate takes on the wire.
+    let maskedBits: Int?
     /// The run's compromised phones and their attack (nil: none).
     let attack: DeviceAttack?
     private var trainers: [Int: LSTMTrainer] = [:]
@@ -31,15 +33,19 @@ final class NeuralDeviceModel: DeviceModel, @unchecked Sendable {
         scheme = configuration.codec.value
         uploadTiming = configuration.effectiveUploadTiming
         messageLimit = configuration.client.messageCap
+        maskedBits = configuration.secureAggregationGrid.map { grid in
+            grid.bits + (configuration.cohort <= 1 ? 0 : Int.bitWidth - (configuration.cohort - 1).leadingZeroBitCount)
+        }
     }
 
     var costPerTrainingToken: Double { 1 }
 
-    /// The codec's bits per value over the model's values, or the float32 size for every
-    /// codec with ``RunConfiguration/UploadTiming/float32Size``.
+    /// The codec's bits per value over the model's values (under secure aggregation the
+    /// masked m = b + ⌈log2 K⌉ bits), or the float32 size for every codec with
+    /// ``RunConfiguration/UploadTiming/float32Size``.
     func estimatedUpdateBytes(modelBytes: Int) -> Int {
         switch uploadTiming {
-        case .codecSize: modelBytes * scheme.quantization.bitsPerValue / 32
+        case .codecSize: modelBytes * (maskedBits ?? scheme.quantization.bitsPerValue) / 32
         case .float32Size: modelBytes
         }
     }
