@@ -56,6 +56,24 @@ struct SecureAggregationCommandTests {
         #expect(r.stdout.contains("KB up/phone") && r.stdout.contains("recovered"), "\(r.stdout)")
     }
 
+    @Test("bench quant --secure-aggregation puts a masked run beside each integer codec's plain one")
+    func benchQuant() throws {
+        let folder = ScratchFolder()
+        let r = try KbdSimRunner.run([
+            "bench", "quant", "--corpus", "synthetic:" + RunCommandTests.tinySpec, "--vocab", "12", "--model",
+            "lstm-tiny", "--devices", "3000", "--cohort", "8", "--min-report-fraction", "0.25", "--rounds", "2",
+            "--eval-every", "1", "--codecs", "f32,q8s", "--zlib", "1", "--seeds", "1", "--workers", "1", "--db",
+            folder.path + "/bench.sqlite", "--secure-aggregation", "--json",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try r.json()["rows"] as? [[String: Any]] ?? []
+        #expect(rows.map { $0["codec"] as? String } == ["f32", "q8s", "q8s+secagg"])
+        #expect(rows.map { $0["secure aggregation"] as? Bool } == [false, false, true])
+        #expect(rows.last?["scheme"] as? String == "clip=0.5,q8s")
+        let bits = rows.map { $0["bits/param"] as? Double ?? 0 }
+        #expect(bits[2] > bits[1])
+    }
+
     @Test("Refusals name the flag: a float codec, an n-gram model, a per-update stage, --server")
     func refusals() throws {
         let folder = ScratchFolder()
