@@ -110,20 +110,23 @@ struct BenchQuantCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "With --secure-aggregation: C, the L2 clip and grid range of a codec entry without clip= (default 0.5).",
             valueName: "C"))
-    var secaggClip: Float = 0.5
+    var secaggClip: Float?
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "With --secure-aggregation: the chance a phone drops out in each gap between two protocol stages.",
+            "With --secure-aggregation: the chance a phone drops out in each gap between two protocol stages (default 0.05).",
             valueName: "p"))
-    var secaggDropout: Double = 0.05
+    var secaggDropout: Double?
 
     @Flag(name: .long, help: "Print one JSON document instead of a table.")
     var json = false
 
     func validate() throws {
-        if secureAggregation, !(secaggClip.isFinite && secaggClip > 0) {
+        if !secureAggregation, secaggClip != nil || secaggDropout != nil {
+            throw ValidationError("--secagg-clip and --secagg-dropout need --secure-aggregation")
+        }
+        if let secaggClip, !(secaggClip.isFinite && secaggClip > 0) {
             throw ValidationError(
                 "--secagg-clip must be finite and > 0 (got \(secaggClip)): the shared grid is [-C, C]")
         }
@@ -178,7 +181,7 @@ struct BenchQuantCommand: AsyncParsableCommand {
                 base: base, codecs: QuantizationBenchmark.codecList(codecs), zlibLevels: levels, seeds: seedValues,
                 target: target,
                 secureAggregation: secureAggregation
-                    ? (SecureAggregationSettings(stageDropout: secaggDropout), secaggClip) : nil)
+                    ? (SecureAggregationSettings(stageDropout: secaggDropout ?? 0.05), secaggClip ?? 0.5) : nil)
         } catch {
             throw ValidationError(error.message)
         }

@@ -14,14 +14,22 @@ struct SecureAggregationOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "With --secure-aggregation: the chance a phone drops out in each gap between two protocol stages (seeded per phone, round and gap), in [0, 1).",
+            "With --secure-aggregation: the chance a phone drops out in each gap between two protocol stages (seeded per phone, round and gap), in [0, 1) (default 0.05).",
             valueName: "p"))
-    var secaggDropout: Double = 0.05
+    var secaggDropout: Double?
+
+    func validate() throws {
+        if secaggDropout != nil, !secureAggregation {
+            throw ValidationError("--secagg-dropout needs --secure-aggregation (it is the dropout between its stages)")
+        }
+    }
 
     /// Sets the secure-aggregation settings of `c` (checked by the configuration's validation).
     func apply(to c: inout RunConfiguration) {
         guard secureAggregation else { return }
-        c.secureAggregation = SecureAggregationSettings(stageDropout: secaggDropout)
+        var settings = SecureAggregationSettings()
+        if let secaggDropout { settings.stageDropout = secaggDropout }
+        c.secureAggregation = settings
     }
 
     /// The round's secure-aggregation figures under `secagg …` keys of `--json`.
