@@ -100,5 +100,7 @@ struct SecureAggregationCommandTests {
                 folder, db: db,
                 extra: ["--codec", "clip=0.5,q8s", "--secure-aggregation", "--server", "http://127.0.0.1:9"]))
         #expect(http.status != 0 && http.stderr.contains("in process only"), "\(http.stderr)")
+        let alone = try KbdSimRunner.run(arguments(folder, db: db, extra: ["--secagg-dropout", "0.1"]))
+        #expect(alone.status != 0 && alone.stderr.contains("needs --secure-aggregation"), "\(alone.stderr)")
     }
 }
