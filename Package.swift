@@ -88,7 +88,7 @@ let package = Package(
         // server and the fleet exchange, without the LSTM library or the server's code.
         .target(
             name: "FederationProtocol",
-            dependencies: ["FederatedCore", "LanguageModelTypes", "UpdateCodec", "Aggregation"],
+            dependencies: ["FederatedCore", "LanguageModelTypes", "UpdateCodec", "Aggregation", "SecureAggregation"],
             swiftSettings: strictSettings
         ),
         // L3: what both roles of a federated run share: the run's data (evaluation users, devices'
@@ -107,7 +107,7 @@ let package = Package(
             name: "FederationServer",
             dependencies: [
                 "Federation", "FederationProtocol", "FederatedCore", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
-                "UpdateCodec", "Aggregation", "RunStore", "Privacy",
+                "UpdateCodec", "Aggregation", "RunStore", "Privacy", "SecureAggregation",
             ],
             swiftSettings: strictSettings
         ),
@@ -117,7 +117,7 @@ let package = Package(
             name: "FederationFleet",
             dependencies: [
                 "Federation", "FederationProtocol", "FederatedCore", "KeyboardCorpus", "LanguageModelTypes", "LanguageModels",
-                "UpdateCodec", "Fleet",
+                "UpdateCodec", "Fleet", "SecureAggregation",
             ],
             swiftSettings: strictSettings
         ),

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-CORPORA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpora")
+CORPORA = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpora"))
 TICKS = os.sysconf(os.sysconf_names["SC_CLK_TCK"])
 
 
@@ -68,7 +68,18 @@ def committed_rounds(url, token):
 
 
 def measure(kbd_sim, workers, threads, run_flags, rounds, folder):
+    children = []
+    try:
+        return measure_once(kbd_sim, workers, threads, run_flags, rounds, folder, children)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+
+
+def measure_once(kbd_sim, workers, threads, run_flags, rounds, folder, children):
     server, url, token = start_server(kbd_sim, folder)
+    children.append(server)
     procs = [
         subprocess.Popen(
             [kbd_sim, "worker", "--coordinator", url, "--token-file", token, "--slot", str(i),
@@ -76,11 +87,13 @@ def measure(kbd_sim, workers, threads, run_flags, rounds, folder):
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         for i in range(workers)
     ]
+    children.extend(procs)
     with open(token) as f:
         secret = f.read().strip()
     driver = subprocess.Popen(
         [kbd_sim, "run", "--server", url, "--token-file", token, "--remote-training", "--json"] + run_flags,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children.append(driver)
 
     def snapshot():
         return time.time(), cpu_seconds(server.pid), cpu_seconds(driver.pid), sum(cpu_seconds(p.pid) for p in procs)

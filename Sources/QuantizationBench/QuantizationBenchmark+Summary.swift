@@ -121,7 +121,8 @@ extension QuantizationBenchmark {
         public var parameterCount: Int
         /// Whether, for every seed, every summarized run had the same cohorts: per round the
         /// same virtual times, selected, reported, dropped, straggling and surplus counts and
-        /// tokens, and the same participating devices.
+        /// tokens, and the same participating devices. Masked (`+secagg`) runs are left out:
+        /// their phones also drop out between the protocol's stages.
         public var cohortsIdentical: Bool
     }
 
@@ -211,7 +212,8 @@ extension QuantizationBenchmark {
         }
         return Summary(
             rows: rows, target: target, targetBasis: targetBasis, float32UploadBytes: float32Bytes, float32Basis: basis,
-            parameterCount: parameterCount, cohortsIdentical: Self.cohortsIdentical(complete))
+            parameterCount: parameterCount,
+            cohortsIdentical: Self.cohortsIdentical(complete.filter { !$0.experiment.secureAggregation }))
     }
 
     /// Whether runs of the same seed saw the same cohorts (see ``Summary/cohortsIdentical``).

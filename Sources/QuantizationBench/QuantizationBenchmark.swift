@@ -29,13 +29,20 @@ public struct QuantizationBenchmark: Sendable, Equatable {
         public var isFloat32: Bool
         /// The differential-privacy variant (`kbd-sim bench privacy`), nil: no DP.
         public var privacy: PrivacyVariant?
+        /// Whether the run aggregates with SecAgg+ (`bench quant --secure-aggregation`): the
+        /// codec's bits on the shared grid [−clip, clip], masked; its label ends in `+secagg`.
+        public var secureAggregation: Bool
 
-        public init(codec: String, zlibLevel: Int, scheme: String, isFloat32: Bool, privacy: PrivacyVariant? = nil) {
+        public init(
+            codec: String, zlibLevel: Int, scheme: String, isFloat32: Bool, privacy: PrivacyVariant? = nil,
+            secureAggregation: Bool = false
+        ) {
             self.codec = codec
             self.zlibLevel = zlibLevel
             self.scheme = scheme
             self.isFloat32 = isFloat32
             self.privacy = privacy
+            self.secureAggregation = secureAggregation
         }
 
         /// The same codec without DP (what a private run's loss is measured against).
@@ -80,6 +87,8 @@ public struct QuantizationBenchmark: Sendable, Equatable {
     public var seeds: [UInt64]
     /// The absolute acc@1 target, or nil for ``defaultTargetFraction`` of the reference.
     public var target: Double?
+    /// The settings of the masked runs (`+secagg` experiments), nil: none planned.
+    public var secureAggregation: SecureAggregationSettings?
 
     /// Plans a benchmark and checks every entry.
     ///
@@ -92,9 +101,13 @@ public struct QuantizationBenchmark: Sendable, Equatable {
     /// - Throws: ``QuantizationBenchmarkError`` naming the first bad entry.
     ///   - privacy: for `kbd-sim bench privacy`, the DP variants crossed with every codec (nil
     ///     for a codec's run without DP), and the settings they share.
+    ///   - secureAggregation: for `kbd-sim bench quant --secure-aggregation`, the settings of a
+    ///     masked run planned after each integer codec's plain runs (its bits on the shared
+    ///     grid [−C, C], C the entry's clip or `clip`; no rotation, no zlib), and that clip.
     public init(
         base: RunConfiguration, codecs: [String], zlibLevels: [Int], seeds: [UInt64], target: Double?,
-        privacy: (variants: [PrivacyVariant?], template: PrivacyConfiguration)? = nil
+        privacy: (variants: [PrivacyVariant?], template: PrivacyConfiguration)? = nil,
+        secureAggregation: (settings: SecureAggregationSettings, clip: Float)? = nil
     ) throws(QuantizationBenchmarkError) {
         guard !codecs.allSatisfy({ $0.trimmingSpaces().isEmpty }) else {
             throw QuantizationBenchmarkError(.emptyCodecList, "--codecs is empty; \(Self.codecGrammar)")
@@ -166,12 +179,31 @@ public struct QuantizationBenchmark: Sendable, Equatable {
                             isFloat32: s.quantization == .float32 && s.clipNorm == nil, privacy: variant))
                 }
             }
+            if let secure = secureAggregation, case .uniform = scheme.quantization {
+                // The masked twin: the same bits and rounding on the shared grid, no rotation, no zlib.
+                var s = scheme
+                s.rotate = false
+                s.zlibLevel = 0
+                s.zlibStrategy = .standard
+                s.clipNorm = scheme.clipNorm ?? secure.clip
+                experiments.append(
+                    Experiment(
+                        codec: codec + "+secagg", zlibLevel: 0, scheme: s.description, isFloat32: false,
+                        secureAggregation: true))
+            }
+        }
+        if secureAggregation != nil, !experiments.contains(where: \.secureAggregation) {
+            throw QuantizationBenchmarkError(
+                .unknownCodec,
+                "--secure-aggregation needs an integer codec in --codecs (e.g. q8s,q4s): masking works on integers, not floats"
+            )
         }
         self.base = base
         self.privacyTemplate = privacy?.template
         self.experiments = experiments
         self.seeds = seeds
         self.target = target
+        self.secureAggregation = secureAggregation?.settings
         for experiment in experiments {
             do { try configuration(for: experiment, seed: seeds[0]).validate() } catch {
                 throw QuantizationBenchmarkError(.invalidConfiguration, error.message, cause: error)
@@ -200,6 +232,7 @@ public struct QuantizationBenchmark: Sendable, Equatable {
         } else {
             c.privacy = nil
         }
+        c.secureAggregation = experiment.secureAggregation ? secureAggregation : nil
         return c
     }
 

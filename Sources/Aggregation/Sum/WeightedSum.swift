@@ -57,6 +57,24 @@ public struct WeightedSum: Sendable {
         delta.withUnsafeBufferPointer { add($0, weight: weight) }
     }
 
+    /// Adds a sum computed elsewhere: Σ weight · delta of `count` updates whose weights total
+    /// `totalWeight` (secure aggregation's unmasked sum, which the server only ever sees whole).
+    ///
+    /// - Precondition: `partial.count == parameterCount`; `totalWeight` finite and ≥ 0.
+    /// - Complexity: O(n), no allocation.
+    public mutating func addPartialSum(_ partial: UnsafeBufferPointer<Float>, totalWeight weight: Double, count: Int) {
+        precondition(
+            partial.count == weightedSum.count,
+            "the partial sum has \(partial.count) parameters, the sum \(weightedSum.count)"
+        )
+        precondition(weight.isFinite && weight >= 0 && count >= 0, "a partial sum's weight and count must be ≥ 0")
+        weightedSum.withUnsafeMutableBufferPointer { sum in
+            for i in 0..<sum.count { sum[i] += partial[i] }
+        }
+        totalWeight += weight
+        self.count += count
+    }
+
     /// Merges another partial sum (one shard's), in the caller's order.
     public mutating func merge(_ other: WeightedSum) {
         precondition(other.parameterCount == parameterCount, "cannot merge sums of different sizes")

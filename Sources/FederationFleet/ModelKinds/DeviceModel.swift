@@ -42,6 +42,7 @@ struct DeviceJob: Sendable {
 /// What a device hands to the transport.
 struct DeviceReport: Sendable {
     var device: Int
+    /// The encoded update; under secure aggregation, one code per coordinate on the round's grid.
     var bytes: [UInt8]
     var tokens: Int
     var evaluation: NextWordMetrics?

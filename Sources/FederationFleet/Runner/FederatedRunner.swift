@@ -168,7 +168,31 @@ public final class FederatedRunner: @unchecked Sendable {
         // its device's local hour at the time it reported.
         var failed = 0
         var localHours = [Int](repeating: 0, count: 24)
-        for (position, (report, reportTime)) in zip(reports, outcome.reportTimes).enumerated() {
+        var secureAggregation: SecureAggregationReport?
+        if let settings = c.secureAggregation {
+            // Secure aggregation: the phones that trained run the four SecAgg+ stages instead
+            // of uploading; the server gets only their sum.
+            var trained: [(report: DeviceReport, time: Double)] = []
+            for (report, reportTime) in zip(reports, outcome.reportTimes) {
+                switch report {
+                case .success(let r): trained.append((r, reportTime))
+                case .failure: failed += 1
+                }
+            }
+            if !trained.isEmpty {
+                let secure = try await SecureAggregationFleetRound(
+                    transport: transport, runID: runID, round: round, settings: settings, runSeed: c.seed,
+                    parallelism: workers
+                ).run(trained.map(\.report))
+                secureAggregation = secure.report
+                for phone in secure.contributors {
+                    let (r, time) = trained[phone]
+                    localHours[fleet.population.localHour(r.device, at: Int(time.rounded(.down)))] += 1
+                }
+            }
+        }
+        for (position, (report, reportTime)) in zip(reports, outcome.reportTimes).enumerated()
+        where c.secureAggregation == nil {
             switch report {
             case .success(let r):
                 let extras = UploadExtras(
@@ -183,29 +207,29 @@ public final class FederatedRunner: @unchecked Sendable {
         }
         return try await closeRound(
             round, fleet: &fleet, runID: runID, start: start, outcome: outcome, failed: failed,
-            localHours: localHours, trainSeconds: trainSeconds, started: started)
+            localHours: localHours, trainSeconds: trainSeconds, started: started, secureAggregation: secureAggregation)
     }
 
     /// Close: the server aggregates, evaluates when due and commits the round. The next
     /// round starts when this one has ended, and no sooner than the interval.
     private func closeRound(
         _ round: Int, fleet: inout AttachedFleet, runID: Int64, start: Int, outcome: RoundOutcome, failed: Int,
-        localHours: [Int], trainSeconds: Double, started: UInt64
+        localHours: [Int], trainSeconds: Double, started: UInt64, secureAggregation: SecureAggregationReport? = nil
     ) async throws -> RoundProgress {
         let c = fleet.configuration
         let fleetSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         fleet.nextStart = max(outcome.endTime, start + c.roundInterval)
         let participants = outcome.reported.count + outcome.dropped.count + outcome.stragglers.count
-        let summary = try await transport.closeRound(
-            run: runID,
-            RoundClosing(
-                round: round, virtualStart: outcome.startTime, virtualEnd: outcome.endTime,
-                nextRoundStart: fleet.nextStart, selected: outcome.selected.count,
-                dropped: outcome.dropped.count + failed, stragglers: outcome.stragglers.count,
-                surplus: outcome.surplus.count,
-                bytesDown: Int64(fleet.modelBytes) * Int64(participants + outcome.surplus.count),
-                wallSeconds: fleetSeconds, trainSeconds: trainSeconds, reportingLocalHours: localHours,
-                skippedByLimits: c.participation != nil ? outcome.skippedByLimits : nil))
+        var closing = RoundClosing(
+            round: round, virtualStart: outcome.startTime, virtualEnd: outcome.endTime,
+            nextRoundStart: fleet.nextStart, selected: outcome.selected.count,
+            dropped: outcome.dropped.count + failed, stragglers: outcome.stragglers.count,
+            surplus: outcome.surplus.count,
+            bytesDown: Int64(fleet.modelBytes) * Int64(participants + outcome.surplus.count),
+            wallSeconds: fleetSeconds, trainSeconds: trainSeconds, reportingLocalHours: localHours,
+            skippedByLimits: c.participation != nil ? outcome.skippedByLimits : nil)
+        closing.secureAggregation = secureAggregation
+        let summary = try await transport.closeRound(run: runID, closing)
         fleet.modelBytes = summary.modelBytes
         if let participants = summary.participants { fleet.ledger.record(participants, round: round) }
         fleet.bytesUp += summary.bytesUp

@@ -16,6 +16,7 @@ extension RunConfiguration {
         case uploadTiming
         case attackers, attack, backdoorTrigger, backdoorTarget
         case split, userThreshold, personalization, regressionGuard, branchedFrom
+        case secureAggregation
     }
 
     public init(from decoder: any Decoder) throws {
@@ -59,6 +60,7 @@ extension RunConfiguration {
         personalization = try c.decodeIfPresent(PersonalizationConfiguration.self, forKey: .personalization)
         regressionGuard = try c.decodeIfPresent(RegressionGuard.self, forKey: .regressionGuard)
         branchedFrom = try c.decodeIfPresent(RunLineage.self, forKey: .branchedFrom)
+        secureAggregation = try c.decodeIfPresent(SecureAggregationSettings.self, forKey: .secureAggregation)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -101,5 +103,6 @@ extension RunConfiguration {
         try c.encodeIfPresent(personalization, forKey: .personalization)
         try c.encodeIfPresent(regressionGuard, forKey: .regressionGuard)
         try c.encodeIfPresent(branchedFrom, forKey: .branchedFrom)
+        try c.encodeIfPresent(secureAggregation, forKey: .secureAggregation)
     }
 }

@@ -139,6 +139,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// measures the backdoor (`backdoor@1`, `backdoor@3`).
     public var backdoorTarget: String?
 
+    /// Secure aggregation of the neural updates (`--secure-aggregation`); nil: plain
+    /// aggregation. Optional, so that older stored configurations still decode.
+    public var secureAggregation: SecureAggregationSettings?
+
     /// The trigger phrase when none is given.
     public static let defaultBackdoorTrigger = "my password is"
 
@@ -151,6 +155,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     /// privacy settings' chain, else FedAvg's.
     public var effectiveAggregationStages: [String] {
         if let aggregationStages { return aggregationStages }
+        if secureAggregation != nil { return Self.secureAggregationStages }
         if let privacy { return Self.privateAggregationStages(privacy) }
         return Self.defaultAggregationStages
     }

@@ -70,6 +70,8 @@ public struct TrainingPlan: Codable, Sendable, Equatable {
     public var federatedEval: Bool
     /// n-gram runs: the last local day whose text this device has already contributed.
     public var contributedThroughDay: Int?
+    /// Secure aggregation: the grid the whole cohort quantizes on (nil: the codec as usual).
+    public var secureAggregation: SecureAggregationGrid?
 
     /// A plan, as the server hands it to a checked-in device.
     public init(
@@ -146,6 +148,8 @@ public struct RoundClosing: Codable, Sendable, Equatable {
     /// Eligible phones selection passed over because the participation limits did not allow
     /// them yet (nil: no limits, or an older fleet).
     public var skippedByLimits: Int?
+    /// Secure aggregation's costs in this round, as the fleet measured them (nil: not used).
+    public var secureAggregation: SecureAggregationReport?
 
     public init(
         round: Int, virtualStart: Int, virtualEnd: Int, nextRoundStart: Int? = nil, selected: Int, dropped: Int,
@@ -207,6 +211,8 @@ public struct RoundSummary: Codable, Sendable, Equatable {
     public var personalization: PersonalizationResult?
     /// What the regression guard saw at this evaluation.
     public var regression: RegressionCheck?
+    /// Secure aggregation's costs in this round (runs with `--secure-aggregation`).
+    public var secureAggregation: SecureAggregationReport?
 
     /// A summary, as the server commits a round.
     public init(

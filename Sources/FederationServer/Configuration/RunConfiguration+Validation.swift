@@ -36,6 +36,8 @@ extension RunConfiguration {
         guard evalEvery >= 0 else { throw bad("eval-every", "0 or more", evalEvery) }
         guard checkpointEvery >= 0 else { throw bad("checkpoint-every", "0 or more", checkpointEvery) }
         try validatePrivacy()
+        // Before the chain's own checks: under masking a per-update stage is refused for that reason.
+        try validateSecureAggregation()
         do { try AggregationStages.validate(effectiveAggregationStages) } catch {
             throw FederationError(.invalidConfiguration, "--aggregation: \(error.message)", cause: error)
         }
@@ -72,6 +74,12 @@ extension RunConfiguration {
             throw FederationError(
                 .invalidConfiguration,
                 "--shard-size needs a neural model: n-gram counts are summed exactly in any order and are not sharded")
+        }
+        guard secureAggregation == nil else {
+            throw FederationError(
+                .invalidConfiguration,
+                "--shard-size with --secure-aggregation is not built yet (it needs one SecAgg+ instance per shard); drop one of them"
+            )
         }
         for stage in effectiveAggregationStages {
             let name = String(stage.prefix { $0 != ":" })

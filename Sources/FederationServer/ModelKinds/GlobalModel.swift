@@ -86,6 +86,24 @@ protocol RoundAggregation: AnyObject {
 
     /// The model after the round, and what the aggregation stages recorded about it.
     func close() throws -> (model: any GlobalModel, reports: [StageReport])
+
+    /// Coordinates of a secure-aggregation input (the parameter count), or nil when the kind
+    /// cannot be aggregated securely.
+    var secureAggregationLength: Int? { get }
+
+    /// Takes the round's whole aggregate from secure aggregation: the integer sum of
+    /// `contributors` phones' codes on `grid`, in place of per-update ``receive(_:device:extras:)``
+    /// calls. Each phone weighs 1 (uniform weights).
+    func receiveQuantizedSum(_ sum: [UInt32], contributors: Int, grid: SecureAggregationGrid) throws(ServerRejection)
+}
+
+extension RoundAggregation {
+    var secureAggregationLength: Int? { nil }
+
+    func receiveQuantizedSum(_ sum: [UInt32], contributors: Int, grid: SecureAggregationGrid) throws(ServerRejection) {
+        throw ServerRejection(
+            .badRequest, "this model kind sums no quantized updates; secure aggregation is for neural models")
+    }
 }
 
 /// What every update of a round must say about itself: the run, the round and the device

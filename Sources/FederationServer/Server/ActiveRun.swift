@@ -142,11 +142,16 @@ final class ActiveRun: @unchecked Sendable {
             }
         }
         let c = configuration
-        let abandoned = RoundQuorum(cohort: c.cohort, minimumReportFraction: c.minimumReportFraction)
+        var abandoned = RoundQuorum(cohort: c.cohort, minimumReportFraction: c.minimumReportFraction)
             .isAbandoned(reports: open.order.count)
+        // Under secure aggregation a round without its unmasked sum is abandoned, never stepped.
+        if c.secureAggregation != nil, open.secureAggregation?.finished != true { abandoned = true }
         var updated = model
         var stageReports: [StageReport] = []
         if !abandoned { (updated, stageReports) = try open.aggregation.close() }
+        if let report = closing.secureAggregation {
+            stageReports.append(StageReport(stage: "secure-aggregation", payload: report))
+        }
         let round = closing.round
         let evaluate = round == c.rounds || (c.evalEvery > 0 && round % c.evalEvery == 0)
         var evaluation: NextWordMetrics?
@@ -285,6 +290,7 @@ final class ActiveRun: @unchecked Sendable {
         summary.federatedUsers = federated != nil ? UserAccuracySummary(open.federatedUsers, threshold: threshold) : nil
         summary.personalization = personalization
         summary.regression = regression
+        summary.secureAggregation = closing.secureAggregation
         if let users = summary.users { lastUsers = users }
         if let personalization { lastPersonalizedAccuracyAt1 = personalization.personalized.accuracyAt1 }
         if regression?.regressed == true { regressions += 1 }
@@ -307,13 +313,13 @@ final class OpenRound: @unchecked Sendable {
     let opening: RoundOpening
     let selected: Set<UInt32>
     /// Accepted devices in arrival order (the aggregation order).
-    fileprivate(set) var order: [UInt32] = []
+    var order: [UInt32] = []
     /// Per accepted device, a 64-bit FNV-1a hash and the length of what it sent (for
     /// idempotent retries). Not the CRC-32: over a message that ends with its own CRC-32,
     /// CRC-32 is the same constant for every message.
     private var fingerprints: [UInt32: (hash: UInt64, length: Int)] = [:]
-    fileprivate(set) var bytesUp: Int64 = 0
-    fileprivate(set) var tokens = 0
+    var bytesUp: Int64 = 0
+    var tokens = 0
     fileprivate(set) var federatedEvaluation = NextWordMetrics()
     /// Each reporting phone's own federated evaluation, by device, in arrival order.
     fileprivate(set) var federatedUsers: [UserScore] = []
@@ -321,6 +327,9 @@ final class OpenRound: @unchecked Sendable {
     let aggregation: any RoundAggregation
     /// The round's training as shards for workers, once the fleet published it.
     var shardWork: ShardWork?
+    /// Secure aggregation's state for this round (runs with `--secure-aggregation`, once the
+    /// fleet has opened it).
+    var secureAggregation: SecureAggregationSession?
     let cohort: Int
     private let maximumUpdateBytes: Int
     private let runID: Int64

@@ -258,6 +258,7 @@ public final class AggregationServer: @unchecked Sendable {
             var plan = TrainingPlan(
                 runID: id, round: round, modelVersion: run.version, modelBytes: run.downloadBytes().count,
                 codec: c.codec, client: c.client, deadline: open.opening.deadline, federatedEval: c.federatedEval)
+            plan.secureAggregation = c.secureAggregationGrid
             run.model.completePlan(&plan, device: UInt32(device))
             return plan
         }
@@ -280,6 +281,12 @@ public final class AggregationServer: @unchecked Sendable {
         do {
             let receipt = try run.withLock { () throws(ServerRejection) -> UploadReceipt in
                 let open = try run.requireOpen(round: round)
+                if run.configuration.secureAggregation != nil {
+                    throw ServerRejection(
+                        .badRequest,
+                        "run \(id) aggregates securely: its phones send the secure-aggregation stages, not plain updates"
+                    )
+                }
                 return try open.receive(device: device, bytes: bytes, extras: extras)
             }
             withLock { counters.accepted(bytes: bytes.count, duplicate: !receipt.accepted) }

@@ -1,5 +1,6 @@
 public import FederationProtocol
 import RunStore
+public import SecureAggregation
 
 /// The default transport: direct calls into an ``AggregationServer`` in this process.
 public struct InProcessTransport: ServerTransport {
@@ -33,5 +34,37 @@ public struct InProcessTransport: ServerTransport {
     }
     public func shardProgress(run: Int64, round: Int) async throws -> ShardProgress {
         try server.shardProgress(run: run, round: round)
+    }
+
+    public func secureAggregationOpen(run: Int64, round: Int, devices: [UInt32]) async throws
+        -> SecureAggregationSetup
+    {
+        try server.secureAggregationOpen(run: run, round: round, devices: devices)
+    }
+    public func secureAggregationAdvertiseKeys(run: Int64, round: Int, _ messages: [AdvertiseKeysMessage])
+        async throws -> SecureAggregationReply<[NeighbourKeysMessage]>
+    {
+        try server.secureAggregationAdvertiseKeys(run: run, round: round, messages)
+    }
+    public func secureAggregationShareKeys(run: Int64, round: Int, _ messages: [ShareKeysMessage]) async throws
+        -> SecureAggregationReply<[ForwardedSharesMessage]>
+    {
+        try server.secureAggregationShareKeys(run: run, round: round, messages)
+    }
+    public func secureAggregationMaskedInputs(
+        run: Int64, round: Int, _ messages: [MaskedInputMessage], tokens: [Int], closesStage: Bool
+    ) async throws -> SecureAggregationReply<[UnmaskRequestMessage]> {
+        try server.secureAggregationMaskedInputs(
+            run: run, round: round, messages, tokens: tokens, closesStage: closesStage)
+    }
+    public func secureAggregationUnmask(run: Int64, round: Int, _ messages: [UnmaskMessage]) async throws
+        -> SecureAggregationReply<SecureAggregationOutcome>
+    {
+        try server.secureAggregationUnmask(run: run, round: round, messages)
+    }
+    public func secureAggregationPlainInputs(run: Int64, round: Int, _ inputs: [PlainQuantizedInput]) async throws
+        -> SecureAggregationReply<SecureAggregationOutcome>
+    {
+        try server.secureAggregationPlainInputs(run: run, round: round, inputs)
     }
 }

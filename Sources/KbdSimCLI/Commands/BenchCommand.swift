@@ -56,6 +56,7 @@ struct BenchQuantCommand: AsyncParsableCommand {
             Examples:
               kbd-sim bench quant --model cifg-small --rounds 100 --codecs f32,f16,q8s,q4s,rot+q2s,rot+q1s --zlib 0,1,6,9 --seeds 3
               kbd-sim bench quant --corpus synthetic:corpora/synthetic-tiny.json --vocab 12 --model lstm-tiny --devices 3000 --cohort 8 --rounds 3 --eval-every 1 --codecs f32,q8s,rot+q2s --seeds 2 --json
+              kbd-sim bench quant --model cifg-small --cohort 20 --rounds 20 --codecs f32,clip=0.5+q8s,clip=0.5+q4s --zlib 0 --seeds 1 --secure-aggregation
             """
     )
 
@@ -97,10 +98,38 @@ struct BenchQuantCommand: AsyncParsableCommand {
     )
     var evalEvery: Int?
 
+    @Flag(
+        name: .long,
+        help: ArgumentHelp(
+            "Also run each integer codec under SecAgg+ (in process), next to its plain runs: the row '<codec>+secagg' has its bits on the shared grid [-C, C], masked at m bits per coordinate (no rotation, no zlib), plus the key and share messages."
+        ))
+    var secureAggregation = false
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --secure-aggregation: C, the L2 clip and grid range of a codec entry without clip= (default 0.5).",
+            valueName: "C"))
+    var secaggClip: Float?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --secure-aggregation: the chance a phone drops out in each gap between two protocol stages (default 0.05).",
+            valueName: "p"))
+    var secaggDropout: Double?
+
     @Flag(name: .long, help: "Print one JSON document instead of a table.")
     var json = false
 
     func validate() throws {
+        if !secureAggregation, secaggClip != nil || secaggDropout != nil {
+            throw ValidationError("--secagg-clip and --secagg-dropout need --secure-aggregation")
+        }
+        if let secaggClip, !(secaggClip.isFinite && secaggClip > 0) {
+            throw ValidationError(
+                "--secagg-clip must be finite and > 0 (got \(secaggClip)): the shared grid is [-C, C]")
+        }
         _ = try plan(devices: nil)
     }
 
@@ -150,7 +179,9 @@ struct BenchQuantCommand: AsyncParsableCommand {
         do {
             return try QuantizationBenchmark(
                 base: base, codecs: QuantizationBenchmark.codecList(codecs), zlibLevels: levels, seeds: seedValues,
-                target: target)
+                target: target,
+                secureAggregation: secureAggregation
+                    ? (SecureAggregationSettings(stageDropout: secaggDropout ?? 0.05), secaggClip ?? 0.5) : nil)
         } catch {
             throw ValidationError(error.message)
         }
@@ -270,6 +301,7 @@ struct BenchQuantCommand: AsyncParsableCommand {
         let rows: [[String: Any]] = s.rows.map { row in
             [
                 "codec": row.experiment.codec, "zlib": row.experiment.zlibLevel, "scheme": row.experiment.scheme,
+                "secure aggregation": row.experiment.secureAggregation,
                 "bits/param": row.bitsPerParameter, "up bytes/device/round": row.uploadBytesPerDeviceRound,
                 "ratio to f32": row.ratioToFloat32,
                 "acc@1": row.accuracyAt1.mean, "acc@1 ±": row.accuracyAt1.halfRange,

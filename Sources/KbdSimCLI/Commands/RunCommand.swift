@@ -40,6 +40,8 @@ struct RunCommand: AsyncParsableCommand {
                 --over-selection 1.0 --deadline 3600 --min-report-fraction 0.5 --home-wifi-fraction 1
               kbd-sim run --corpus synthetic --model cifg-small --devices 1000000 --cohort 50 --rounds 100 \\
                 --dp-noise 1.0 --dp-clip 1.0 --max-participations 4
+              kbd-sim run --corpus synthetic --model cifg-small --cohort 20 --rounds 20 \\
+                --codec clip=0.5,q8s --secure-aggregation --secagg-dropout 0.05
               kbd-sim run --resume 3 --db runs.sqlite
               kbd-sim run --server http://127.0.0.1:8080 --token-file runs.sqlite.token --corpus synthetic --rounds 20
             """
@@ -48,6 +50,8 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var options: FederatedRunOptions
 
     @OptionGroup(title: "Attackers") var attackOptions: AttackOptions
+
+    @OptionGroup(title: "Secure aggregation") var secureAggregationOptions: SecureAggregationOptions
 
     @Option(
         name: .long,
@@ -116,12 +120,18 @@ struct RunCommand: AsyncParsableCommand {
         if resume != nil, server == nil, !FileManager.default.fileExists(atPath: db) {
             throw ValidationError("--resume needs the store the run is in; \(db) does not exist (pass --db)")
         }
+        if secureAggregationOptions.secureAggregation, server != nil {
+            throw ValidationError(
+                "--secure-aggregation runs in process only for now (the HTTP routes of its stages are not built); drop --server"
+            )
+        }
     }
 
     /// The run configuration from the flags.
     func runConfiguration() throws -> RunConfiguration {
         var c = try options.runConfiguration(codec: codec, evalEvery: evalEvery, seed: seed)
         try attackOptions.apply(to: &c)
+        secureAggregationOptions.apply(to: &c)
         return c
     }
 
@@ -265,6 +275,7 @@ struct RunCommand: AsyncParsableCommand {
                     row["max participations"] = privacy.maximumParticipations
                 }
                 Self.addUserFigures(p.summary, to: &row)
+                SecureAggregationOptions.addFigures(p.summary, to: &row)
                 return row
             }
             var summary: [String: Any] = [
@@ -307,6 +318,7 @@ struct RunCommand: AsyncParsableCommand {
                 summary["their messages"] = coverage.messages
                 summary["training messages"] = coverage.trainingMessages
             }
+            SecureAggregationOptions.addTotals(rounds.map(\.summary), to: &summary)
             printJSON(["run": outcome.attachment.runID, "rounds": perRound, "summary": summary])
             return
         }
@@ -335,6 +347,7 @@ struct RunCommand: AsyncParsableCommand {
                 ] + (isPrivate ? [p.summary.privacy.map { fixed($0.epsilon, digits: 3) } ?? "-"] : []))
         }
         if !table.rows.isEmpty { print(table.render()) }
+        if let secure = SecureAggregationOptions.table(rounds.map { ($0.round, $0.summary) }) { print("\n" + secure) }
         if let p = evaluated.last { Self.printUserFigures(p.summary, round: p.round) }
         for p in rounds {
             guard let r = p.summary.regression, r.regressed else { continue }

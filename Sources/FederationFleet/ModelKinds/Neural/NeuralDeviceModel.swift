@@ -20,6 +20,8 @@ final class NeuralDeviceModel: DeviceModel, @unchecked Sendable {
     let scheme: CodecScheme
     let uploadTiming: RunConfiguration.UploadTiming
     let messageLimit: Int?
+    /// Under secure aggregation, m: the bits a masked coordinate takes on the wire.
+    let maskedBits: Int?
     /// The run's compromised phones and their attack (nil: none).
     let attack: DeviceAttack?
     private var trainers: [Int: LSTMTrainer] = [:]
@@ -31,15 +33,19 @@ final class NeuralDeviceModel: DeviceModel, @unchecked Sendable {
         scheme = configuration.codec.value
         uploadTiming = configuration.effectiveUploadTiming
         messageLimit = configuration.client.messageCap
+        maskedBits = configuration.secureAggregationGrid.map { grid in
+            grid.bits + (configuration.cohort <= 1 ? 0 : Int.bitWidth - (configuration.cohort - 1).leadingZeroBitCount)
+        }
     }
 
     var costPerTrainingToken: Double { 1 }
 
-    /// The codec's bits per value over the model's values, or the float32 size for every
-    /// codec with ``RunConfiguration/UploadTiming/float32Size``.
+    /// The codec's bits per value over the model's values (under secure aggregation the
+    /// masked m = b + ⌈log2 K⌉ bits), or the float32 size for every codec with
+    /// ``RunConfiguration/UploadTiming/float32Size``.
     func estimatedUpdateBytes(modelBytes: Int) -> Int {
         switch uploadTiming {
-        case .codecSize: modelBytes * scheme.quantization.bitsPerValue / 32
+        case .codecSize: modelBytes * (maskedBits ?? scheme.quantization.bitsPerValue) / 32
         case .float32Size: modelBytes
         }
     }
@@ -94,6 +100,20 @@ struct NeuralCohortWork: CohortWork {
             runID: UInt64(plan.runID), round: UInt32(plan.round), layoutHash: global.layoutHash,
             exampleCount: UInt32(clamping: result.tokenCount), deviceID: UInt64(job.device))
         let codecSeed = SplitMix64.derivedSeed(runSeed, streams: 0xC0DEC, UInt64(plan.round), UInt64(job.device))
+        if let grid = plan.secureAggregation {
+            // Secure aggregation: clip and quantize on the cohort's grid; the codes are masked
+            // later, in the protocol's masked-input stage.
+            var dither = SplitMix64(seed: codecSeed)
+            var codes = [UInt8](repeating: 0, count: delta.count)
+            delta.withUnsafeMutableBufferPointer { d in
+                codes.withUnsafeMutableBufferPointer { grid.quantizer.clipAndQuantize(d, into: $0, dither: &dither) }
+            }
+            return .success(
+                DeviceReport(
+                    device: job.device, bytes: codes, tokens: result.tokenCount, evaluation: evaluation,
+                    textThroughDay: nil,
+                    trainSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
+        }
         do {
             let bytes = try UpdateEncoder(scheme: scheme).encode(delta, metadata: metadata, seed: codecSeed)
             return .success(

@@ -124,6 +124,24 @@ final class NeuralRoundAggregation: RoundAggregation {
             devices: devices)
     }
 
+    var secureAggregationLength: Int? { values.count }
+
+    func receiveQuantizedSum(_ sum: [UInt32], contributors: Int, grid: SecureAggregationGrid) throws(ServerRejection) {
+        guard sum.count == values.count, contributors >= 1, aggregate.sum.count == 0 else {
+            throw ServerRejection(
+                .badRequest,
+                "a secure sum of \(sum.count) coordinates over \(contributors) phones does not fit this round (\(values.count) parameters, \(aggregate.sum.count) updates already summed)"
+            )
+        }
+        let quantizer = grid.quantizer
+        values.withUnsafeMutableBufferPointer { out in
+            sum.withUnsafeBufferPointer { quantizer.dequantizeSum($0, contributors: contributors, into: out) }
+        }
+        values.withUnsafeBufferPointer {
+            aggregate.sum.addPartialSum($0, totalWeight: Double(contributors), count: contributors)
+        }
+    }
+
     func close() throws -> (model: any GlobalModel, reports: [StageReport]) {
         // Shards merge in shard order, each into the round's (empty) aggregate.
         for index in shards.keys.sorted() {
