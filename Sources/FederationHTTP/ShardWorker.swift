@@ -52,7 +52,14 @@ public final class ShardWorker: Sendable {
     public func processOneShard() async throws -> Summary? {
         guard let lease = try await transport.leaseShard(worker: name) else { return nil }
         let dataset = try cache.dataset(for: lease.configuration, load: loadDataset)
-        let download = try await transport.model(of: lease)
+        // One download per round: the shard's phones all train on the round's model.
+        let download: [UInt8]
+        if let cached = cache.model(run: lease.run, round: lease.round) {
+            download = cached
+        } else {
+            download = try await transport.model(of: lease)
+            cache.keep(model: download, run: lease.run, round: lease.round)
+        }
         let results = try ShardTrainer(lease: lease, dataset: dataset, threads: threads).train(download: download)
         let aggregator = try ShardPreAggregator(lease: lease, vocabulary: dataset.vocabulary)
         for result in results {
@@ -71,14 +78,24 @@ public final class ShardWorker: Sendable {
     }
 
     /// Works until `shouldStop()` says so (checked between shards: a shard in hand is
-    /// finished first) or no shard has waited for `idleExit` seconds.
+    /// finished first) or no shard has waited for `idleExit` seconds. A coordinator that
+    /// cannot be reached (restarting) is waited for, up to the same limit.
     public func run(idleExit: Double, shouldStop: @Sendable () -> Bool, onShard: @Sendable (Summary) -> Void = { _ in })
         async throws -> Summary
     {
         var total = Summary()
         var idleSince = Date()
         while !shouldStop() {
-            if let done = try await processOneShard() {
+            let shard: Summary?
+            do {
+                shard = try await processOneShard()
+            } catch let error as FederationError where error.code == .transportFailure {
+                // The coordinator is down or restarting: wait for it, up to the idle limit.
+                if Date().timeIntervalSince(idleSince) >= idleExit { throw error }
+                try await Task.sleep(for: .seconds(1))
+                continue
+            }
+            if let done = shard {
                 total.shards += done.shards
                 total.phones += done.phones
                 total.tokens += done.tokens
@@ -95,9 +112,19 @@ public final class ShardWorker: Sendable {
     }
 }
 
-/// The last run's text, kept while leases keep naming the same corpus and split.
+/// The last run's text, kept while leases keep naming the same run configuration, and the
+/// last round's model download.
 private final class DatasetCache: Sendable {
     private let state = Mutex<(key: String, dataset: FederatedDataset)?>(nil)
+    private let download = Mutex<(run: Int64, round: Int, bytes: [UInt8])?>(nil)
+
+    func model(run: Int64, round: Int) -> [UInt8]? {
+        download.withLock { $0.flatMap { $0.run == run && $0.round == round ? $0.bytes : nil } }
+    }
+
+    func keep(model bytes: [UInt8], run: Int64, round: Int) {
+        download.withLock { $0 = (run, round, bytes) }
+    }
 
     func dataset(for c: RunConfiguration, load: (RunConfiguration) throws -> FederatedDataset) throws
         -> FederatedDataset
