@@ -127,3 +127,87 @@ struct ServerCommandTests {
         #expect(log.contains("server stopped"), "\(log)")
     }
 }
+
+/// `kbd-sim worker` processes against `kbd-sim server`, one of them killed with SIGKILL
+/// while the run goes on (docs/scale-out.md).
+@Suite(.serialized)
+struct WorkerCommandTests {
+    @Test func helpHasAnExample() throws {
+        let r = try KbdSimRunner.run(["worker", "--help"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("Example") && r.stdout.contains("--coordinator"))
+    }
+
+    @Test("A run trained by 2 worker processes, one killed with SIGKILL mid-run, ends with the in-process model")
+    func killedWorkerIsReplaced() throws {
+        let folder = ScratchFolder()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let corpora = root.appendingPathComponent("corpora").path
+        let server = Process()
+        server.executableURL = KbdSimRunner.executable
+        server.arguments = ["server", "--port", "0", "--db", folder.path + "/server.sqlite", "--corpora", corpora]
+        let errors = Pipe()
+        server.standardError = errors
+        server.standardOutput = FileHandle.nullDevice
+        try server.run()
+        defer { if server.isRunning { server.terminate() } }
+        var log = ""
+        var url: String?
+        while url == nil {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+            url = log.firstMatch(of: /listening on (http:\/\/127\.0\.0\.1:\d+)/).map { String($0.1) }
+        }
+        let base = try #require(url, "the server did not report its URL: \(log)")
+        let token = folder.path + "/server.sqlite.token"
+
+        func worker(_ slot: Int) throws -> Process {
+            let p = Process()
+            p.executableURL = KbdSimRunner.executable
+            p.arguments = [
+                "worker", "--coordinator", base, "--token-file", token, "--slot", "\(slot)", "--threads", "1",
+                "--exit-when-idle", "60", "--json",
+            ]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        let doomed = try worker(0)
+        let survivor = try worker(1)
+        defer { for p in [doomed, survivor] where p.isRunning { p.terminate() } }
+
+        let flags = [
+            "--corpus", "synthetic:" + corpora + "/synthetic-tiny.json", "--vocab", "100", "--model", "lstm-tiny",
+            "--devices", "2000", "--cohort", "8", "--shard-size", "2", "--rounds", "4", "--eval-every", "2",
+            "--local-epochs", "3", "--seed", "9", "--workers", "1", "--json",
+        ]
+        let driver = Process()
+        driver.executableURL = KbdSimRunner.executable
+        driver.arguments =
+            ["run", "--server", base, "--token-file", token, "--remote-training", "--lease-seconds", "2"] + flags
+        let out = Pipe()
+        driver.standardOutput = out
+        driver.standardError = FileHandle.nullDevice
+        try driver.run()
+        // Kill one worker while the run is under way: whatever shard it holds is leased again.
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(doomed.processIdentifier, SIGKILL)
+        let remote = out.fileHandleForReading.readDataToEndOfFile()
+        driver.waitUntilExit()
+        doomed.waitUntilExit()
+        #expect(doomed.terminationReason == .uncaughtSignal)
+        #expect(driver.terminationStatus == 0)
+        let remoteJSON = try JSONSerialization.jsonObject(with: remote) as? [String: Any]
+        let remoteSummary = try #require(remoteJSON?["summary"] as? [String: Any])
+
+        let local = try KbdSimRunner.run(["run", "--db", folder.path + "/local.sqlite"] + flags)
+        #expect(local.status == 0, "\(local.stderr)")
+        let localSummary = try #require(try local.json()["summary"] as? [String: Any])
+        #expect(remoteSummary["finished"] as? Bool == true)
+        #expect(remoteSummary["model sha256"] as? String != nil)
+        #expect(remoteSummary["model sha256"] as? String == localSummary["model sha256"] as? String)
+    }
+}
