@@ -127,6 +127,11 @@ struct ScaleOutTests {
             configuration, dataset: dataset, workers: 2, store: try RunStore.open(path: path),
             resume: first.attachment.runID)
         #expect(second.finished && second.rounds.map(\.round) == [2, 3])
+        // Each sharded round's record says who trained it.
+        let workers = try RunStore.open(path: path).stageReports(ofRun: first.attachment.runID)
+            .filter { $0.stage == "workers" }
+        #expect(workers.map(\.round) == [1, 2, 3])
+        #expect(workers.allSatisfy { $0.json.contains("\"phones\"") && $0.json.contains("\"releases\"") })
         #expect(
             (first.rounds + second.rounds).map { Self.withoutTiming($0.summary) }
                 == expected.rounds.map { Self.withoutTiming($0.summary) })

@@ -204,6 +204,11 @@ final class ActiveRun: @unchecked Sendable {
         if !abandoned { ledgerAfter.record(open.order, round: round) }
         let privacy = try RunPrivacyAccounting.status(c, round: round, ledger: ledgerAfter)
         if let privacy { stageReports.append(StageReport(stage: "privacy", payload: privacy)) }
+        if let (throughput, releases) = delivered {
+            // Scale-out: who trained the round's shards, and how many leases went to another worker.
+            stageReports.append(
+                StageReport(stage: "workers", payload: WorkersReport(workers: throughput, releases: releases)))
+        }
         if let skipped = closing.skippedByLimits {
             stageReports.append(
                 StageReport(
@@ -462,6 +467,13 @@ extension OpenRound {
         }
         shardWork = nil
     }
+}
+
+/// A sharded round's `workers` stage report: what each worker delivered, and the leases that
+/// expired or were given back (docs/scale-out.md).
+struct WorkersReport: Codable {
+    var workers: [String: WorkerThroughput]
+    var releases: Int
 }
 
 /// 64-bit FNV-1a.
