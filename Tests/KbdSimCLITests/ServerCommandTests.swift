@@ -30,27 +30,11 @@ struct ServerCommandTests {
 
     @Test func aRunOverHTTPFinishesAndSIGTERMStopsTheServerGracefully() throws {
         let folder = ScratchFolder()
-        let server = Process()
-        server.executableURL = KbdSimRunner.executable
-        let corpora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("corpora").path
-        server.arguments = ["server", "--port", "0", "--db", folder.path + "/server.sqlite", "--corpora", corpora]
-        let errors = Pipe()
-        server.standardError = errors
-        server.standardOutput = FileHandle.nullDevice
-        try server.run()
+        let corpora = ServerProcess.corpora
+        let started = try ServerProcess.start(folder: folder)
+        let (server, errors, base) = (started.process, started.errors, started.base)
+        var log = started.log
         defer { if server.isRunning { server.terminate() } }
-
-        // The first stderr line naming the URL tells the port (the server picked a free one).
-        var log = ""
-        var url: String?
-        while url == nil {
-            let chunk = errors.fileHandleForReading.availableData
-            if chunk.isEmpty { break }  // the server exited
-            log += String(decoding: chunk, as: UTF8.self)
-            url = log.firstMatch(of: /listening on (http:\/\/127\.0\.0\.1:\d+)/).map { String($0.1) }
-        }
-        let base = try #require(url, "the server did not report its URL: \(log)")
 
         // The server wrote a random operator token next to its store, readable by its owner only.
         let tokenFile = folder.path + "/server.sqlite.token"
@@ -141,26 +125,10 @@ struct WorkerCommandTests {
     @Test("A run trained by 2 worker processes, one killed with SIGKILL mid-run, ends with the in-process model")
     func killedWorkerIsReplaced() throws {
         let folder = ScratchFolder()
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let corpora = root.appendingPathComponent("corpora").path
-        let server = Process()
-        server.executableURL = KbdSimRunner.executable
-        server.arguments = ["server", "--port", "0", "--db", folder.path + "/server.sqlite", "--corpora", corpora]
-        let errors = Pipe()
-        server.standardError = errors
-        server.standardOutput = FileHandle.nullDevice
-        try server.run()
+        let corpora = ServerProcess.corpora
+        let started = try ServerProcess.start(folder: folder)
+        let (server, base) = (started.process, started.base)
         defer { if server.isRunning { server.terminate() } }
-        var log = ""
-        var url: String?
-        while url == nil {
-            let chunk = errors.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            log += String(decoding: chunk, as: UTF8.self)
-            url = log.firstMatch(of: /listening on (http:\/\/127\.0\.0\.1:\d+)/).map { String($0.1) }
-        }
-        let base = try #require(url, "the server did not report its URL: \(log)")
         let token = folder.path + "/server.sqlite.token"
 
         func worker(_ slot: Int) throws -> Process {
@@ -210,4 +178,48 @@ struct WorkerCommandTests {
         #expect(remoteSummary["model sha256"] as? String != nil)
         #expect(remoteSummary["model sha256"] as? String == localSummary["model sha256"] as? String)
     }
+}
+
+/// `kbd-sim server --port 0` on a scratch store, serving the repository's corpora, once it
+/// has said where it listens.
+struct ServerProcess {
+    let process: Process
+    /// Its stderr (the tests read the rest of it after stopping it).
+    let errors: Pipe
+    /// What it printed up to the line naming its URL.
+    let log: String
+    let base: String
+
+    static let corpora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("corpora").path
+
+    static func start(folder: ScratchFolder) throws -> ServerProcess {
+        let server = Process()
+        server.executableURL = KbdSimRunner.executable
+        server.arguments = ["server", "--port", "0", "--db", folder.path + "/server.sqlite", "--corpora", corpora]
+        let errors = Pipe()
+        server.standardError = errors
+        server.standardOutput = FileHandle.nullDevice
+        try server.run()
+        // The first stderr line naming the URL tells the port (the server picked a free one).
+        var log = ""
+        var url: String?
+        while url == nil {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }  // the server exited
+            log += String(decoding: chunk, as: UTF8.self)
+            url = log.firstMatch(of: /listening on (http:\/\/127\.0\.0\.1:\d+)/).map { String($0.1) }
+        }
+        guard let url else {
+            if server.isRunning { server.terminate() }
+            throw ServerDidNotStart(log: log)
+        }
+        return ServerProcess(process: server, errors: errors, log: log, base: url)
+    }
+}
+
+/// The server exited before it reported its URL; its stderr says why.
+struct ServerDidNotStart: Error, CustomStringConvertible {
+    var log: String
+    var description: String { "the server did not report its URL: \(log)" }
 }
