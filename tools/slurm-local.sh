@@ -166,12 +166,13 @@ wait_for() {
 
 start_daemon() {
     local name=$1 pidfile=$2 logfile=$3
+    shift 3
     if live_pid "$pidfile" >/dev/null; then
         log "$name already running (pid $(live_pid "$pidfile"))"
         return 0
     fi
     rm -f "$pidfile"
-    "$name" -f "$CONF" >>"$logfile" 2>&1 || die "$name failed to start; see $logfile"
+    "$name" -f "$CONF" "$@" >>"$logfile" 2>&1 || die "$name failed to start; see $logfile"
     wait_for "$name" 20 live_pid "$pidfile" >/dev/null \
         || die "$name wrote no live pid to $pidfile; see $logfile"
     log "$name running (pid $(live_pid "$pidfile"))"
@@ -199,7 +200,13 @@ do_start() {
     install_packages
     write_conf
     start_munge
-    start_daemon slurmctld "$CTLD_PID" "$DIR/log/slurmctld.log"
+    # With slurmd down no job of an earlier session can still be running, yet
+    # the state folder may list some as running (a session that ended without
+    # `stop`); they would hold the node's CPUs forever. -c starts the
+    # controller without them.
+    local clear=()
+    live_pid "$SLURMD_PID" >/dev/null || clear=(-c)
+    start_daemon slurmctld "$CTLD_PID" "$DIR/log/slurmctld.log" "${clear[@]}"
     start_daemon slurmd "$SLURMD_PID" "$DIR/log/slurmd.log"
     if ! wait_for node "$TIMEOUT" node_idle; then
         die "node $(hostname -s) not idle after ${TIMEOUT}s (state: '$(node_state)'); see $DIR/log/slurmctld.log and $DIR/log/slurmd.log"

@@ -21,8 +21,14 @@
 #   CPUS_PER_WORKER  --cpus-per-task of each worker (default 1)
 #   EXIT_WHEN_IDLE   the workers' --exit-when-idle, seconds (default 120)
 #   RUN_TIMEOUT      seconds allowed for each of the two runs (default 900)
-#   START_TIMEOUT    seconds allowed for the server to listen and for the
-#                    first worker to start (default 60)
+#   START_TIMEOUT    seconds allowed for the server to listen (default 60)
+#   QUEUE_TIMEOUT    seconds a worker task may wait in the queue behind other
+#                    jobs (squeue reason Resources or Priority) before the
+#                    check gives up (default 900)
+#   LOCK_FILE        checks on one host take this lock in turn, so that two
+#                    of them (two CI runs, say) never share the node or stop
+#                    each other's Slurm (default /tmp/kbd-sim-slurm-check.lock)
+#   LOCK_TIMEOUT     seconds to wait for that lock (default 900)
 #   KEEP_TMP=1       keep the scratch folder after a passing check (it is
 #                    always kept after a failing one)
 set -euo pipefail
@@ -36,6 +42,9 @@ CPUS_PER_WORKER=${CPUS_PER_WORKER:-1}
 EXIT_WHEN_IDLE=${EXIT_WHEN_IDLE:-120}
 RUN_TIMEOUT=${RUN_TIMEOUT:-900}
 START_TIMEOUT=${START_TIMEOUT:-60}
+QUEUE_TIMEOUT=${QUEUE_TIMEOUT:-900}
+LOCK_FILE=${LOCK_FILE:-/tmp/kbd-sim-slurm-check.lock}
+LOCK_TIMEOUT=${LOCK_TIMEOUT:-900}
 
 # The run both sides train: small enough for a 2-core machine.
 RUN_FLAGS=(--shard-size 4 --corpus synthetic --model lstm-tiny --vocab 200 --devices 2000
@@ -58,6 +67,15 @@ esac
 [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]] || die "WORKERS=$WORKERS is not a positive integer"
 command -v python3 >/dev/null 2>&1 || die "python3 is needed to read the runs' JSON"
 command -v timeout >/dev/null 2>&1 || die "timeout (coreutils) is needed"
+command -v flock >/dev/null 2>&1 || die "flock (util-linux) is needed"
+
+# One check at a time on this host: another one would share the node (its
+# tasks would queue behind ours) and might stop the Slurm this one uses.
+exec 9>>"$LOCK_FILE" || die "cannot open the lock file $LOCK_FILE (set LOCK_FILE)"
+if ! flock -n 9; then
+    say "another check holds $LOCK_FILE; waiting up to ${LOCK_TIMEOUT}s for it"
+    flock -w "$LOCK_TIMEOUT" 9 || die "another check still held $LOCK_FILE after ${LOCK_TIMEOUT}s"
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/kbd-sim-slurm-check.XXXXXX")
 chmod 0700 "$TMP"
@@ -119,13 +137,14 @@ if "$SLURM_LOCAL" status >/dev/null 2>&1; then
 else
     say "starting Slurm (tools/slurm-local.sh start)"
     SLURM_STARTED=1
-    "$SLURM_LOCAL" start || die "tools/slurm-local.sh start failed"
+    # 9>&-: the daemons must not inherit (and so hold) the lock.
+    "$SLURM_LOCAL" start 9>&- || die "tools/slurm-local.sh start failed"
 fi
 
 # --- (b) the coordinator --------------------------------------------------------
 DB=$TMP/server.sqlite
 TOKEN_FILE=$DB.token
-"$KBD_SIM" server --port 0 --db "$DB" >"$TMP/server.out" 2>"$TMP/server.err" &
+"$KBD_SIM" server --port 0 --db "$DB" >"$TMP/server.out" 2>"$TMP/server.err" 9>&- &
 SERVER_PID=$!
 URL=
 for _ in $(seq 1 $((START_TIMEOUT * 4))); do
@@ -162,8 +181,12 @@ show_worker_logs() {
 tasks_left() { squeue -h -j "$JOB_ID" -r -o %i 2>/dev/null | wc -l; }
 tasks_running() { squeue -h -j "$JOB_ID" -r -t RUNNING -o %i 2>/dev/null | wc -l; }
 
+# A task may queue behind other jobs on a busy cluster; wait for it as long as
+# Slurm says it is waiting for resources, and report why it waits.
 started=0
-for _ in $(seq 1 $((START_TIMEOUT * 2))); do
+waited=0
+reason=
+while [ "$waited" -lt $((QUEUE_TIMEOUT * 2)) ]; do
     if [ "$(tasks_running)" -gt 0 ]; then
         started=1
         break
@@ -172,11 +195,18 @@ for _ in $(seq 1 $((START_TIMEOUT * 2))); do
         show_worker_logs
         die "every worker task ended before the run started (logs above)"
     fi
+    now=$(squeue -h -j "$JOB_ID" -r -t PENDING -o %r 2>/dev/null | sort -u | paste -sd, -) || true
+    if [ -n "$now" ] && [ "$now" != "$reason" ]; then
+        reason=$now
+        say "worker tasks pending (squeue reason: $reason)"
+    fi
     sleep 0.5
+    waited=$((waited + 1))
 done
 if [ "$started" -eq 0 ]; then
     squeue -j "$JOB_ID" -r >&2 || true
-    die "no worker task was running after ${START_TIMEOUT}s (squeue above)"
+    squeue >&2 || true
+    die "no worker task was running after ${QUEUE_TIMEOUT}s (the queue is above; set QUEUE_TIMEOUT to wait longer)"
 fi
 say "$(tasks_running) of $WORKERS worker tasks running"
 
