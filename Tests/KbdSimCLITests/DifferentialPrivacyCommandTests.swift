@@ -51,6 +51,50 @@ struct DifferentialPrivacyCommandTests {
         #expect(html.contains("h. Accuracy against privacy"))
     }
 
+    @Test("run --model kn3 --dp-noise --dp-max-ngrams: DP counts, ε each round, the count report in runs show")
+    func privateCountsRun() throws {
+        let folder = ScratchFolder()
+        let db = folder.path + "/counts.sqlite"
+        let result = try KbdSimRunner.run(
+            Self.tiny(["run"], db: db) + ["--model", "kn3", "--dp-noise", "0.8", "--dp-max-ngrams", "8", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let doc = try result.json()
+        let rounds = doc["rounds"] as? [[String: Any]] ?? []
+        #expect(rounds.count == 3)
+        #expect(rounds.allSatisfy { ($0["epsilon"] as? Double).map { $0 > 0 && $0.isFinite } == true })
+        let summary = doc["summary"] as? [String: Any] ?? [:]
+        #expect(summary["accounting"] as? String == "participation")
+        let show = try KbdSimRunner.run(["runs", "show", "1", "--db", db, "--json"])
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(show.stdout.contains("\"count-noise\"") && show.stdout.contains("\"releasedNGrams\""))
+    }
+
+    @Test(
+        "Bad DP n-gram flags exit 64 naming the flag, and create no store",
+        arguments: [
+            (["--model", "kn3", "--dp-noise", "1", "--dp-clip", "1"], "--dp-max-ngrams"),
+            (["--model", "kn3", "--dp-noise", "1", "--dp-clip", "1", "--dp-max-ngrams", "8"], "--dp-clip"),
+            (["--model", "kn3", "--dp-noise", "1", "--dp-max-ngrams", "0"], "--dp-max-ngrams"),
+            (
+                ["--model", "kn3", "--dp-noise", "1", "--dp-max-ngrams", "8", "--dp-count-threshold", "2"],
+                "--dp-count-threshold"
+            ),
+            (
+                ["--model", "kn3", "--dp-noise", "1", "--dp-max-ngrams", "8", "--dp-accounting", "poisson"],
+                "--dp-accounting"
+            ),
+            (["--dp-noise", "1", "--dp-max-ngrams", "8"], "--dp-max-ngrams"),
+            (["--model", "kn3", "--dp-max-ngrams", "8"], "--dp-noise"),
+        ])
+    func refusedCounts(_ flags: [String], names flag: String) throws {
+        let folder = ScratchFolder()
+        let db = folder.path + "/bad.sqlite"
+        let result = try KbdSimRunner.run(Self.tiny(["run"], db: db) + flags)
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains(flag), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: db))
+    }
+
     @Test(
         "Bad DP flags exit 64 naming the flag, and create no store",
         arguments: [

@@ -1,4 +1,5 @@
 import FederationProtocol
+import LanguageModels
 
 // The fleet's one place that looks at which kind of model a run trains; everything else on
 // the devices works through ``DeviceModel``.
@@ -10,7 +11,11 @@ extension RunConfiguration {
         case .neural(let config):
             NeuralDeviceModel(config: config, configuration: self, attack: attack)
         case .ngram(let order):
-            NGramDeviceModel(order: order, vocabularyCount: vocabularyCount)
+            NGramDeviceModel(
+                order: order, vocabularyCount: vocabularyCount,
+                bound: privacy?.countBounds.map {
+                    .init(maximumPerOrder: $0.maximumNGramsPerOrder, maximumCount: $0.maximumCount)
+                })
         }
     }
 }

@@ -53,6 +53,32 @@ public struct PrivacyConfiguration: Codable, Sendable, Equatable {
     public var delta: Double?
     /// What the reported ε assumes.
     public var accounting: Accounting = .participation
+    /// Differentially private n-gram counts (the Kneser-Ney models): what one phone may
+    /// contribute to a round and the release threshold; nil for the neural models. For
+    /// these runs ``clipNorm`` holds the contribution's L2 sensitivity c·√(N·M).
+    public var countBounds: CountBounds?
+
+    /// What one phone may contribute to one round of a differentially private n-gram run.
+    public struct CountBounds: Codable, Sendable, Equatable {
+        /// M: the most distinct n-grams of each order (the most frequent are kept).
+        public var maximumNGramsPerOrder: Int
+        /// c: the most one n-gram is counted.
+        public var maximumCount: Int
+        /// τ: a noisy summed count is released only from this value up; nil: the smallest τ
+        /// that spends at most a tenth of δ on n-grams only one phone counted.
+        public var threshold: Int?
+
+        public init(maximumNGramsPerOrder: Int, maximumCount: Int = 1, threshold: Int? = nil) {
+            self.maximumNGramsPerOrder = maximumNGramsPerOrder
+            self.maximumCount = maximumCount
+            self.threshold = threshold
+        }
+
+        /// Δ = c·√(N·M), the L2 sensitivity of one phone's bounded counts of order `order`.
+        public func sensitivity(order: Int) -> Double {
+            Double(maximumCount) * Double(order * maximumNGramsPerOrder).squareRoot()
+        }
+    }
 
     public init(noiseMultiplier: Double, clipNorm: Double) {
         self.noiseMultiplier = noiseMultiplier

@@ -152,6 +152,17 @@ extension RunConfiguration {
         guard p.noiseMultiplier > 0, p.noiseMultiplier.isFinite else {
             throw bad("dp-noise", "must be a positive noise multiplier (got \(p.noiseMultiplier))")
         }
+        switch model {
+        case .ngram(let order):
+            return try validateCountPrivacy(p, order: order)
+        case .neural:
+            guard p.countBounds == nil else {
+                throw bad(
+                    "dp-max-ngrams",
+                    "is for the n-gram models (kn2…kn5); --model \(modelName) is neural, whose updates are clipped with --dp-clip C"
+                )
+            }
+        }
         guard p.clipNorm > 0, p.clipNorm.isFinite else {
             throw bad("dp-clip", "must be a positive L2 norm (got \(p.clipNorm))")
         }
@@ -223,12 +234,6 @@ extension RunConfiguration {
                     "max-participations",
                     "\(m) with --min-separation \(b) needs \(b * (m - 1) + 1) rounds; the run has \(rounds)")
             }
-        }
-        guard case .neural = model else {
-            throw bad(
-                "dp-noise",
-                "is for the neural models; differentially private n-gram counts are not built yet (use --model cifg-small)"
-            )
         }
     }
 }

@@ -22,7 +22,7 @@ extension RunConfiguration {
             global.shardCount = shardSize.map { (cohort + $0 - 1) / $0 }
             return global
         case .ngram(let order):
-            return NGramGlobalModel(order: order, vocabulary: vocabulary)
+            return NGramGlobalModel(order: order, vocabulary: vocabulary, privacy: CountPrivacy(self), seed: seed)
         }
     }
 }

@@ -1,5 +1,6 @@
 import FederationProtocol
 import Foundation
+import LanguageModels
 import Privacy
 
 /// The privacy a run's users have after a round, from what the run enforces or assumes
@@ -14,6 +15,7 @@ enum RunPrivacyAccounting {
         guard let p = c.privacy else { return nil }
         let delta = p.effectiveDelta(devices: c.devices)
         let k = ledger.maximumCount
+        if let counts = CountPrivacy(c) { return try countStatus(counts, round: round, participations: k) }
         switch p.accounting {
         case .participation where p.simulatedCohort != nil:
             // The K′ world's participations are not simulated: ε rests on the enforced limit.
@@ -71,6 +73,23 @@ enum RunPrivacyAccounting {
             status.rho = guarantee.rho
             return status
         }
+    }
+}
+
+extension RunPrivacyAccounting {
+    /// DP n-gram counts: k Gaussian sparse histograms, composed as μ = √k / z plus the
+    /// threshold's k·δ_τ (``SparseHistogramAccountant``).
+    static func countStatus(_ counts: CountPrivacy, round: Int, participations k: Int) throws -> PrivacyStatus {
+        let g = try SparseHistogramAccountant.guarantee(
+            noiseMultiplier: counts.noiseMultiplier, participations: k, thresholdDelta: counts.thresholdDelta,
+            delta: counts.delta)
+        return PrivacyStatus(
+            epsilon: g?.epsilon ?? .infinity, delta: counts.delta, accounting: "participation",
+            method: "gdp+threshold", maximumParticipations: k, rounds: round, noiseMultiplier: counts.noiseMultiplier,
+            simulatedCohort: nil,
+            assumption:
+                "no sampling assumption: the \(k) committed participations of the phone that reported most often, each a Gaussian sparse histogram of its counts (at most \(counts.bound.maximumPerOrder) n-grams per order, count ≤ \(counts.bound.maximumCount), noise std \(counts.standardDeviation), threshold \(counts.threshold)); \(g.map { "\($0.thresholdDelta)" } ?? "all") of δ is the chance that an n-gram only that phone counted was released"
+        )
     }
 }
 

@@ -196,7 +196,7 @@ struct FederatedRunOptions: ParsableArguments {
         c.aggregationStages = aggregation.map {
             $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         }
-        c.privacy = privacy.configuration(noise: privacyNoise)
+        c.privacy = privacy.configuration(noise: privacyNoise, ngramOrder: Self.ngramOrder(model))
         c.participation = privacy.limits
         c.shardSize = shardSize
         c.codec = codec

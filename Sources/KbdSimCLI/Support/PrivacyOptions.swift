@@ -79,6 +79,25 @@ struct PrivacyOptions: ParsableArguments {
             valueName: "basis"))
     var accounting: PrivacyConfiguration.Accounting = .participation
 
+    @Option(
+        name: .customLong("dp-max-ngrams"),
+        help: ArgumentHelp(
+            "n-gram models: DP counts, each phone contributing at most M distinct n-grams of each order per round (its most frequent). Turns on DP counts with --dp-noise.",
+            valueName: "M"))
+    var maxNGrams: Int?
+
+    @Option(
+        name: .customLong("dp-max-count"),
+        help: ArgumentHelp("n-gram models: the most one phone counts one n-gram in a round.", valueName: "c"))
+    var maxCount: Int?
+
+    @Option(
+        name: .customLong("dp-count-threshold"),
+        help: ArgumentHelp(
+            "n-gram models: release a noisy summed count only from τ up (default: the smallest τ that spends at most δ/10 on n-grams only one phone counted).",
+            valueName: "τ"))
+    var countThreshold: Int?
+
     @Option(name: .long, help: "The most rounds one phone may report in (selection skips phones at the limit).")
     var maxParticipations: Int?
 
@@ -91,6 +110,7 @@ struct PrivacyOptions: ParsableArguments {
     private var anyDetail: Bool {
         perLayer || adaptiveQuantile != nil || countNoise != nil || weighting != "uniform" || placement != .central
             || mechanism != .gaussian || simulatedCohort != nil || delta != nil || accounting != .participation
+            || maxCount != nil || countThreshold != nil
     }
 
     /// Checks that the flags make one DP setting; `noiseElsewhere`: the noise comes from
@@ -98,21 +118,47 @@ struct PrivacyOptions: ParsableArguments {
     func check(noiseElsewhere: Bool = false) throws {
         if noiseElsewhere {
             if noise != nil { throw ValidationError("pass the noise in --noise-multipliers, not --dp-noise") }
-            if clip == nil { throw ValidationError("a privacy benchmark needs --dp-clip C") }
+            if clip == nil, maxNGrams == nil {
+                throw ValidationError(
+                    "a privacy benchmark needs --dp-clip C (or --dp-max-ngrams M for an n-gram model)")
+            }
             return
         }
-        if (noise == nil) != (clip == nil) {
-            throw ValidationError("differential privacy needs both --dp-noise and --dp-clip")
+        if clip != nil, maxNGrams != nil {
+            throw ValidationError(
+                "give --dp-clip (neural models) or --dp-max-ngrams (n-gram models), not both: n-gram counts are bounded by --dp-max-ngrams and --dp-max-count"
+            )
+        }
+        let bound = clip != nil || maxNGrams != nil
+        if (noise == nil) != !bound {
+            throw ValidationError(
+                "differential privacy needs --dp-noise with --dp-clip (neural models) or with --dp-max-ngrams (n-gram models)"
+            )
         }
         if noise == nil, anyDetail {
             throw ValidationError("the --dp-* settings need --dp-noise and --dp-clip (differential privacy is off)")
         }
+        if clip != nil, maxCount != nil || countThreshold != nil {
+            throw ValidationError("--dp-max-count and --dp-count-threshold are for n-gram models, with --dp-max-ngrams")
+        }
     }
 
-    /// The run's privacy settings, or nil when DP is off; `noise` overrides --dp-noise.
-    func configuration(noise override: Double? = nil) -> PrivacyConfiguration? {
-        guard let noise = override ?? noise, let clip else { return nil }
+    /// The run's privacy settings, or nil when DP is off; `noise` overrides --dp-noise;
+    /// `ngramOrder` is the order of an n-gram model (nil: neural), whose clip norm is the
+    /// counts' sensitivity.
+    func configuration(noise override: Double? = nil, ngramOrder: Int? = nil) -> PrivacyConfiguration? {
+        guard let noise = override ?? noise else { return nil }
+        var bounds: PrivacyConfiguration.CountBounds?
+        if let maxNGrams {
+            bounds = .init(maximumNGramsPerOrder: maxNGrams, maximumCount: maxCount ?? 1, threshold: countThreshold)
+        }
+        // An n-gram run's "clip" is its sensitivity; a neural model given --dp-max-ngrams keeps
+        // 0 and is refused by the run's validation, which names the flag.
+        guard let clip = clip ?? bounds.map({ b in ngramOrder.map { b.sensitivity(order: $0) } ?? 0 }) else {
+            return nil
+        }
         var p = PrivacyConfiguration(noiseMultiplier: noise, clipNorm: clip)
+        p.countBounds = bounds
         p.perLayerClipping = perLayer
         p.adaptiveQuantile = adaptiveQuantile
         p.adaptiveLearningRate = adaptiveRate

@@ -76,7 +76,9 @@ struct KneserNeyBuilder {
             total += a[id]
             n[min(Int(a[id]), 3) - 1] += 1
         }
-        let gamma = (d[0] * n[0] + d[1] * n[1] + d[2] * n[2]) / total
+        // No unigram with a positive adjusted count (differentially private counts can leave
+        // none): all mass goes to the uniform distribution.
+        let gamma = total > 0 ? (d[0] * n[0] + d[1] * n[1] + d[2] * n[2]) / total : 1
         let uniform = 1.0 / Double(vocabularyCount - 2)  // V words + <unk> + </s>
         var level = NGramLevel()
         for id in 1..<vocabularyCount {
@@ -84,7 +86,7 @@ struct KneserNeyBuilder {
             if id == Int(SpecialToken.bos.rawValue) {
                 level.logProb.append(-99)
             } else {
-                let p = max(a[id] - Self.discount(a[id], d), 0) / total + gamma * uniform
+                let p = (total > 0 ? max(a[id] - Self.discount(a[id], d), 0) / total : 0) + gamma * uniform
                 level.logProb.append(log10(p))
             }
         }
@@ -113,7 +115,10 @@ struct KneserNeyBuilder {
                 if a[end] >= 1 { nk[min(Int(a[end]), 3) - 1] += 1 }
                 end += 1
             }
-            let gamma = (d[0] * nk[0] + d[1] * nk[1] + d[2] * nk[2]) / total
+            // A context whose n-grams all have adjusted count 0 (possible in differentially
+            // private counts, where left extensions can fall under the threshold) backs off
+            // entirely.
+            let gamma = total > 0 ? (d[0] * nk[0] + d[1] * nk[1] + d[2] * nk[2]) / total : 1
             for e in start..<end {
                 let suffix = keys[e].droppingFirst(ofLength: n)
                 let lowerIndex: Int
@@ -122,7 +127,8 @@ struct KneserNeyBuilder {
                 } else {
                     lowerIndex = lower.keys.binarySearch(suffix)!  // every suffix of a seen n-gram is seen
                 }
-                let p = max(a[e] - Self.discount(a[e], d), 0) / total + gamma * pow(10, lower.logProb[lowerIndex])
+                let own = total > 0 ? max(a[e] - Self.discount(a[e], d), 0) / total : 0
+                let p = own + gamma * pow(10, lower.logProb[lowerIndex])
                 level.logProb[e] = log10(p)
             }
             backoffs.append(log10(gamma))

@@ -8,6 +8,9 @@ import LanguageModels
 struct NGramDeviceModel: DeviceModel {
     let order: Int
     let vocabularyCount: Int
+    /// Differentially private counts: the phone cuts its own counts to this bound before it
+    /// uploads (the server enforces it again); nil for exact counts.
+    var bound: NGramCounts.ContributionBound?
 
     /// Counting a token's n-grams costs a phone a thousandth of a training step on it: a few
     /// hash-table updates against the forward and backward pass of a million-parameter LSTM
@@ -35,7 +38,8 @@ extension NGramDeviceModel: CohortWork {
         DeviceReport, FederationError
     > {
         let started = DispatchTime.now().uptimeNanoseconds
-        let counts = NGramCounts(order: order, messages: job.messages)
+        var counts = NGramCounts(order: order, messages: job.messages)
+        if let bound { counts = counts.bounded(by: bound).counts }
         let bytes = NGramUpdateWire.encode(
             counts, vocabularyCount: vocabularyCount,
             envelope: .init(

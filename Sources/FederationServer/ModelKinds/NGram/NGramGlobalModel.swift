@@ -14,12 +14,19 @@ struct NGramGlobalModel: GlobalModel {
     /// Per device, the last local day whose text it has contributed.
     var contributedThroughDay: [UInt32: Int32] = [:]
     let vocabulary: Vocabulary
+    /// Differentially private counts: how uploads are bounded and the sum is released; nil
+    /// for exact counts.
+    let privacy: CountPrivacy?
+    /// The run's seed (the counts' noise streams derive from it and the round).
+    let seed: UInt64
 
     /// An empty model of `order` over `vocabulary`.
-    init(order: Int, vocabulary: Vocabulary) {
+    init(order: Int, vocabulary: Vocabulary, privacy: CountPrivacy? = nil, seed: UInt64 = 0) {
         self.order = order
         counts = NGramCounts(order: order)
         self.vocabulary = vocabulary
+        self.privacy = privacy
+        self.seed = seed
     }
 
     var checkpointKind: UInt8 { 1 }
@@ -60,7 +67,7 @@ struct NGramGlobalModel: GlobalModel {
     }
 
     func openRound(_ round: Int, envelope: RoundEnvelope) -> any RoundAggregation {
-        NGramRoundAggregation(self, envelope: envelope)
+        NGramRoundAggregation(self, round: round, envelope: envelope)
     }
 
     /// KBDG table length u32, KBDG bytes, contributions u32, per device: id u32, day i64

@@ -1,4 +1,5 @@
 import Aggregation
+import FederatedCore
 import Federation
 import FederationProtocol
 import KeyboardCorpus
@@ -6,11 +7,18 @@ import LanguageModels
 
 /// A round of n-gram counts: each accepted device's counts are kept, and at the close they
 /// are summed pairwise (O(total · log cohort)) into the global counts.
+///
+/// With differentially private counts (``CountPrivacy``) every upload is first cut to the
+/// contribution bound (the phone does it itself; the server enforces it, so the sensitivity
+/// holds whatever a phone sends), and the round's sum is released through the Gaussian sparse
+/// histogram mechanism before it joins the global counts.
 final class NGramRoundAggregation: RoundAggregation {
     private var global: NGramGlobalModel
+    private let round: Int
     private let envelope: RoundEnvelope
     private var countUpdates: [NGramCounts] = []
     private var contributions: [(UInt32, Int32)] = []
+    private var boundedByServer = 0
 
     func receivePartial(_ partial: PartialAggregate) throws(ServerRejection) {
         throw ServerRejection(.badRequest, "n-gram runs are not sharded: their counts are uploaded per device")
@@ -20,8 +28,9 @@ final class NGramRoundAggregation: RoundAggregation {
         nil
     }
 
-    init(_ global: NGramGlobalModel, envelope: RoundEnvelope) {
+    init(_ global: NGramGlobalModel, round: Int, envelope: RoundEnvelope) {
         self.global = global
+        self.round = round
         self.envelope = envelope
     }
 
@@ -42,7 +51,13 @@ final class NGramRoundAggregation: RoundAggregation {
             }
             day = day32
         }
-        if !decoded.1.isEmpty { countUpdates.append(decoded.1) }
+        var counts = decoded.1
+        if let privacy = global.privacy {
+            let (bounded, effect) = counts.bounded(by: privacy.bound)
+            if effect.changed { boundedByServer += 1 }
+            counts = bounded
+        }
+        if !counts.isEmpty { countUpdates.append(counts) }
         if let day { contributions.append((device, day)) }
         return decoded.0.exampleCount
     }
@@ -58,8 +73,25 @@ final class NGramRoundAggregation: RoundAggregation {
             }
             level = next
         }
-        if let sum = level.first { global.counts.merge(sum) }
+        var reports: [StageReport] = []
+        var sum = level.first ?? NGramCounts(order: global.order)
+        if let privacy = global.privacy {
+            var rng = SplitMix64(seed: global.seed, streams: 0xC0DE, UInt64(round))
+            let (released, effect) = sum.noisyRelease(
+                standardDeviation: privacy.standardDeviation, threshold: privacy.threshold, rng: &rng)
+            sum = released
+            reports.append(
+                StageReport(
+                    stage: "count-noise",
+                    payload: CountPrivacy.Report(
+                        noiseMultiplier: privacy.noiseMultiplier, sensitivity: privacy.sensitivity,
+                        noiseStandardDeviation: privacy.standardDeviation, threshold: privacy.threshold,
+                        maximumNGramsPerOrder: privacy.bound.maximumPerOrder,
+                        maximumCount: privacy.bound.maximumCount, uploadsBoundedByServer: boundedByServer,
+                        summedNGrams: effect.summedNGrams, releasedNGrams: effect.releasedNGrams)))
+        }
+        if !sum.isEmpty { global.counts.merge(sum) }
         for (device, day) in contributions { global.contributedThroughDay[device] = day }
-        return (global, [])
+        return (global, reports)
     }
 }
