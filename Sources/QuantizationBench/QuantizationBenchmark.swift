@@ -153,10 +153,14 @@ public struct QuantizationBenchmark: Sendable, Equatable {
                 "--target must be an acc@1 in (0, 1], e.g. 0.2 (got \(target)); omit it for \(Int(Self.defaultTargetFraction * 100))% of float32's final acc@1",
                 entry: String(target))
         }
-        guard base.model.neuralConfig != nil else {
+        // An n-gram run uploads count tables, which no codec touches: it can only be compared
+        // across privacy settings (DP counts), with the one default codec.
+        guard base.model.neuralConfig != nil || (privacy != nil && schemes.count == 1) else {
             throw QuantizationBenchmarkError(
                 .unsupportedModel,
-                "--model \(base.modelName): n-gram runs upload count tables, which no codec quantizes; use a neural model (cifg-small, lstm-tiny, a config file)",
+                privacy == nil
+                    ? "--model \(base.modelName): n-gram runs upload count tables, which no codec quantizes; use a neural model (cifg-small, lstm-tiny, a config file)"
+                    : "--model \(base.modelName): n-gram runs upload count tables, which no codec quantizes; compare privacy settings with the default --codecs f32 only",
                 entry: base.modelName)
         }
         var experiments: [Experiment] = []

@@ -142,4 +142,25 @@ struct DifferentialPrivacyCommandTests {
             Self.tiny(["bench", "privacy"], db: folder.path + "/c.sqlite") + ["--noise-multipliers", "1"])
         #expect(bad.status == 64 && bad.stderr.contains("--dp-clip"), "\(bad.stderr)")
     }
+
+    @Test("bench privacy on kn3: DP counts at two noise levels beside exact counts; a codec list is refused")
+    func benchPrivacyCounts() throws {
+        let folder = ScratchFolder()
+        let result = try KbdSimRunner.run(
+            Self.tiny(["bench", "privacy"], db: folder.path + "/n.sqlite") + [
+                "--model", "kn3", "--dp-max-ngrams", "8", "--noise-multipliers", "0.8,3", "--seeds", "1",
+                "--round-interval", "3600", "--json",
+            ])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try result.json()["rows"] as? [[String: Any]] ?? []
+        #expect(rows.count == 3)
+        let epsilons = rows.dropFirst().compactMap { $0["epsilon"] as? Double }
+        #expect(epsilons.count == 2 && epsilons[0] > epsilons[1] && epsilons.allSatisfy(\.isFinite))
+        let codecs = try KbdSimRunner.run(
+            Self.tiny(["bench", "privacy"], db: folder.path + "/m.sqlite") + [
+                "--model", "kn3", "--dp-max-ngrams", "8", "--noise-multipliers", "1", "--codecs", "f32,q8s",
+            ])
+        #expect(codecs.status == 64 && codecs.stderr.contains("--codecs f32 only"), "\(codecs.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/m.sqlite"))
+    }
 }

@@ -182,6 +182,36 @@ struct WorkerCommandTests {
 
 /// `kbd-sim server --port 0` on a scratch store, serving the repository's corpora, once it
 /// has said where it listens.
+/// The operator token's file: one other users can read is refused without its contents in
+/// the message; a symbolic link to a private file (a Kubernetes Secret volume) is accepted.
+@Suite struct TokenFileModeTests {
+    @Test func aReadableTokenFileIsRefusedAndALinkToAPrivateOneIsNot() throws {
+        let folder = ScratchFolder()
+        let token = String(repeating: "s3cr3t", count: 8)
+        let open = folder.path + "/open.token"
+        try #require(
+            FileManager.default.createFile(
+                atPath: open, contents: Data(token.utf8), attributes: [.posixPermissions: 0o644]))
+        let refused = try KbdSimRunner.run([
+            "server", "--port", "0", "--db", folder.path + "/a.sqlite", "--token-file", open,
+        ])
+        #expect(refused.status == 64, "\(refused.stderr)")
+        #expect(refused.stderr.contains("can be read by other users") && refused.stderr.contains("chmod 600"))
+        #expect(!refused.stderr.contains(token) && !refused.stdout.contains(token))
+        // A link (mode 0777 itself) to a 0600 file: the file's mode is what counts.
+        let secret = folder.path + "/private.token"
+        try #require(
+            FileManager.default.createFile(
+                atPath: secret, contents: Data(token.utf8), attributes: [.posixPermissions: 0o600]))
+        let link = folder.path + "/linked.token"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: secret)
+        let server = try ServerProcess.start(folder: folder, extra: ["--token-file", link])
+        server.process.terminate()
+        server.process.waitUntilExit()
+        #expect(!server.log.contains(token))
+    }
+}
+
 struct ServerProcess {
     let process: Process
     /// Its stderr (the tests read the rest of it after stopping it).
@@ -193,10 +223,11 @@ struct ServerProcess {
     static let corpora = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("corpora").path
 
-    static func start(folder: ScratchFolder) throws -> ServerProcess {
+    static func start(folder: ScratchFolder, extra: [String] = []) throws -> ServerProcess {
         let server = Process()
         server.executableURL = KbdSimRunner.executable
-        server.arguments = ["server", "--port", "0", "--db", folder.path + "/server.sqlite", "--corpora", corpora]
+        server.arguments =
+            ["server", "--port", "0", "--db", folder.path + "/server.sqlite", "--corpora", corpora] + extra
         let errors = Pipe()
         server.standardError = errors
         server.standardOutput = FileHandle.nullDevice

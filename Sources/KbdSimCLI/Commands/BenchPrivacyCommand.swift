@@ -24,7 +24,9 @@ struct BenchPrivacyCommand: AsyncParsableCommand {
             every experiment sees the same cohorts, availability, dropouts and virtual times (the \
             fleet's timing does not depend on the codec or the noise), so accuracy differs only \
             by the privacy mechanism. The DP settings other than the noise come from the --dp-* \
-            flags (clip, weighting, adaptive clipping, accounting, δ); --dp-clip is required.
+            flags (clip, weighting, adaptive clipping, accounting, δ); --dp-clip is required, or for \
+            an n-gram model (kn2…kn5) --dp-max-ngrams, which makes its counts differentially \
+            private (and --dp-max-count, --dp-count-threshold).
 
             Columns (the --json keys are the same): ε at δ after the last round, from the runs' \
             own accounting (say --dp-accounting; the default counts only the participations the \
@@ -44,6 +46,8 @@ struct BenchPrivacyCommand: AsyncParsableCommand {
                 --dp-clip 0.5 --noise-multipliers 0.6,1,2,4 --simulated-cohorts 5000 --max-participations 4 --seeds 2
               kbd-sim bench privacy --corpus synthetic:corpora/synthetic-tiny.json --vocab 12 --model lstm-tiny --devices 3000 \\
                 --cohort 8 --rounds 3 --eval-every 1 --dp-clip 0.5 --noise-multipliers 0.5,2 --seeds 1 --json
+              kbd-sim bench privacy --corpus synthetic --model kn3 --devices 1000000 --cohort 1000 --rounds 10 \
+                --dp-max-ngrams 16 --noise-multipliers 0.5,1,2 --max-participations 1
             """
     )
 

@@ -40,6 +40,8 @@ struct RunCommand: AsyncParsableCommand {
                 --over-selection 1.0 --deadline 3600 --min-report-fraction 0.5 --home-wifi-fraction 1
               kbd-sim run --corpus synthetic --model cifg-small --devices 1000000 --cohort 50 --rounds 100 \\
                 --dp-noise 1.0 --dp-clip 1.0 --max-participations 4
+              kbd-sim run --corpus synthetic --model kn3 --devices 1000000 --cohort 1000 --rounds 10 \\
+                --dp-noise 1.0 --dp-max-ngrams 16 --max-participations 1
               kbd-sim run --corpus synthetic --model cifg-small --cohort 20 --rounds 20 \\
                 --codec clip=0.5,q8s --secure-aggregation --secagg-dropout 0.05
               kbd-sim run --resume 3 --db runs.sqlite

@@ -16,7 +16,10 @@ enum TokenFile {
         let files = FileManager.default
         if files.fileExists(atPath: path) {
             let token = try read(path, flag: "--token-file")
-            let mode = (try? files.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? 0
+            // The mode of the file itself, not of a symbolic link to it (a link's own mode is
+            // always 0777; a Kubernetes Secret volume holds links).
+            let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            let mode = (try? files.attributesOfItem(atPath: target)[.posixPermissions] as? Int) ?? 0
             if mode & 0o077 != 0 {
                 throw ValidationError(
                     "--token-file \(path) can be read by other users (mode \(String(mode, radix: 8))); run chmod 600 \(path)"
