@@ -94,3 +94,99 @@ public enum SparseHistogramAccountant {
         return Guarantee(epsilon: epsilon, gaussianDelta: gaussianDelta, thresholdDelta: spent)
     }
 }
+
+extension SparseHistogramAccountant {
+    /// Differentially private n-gram counts as a run configures them: order N, at most M
+    /// n-grams per order and c per n-gram from each phone a round, noise multiplier z (noise
+    /// standard deviation z·c·√(N·M)), threshold τ (nil: the smallest whose δ_τ over
+    /// `participations` rounds is at most a tenth of δ).
+    public struct Counts: Sendable, Equatable {
+        public var order: Int
+        public var maximumPerOrder: Int
+        public var maximumCount: Int
+        public var threshold: Int?
+
+        public init(order: Int, maximumPerOrder: Int, maximumCount: Int = 1, threshold: Int? = nil) {
+            self.order = order
+            self.maximumPerOrder = maximumPerOrder
+            self.maximumCount = maximumCount
+            self.threshold = threshold
+        }
+
+        /// Δ = c·√(N·M).
+        public var sensitivity: Double { Double(maximumCount) * Double(order * maximumPerOrder).squareRoot() }
+
+        /// What a phone that reported in `participations` rounds has, at total δ `delta`.
+        public struct Result: Sendable, Equatable {
+            public var standardDeviation: Double
+            public var threshold: Int
+            /// One round's δ_τ.
+            public var roundThresholdDelta: Double
+            /// nil when k·δ_τ leaves none of δ for the Gaussian part.
+            public var guarantee: Guarantee?
+        }
+
+        /// The guarantee at noise multiplier `noiseMultiplier`.
+        public func account(noiseMultiplier z: Double, participations k: Int, delta: Double) throws(PrivacyError)
+            -> Result
+        {
+            try Check.noiseMultiplier(z)
+            try Check.delta(delta)
+            guard (1...5).contains(order), maximumPerOrder >= 1, maximumCount >= 1, threshold.map({ $0 >= 1 }) ?? true
+            else {
+                throw PrivacyError(
+                    .invalidParticipation,
+                    "n-gram counts need an order in 1…5, at least 1 n-gram per order, a count cap and a threshold of at least 1"
+                )
+            }
+            guard k >= 1 else { throw PrivacyError(.invalidRounds, "participations must be at least 1 (got \(k))") }
+            let sigma = z * sensitivity
+            let keys = order * maximumPerOrder
+            guard
+                let tau = threshold
+                    ?? SparseHistogramAccountant.threshold(
+                        forDelta: delta / (10 * Double(k)), maximumCount: maximumCount, keys: keys,
+                        standardDeviation: sigma)
+            else {
+                throw PrivacyError(.noiseSearchFailed, "no threshold up to 2^30 spends only δ/10 at this noise")
+            }
+            let roundDelta = SparseHistogramAccountant.thresholdDelta(
+                threshold: tau, maximumCount: maximumCount, keys: keys, standardDeviation: sigma)
+            let g = try SparseHistogramAccountant.guarantee(
+                noiseMultiplier: z, participations: k, thresholdDelta: roundDelta, delta: delta)
+            return Result(standardDeviation: sigma, threshold: tau, roundThresholdDelta: roundDelta, guarantee: g)
+        }
+
+        /// The smallest noise multiplier in [0.001, 10000] whose ε is at most `targetEpsilon`
+        /// (bisection to a relative 1e-6), with the threshold derived at each step unless
+        /// fixed.
+        public func noiseMultiplier(targetEpsilon: Double, participations k: Int, delta: Double) throws(PrivacyError)
+            -> (noiseMultiplier: Double, result: Result)
+        {
+            try Check.epsilon(targetEpsilon)
+            func meets(_ z: Double) throws(PrivacyError) -> Bool {
+                guard let g = try account(noiseMultiplier: z, participations: k, delta: delta).guarantee else {
+                    return false
+                }
+                return g.epsilon <= targetEpsilon
+            }
+            var high = 1.0
+            while try !meets(high) {
+                high *= 2
+                if high > 10_000 {
+                    throw PrivacyError(
+                        .noiseSearchFailed,
+                        "no noise multiplier up to 10000 reaches ε ≤ \(targetEpsilon) at δ = \(delta) over \(k) participations"
+                            + (threshold != nil ? " with the fixed threshold; leave --threshold out" : ""))
+                }
+            }
+            var low = high / 2
+            while low > 0.001, try meets(low) { low /= 2 }
+            while high - low > 1e-6 * high {
+                let mid = (low + high) / 2
+                if try meets(mid) { high = mid } else { low = mid }
+            }
+            return (high, try account(noiseMultiplier: high, participations: k, delta: delta))
+        }
+    }
+}

@@ -168,6 +168,41 @@ struct PrivacyCommandTests {
         #expect((tree["epsilon"] as? Double ?? 9) <= 8.9)
     }
 
+    /// DP n-gram counts: M = 16 trigrams per order, z = 1, one round, δ = 1e-7: Δ = √48, the
+    /// derived τ is the smallest with δ_τ ≤ 1e-8, and ε is the composed Gaussian's at
+    /// δ − δ_τ plus ln(1/(1 − δ_τ)) (the unit tests check those pieces by hand).
+    @Test func epsilonOfDPCounts() throws {
+        let json = try KbdSimRunner.run(
+            [
+                "privacy", "epsilon", "--mechanism", "counts", "--noise", "1", "--max-ngrams", "16", "--rounds", "1",
+                "--delta", "1e-7", "--json",
+            ]
+        ).json()
+        #expect(json["mechanism"] as? String == "counts")
+        #expect(abs((json["sensitivity"] as? Double ?? 0) - (48.0).squareRoot()) < 1e-12)
+        #expect(json["threshold"] as? Int == 45)
+        let spent = try #require(json["threshold delta"] as? Double)
+        #expect(spent > 0 && spent <= 1e-8)
+        let epsilon = try #require(json["epsilon"] as? Double)
+        #expect(epsilon > 5.3 && epsilon < 5.4, "ε = \(epsilon)")
+        // More rounds cost more; the noise for a target ε lands on it.
+        let four = try KbdSimRunner.run(
+            [
+                "privacy", "epsilon", "--mechanism", "counts", "--noise", "1", "--max-ngrams", "16", "--rounds", "4",
+                "--delta", "1e-7", "--json",
+            ]
+        ).json()
+        #expect((four["epsilon"] as? Double ?? 0) > epsilon)
+        let noise = try KbdSimRunner.run(
+            [
+                "privacy", "noise", "--target-epsilon", "4", "--mechanism", "counts", "--max-ngrams", "16", "--rounds",
+                "2", "--delta", "1e-7", "--json",
+            ]
+        ).json()
+        let z = try #require(noise["noise multiplier"] as? Double)
+        #expect(abs((noise["epsilon"] as? Double ?? 0) - 4) < 1e-3, "z = \(z)")
+    }
+
     @Test func subcommandHelpHasExamples() throws {
         for sub in ["epsilon", "noise"] {
             let r = try KbdSimRunner.run(["privacy", sub, "--help"])
@@ -205,6 +240,21 @@ struct PrivacyCommandTests {
         (tree + ["epsilon", "--min-separation", "5", "--max-participations", "0"], "--max-participations"),
         (["epsilon", "--rate", "0.1", "--noise", "1", "--min-separation", "5"] + gaussian, "--min-separation"),
         (["noise", "--target-epsilon", "0", "--rate", "0.1"] + gaussian, "--target-epsilon"),
+        (["epsilon", "--mechanism", "counts", "--noise", "1", "--rounds", "2"], "--max-ngrams"),
+        (["epsilon", "--mechanism", "counts", "--noise", "1", "--rounds", "2", "--max-ngrams", "0"], "--max-ngrams"),
+        (["epsilon", "--rate", "0.1", "--noise", "1", "--max-ngrams", "8"] + gaussian, "--max-ngrams"),
+        (
+            ["epsilon", "--mechanism", "counts", "--rate", "0.1", "--noise", "1", "--max-ngrams", "8"] + gaussian,
+            "--rate"
+        ),
+        (
+            ["epsilon", "--mechanism", "counts", "--noise", "1", "--max-ngrams", "8", "--threshold", "2"] + gaussian,
+            "--threshold"
+        ),
+        (
+            ["epsilon", "--mechanism", "counts", "--noise", "1", "--max-ngrams", "8", "--order", "7"] + gaussian,
+            "--order"
+        ),
         (["noise", "--target-epsilon", "1e-7", "--sampling", "none"] + gaussian, "--target-epsilon"),
     ])
     func badScheduleIsAUsageErrorNamingTheFlag(arguments: [String], flag: String) throws {

@@ -44,7 +44,8 @@ struct PrivacyCommand: ParsableCommand {
 struct PrivacyScheduleOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "gaussian (a sampled Gaussian sum each round) or tree (DP-FTRL tree aggregation).", valueName: "kind"))
+            "gaussian (a sampled Gaussian sum each round), tree (DP-FTRL tree aggregation) or counts (DP n-gram counts: a Gaussian sparse histogram each round).",
+            valueName: "kind"))
     var mechanism: String = "gaussian"
 
     @Option(
@@ -76,6 +77,21 @@ struct PrivacyScheduleOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Tree: participations of one phone at most.", valueName: "K"))
     var maxParticipations: Int?
 
+    @Option(help: ArgumentHelp("Counts: the n-gram order N, 1…5.", valueName: "N"))
+    var order: Int = 3
+
+    @Option(help: ArgumentHelp("Counts: each phone's most distinct n-grams per order and round.", valueName: "M"))
+    var maxNgrams: Int?
+
+    @Option(help: ArgumentHelp("Counts: the most one phone counts one n-gram in a round.", valueName: "c"))
+    var maxCount: Int = 1
+
+    @Option(
+        help: ArgumentHelp(
+            "Counts: the release threshold τ (default: the smallest that spends at most δ/10 over the rounds).",
+            valueName: "τ"))
+    var threshold: Int?
+
     @Option(help: ArgumentHelp("PLD grid interval of the privacy loss, in (0, 1).", valueName: "h"))
     var discretization: Double = PLDAccountant.defaultDiscretization
 
@@ -85,6 +101,8 @@ struct PrivacyScheduleOptions: ParsableArguments {
     enum Schedule {
         case gaussian(Sampling)
         case tree(minSeparation: Int, maxParticipations: Int)
+        /// DP n-gram counts; --rounds is the rounds one phone reports in.
+        case counts(SparseHistogramAccountant.Counts)
     }
 
     /// The schedule, or a usage error naming the flag to change.
@@ -98,7 +116,28 @@ struct PrivacyScheduleOptions: ParsableArguments {
             throw ValidationError(
                 "--discretization must be a finite number in (0, 1) (got \(discretization)); the default is 1e-4")
         }
+        if mechanism != "counts", maxNgrams != nil || threshold != nil {
+            throw ValidationError("--max-ngrams and --threshold are for --mechanism counts")
+        }
         switch mechanism {
+        case "counts":
+            let given = [
+                ("--rate", rate != nil), ("--cohort", cohort != nil), ("--population", population != nil),
+                ("--min-separation", minSeparation != nil), ("--max-participations", maxParticipations != nil),
+            ].filter(\.1).map(\.0)
+            if !given.isEmpty {
+                throw ValidationError(
+                    "\(given.joined(separator: ", ")): --mechanism counts takes no sampling or tree flags; its --rounds are the rounds one phone reports in (no amplification)"
+                )
+            }
+            guard let m = maxNgrams else {
+                throw ValidationError("--mechanism counts needs --max-ngrams M, e.g. 16")
+            }
+            guard (1...5).contains(order) else { throw ValidationError("--order must be in 1…5 (got \(order))") }
+            guard m >= 1 else { throw ValidationError("--max-ngrams must be at least 1 (got \(m))") }
+            guard maxCount >= 1 else { throw ValidationError("--max-count must be at least 1 (got \(maxCount))") }
+            if let t = threshold, t < 1 { throw ValidationError("--threshold must be at least 1 (got \(t))") }
+            return .counts(.init(order: order, maximumPerOrder: m, maximumCount: maxCount, threshold: threshold))
         case "gaussian":
             if minSeparation != nil || maxParticipations != nil {
                 throw ValidationError("--min-separation and --max-participations are for --mechanism tree")
@@ -125,7 +164,7 @@ struct PrivacyScheduleOptions: ParsableArguments {
             }
             return .tree(minSeparation: b, maxParticipations: k)
         default:
-            throw ValidationError("--mechanism must be gaussian or tree (got \(mechanism))")
+            throw ValidationError("--mechanism must be gaussian, tree or counts (got \(mechanism))")
         }
     }
 
@@ -183,6 +222,12 @@ struct PrivacyScheduleOptions: ParsableArguments {
             document["mechanism"] = "tree"
             document["min separation"] = b
             document["max participations"] = k
+        case .counts(let counts):
+            document["mechanism"] = "counts"
+            document["order"] = counts.order
+            document["max ngrams"] = counts.maximumPerOrder
+            document["max count"] = counts.maximumCount
+            document["sensitivity"] = counts.sensitivity
         }
         return document
     }
@@ -219,12 +264,21 @@ struct PrivacyEpsilonCommand: ParsableCommand {
             (improved, dp_accounting's orders) that the Gboard DP-FTRL figures use, and \
             `epsilon-zcdp` the looser ρ + 2√(ρ log(1/δ)).
 
+            Differentially private n-gram counts (--mechanism counts, what `kbd-sim run \
+            --model kn3 --dp-noise z --dp-max-ngrams M` does): each round one phone adds at \
+            most M n-grams per order of the --order, each counted at most --max-count times; \
+            the summed counts get noise of standard deviation z·c·√(N·M) and are released from \
+            --threshold up. --rounds is the number of rounds one phone reports in. `epsilon` \
+            composes the Gaussian parts exactly (μ = √rounds / z) and adds the threshold's \
+            chance of releasing an n-gram only that phone counted (`threshold delta`).
+
             Examples:
               kbd-sim privacy epsilon --rate 0.002 --noise 1 --rounds 2000
               kbd-sim privacy epsilon --rate 0.01 --noise 1.1 --rounds 10000 --delta 1e-5 --json
               kbd-sim privacy epsilon --sampling without-replacement --cohort 6500 --population 3000000 --noise 1 --rounds 2000
               kbd-sim privacy epsilon --sampling none --noise 10 --rounds 100 --delta 1e-5
               kbd-sim privacy epsilon --mechanism tree --noise 7 --rounds 2000 --min-separation 313 --max-participations 6
+              kbd-sim privacy epsilon --mechanism counts --noise 1 --max-ngrams 16 --order 3 --rounds 1 --delta 1e-7
             """
     )
 
@@ -263,6 +317,21 @@ struct PrivacyEpsilonCommand: ParsableCommand {
                     PrivacyRDPCommand.number(schedule.delta), String(format: "%.4g", noise), String(schedule.rounds),
                     PrivacyScheduleOptions.samplingName(sampling), String(format: "%.4g", sampling.rate),
                 ]
+            case .counts(let counts):
+                let r = try counts.account(
+                    noiseMultiplier: noise, participations: schedule.rounds, delta: schedule.delta)
+                guard let g = r.guarantee else {
+                    throw ValidationError(
+                        "--threshold \(r.threshold): one phone's own n-grams are released with probability \(r.roundThresholdDelta) a round, which over \(schedule.rounds) rounds uses up δ = \(schedule.delta); raise it or leave it out"
+                    )
+                }
+                Self.fill(&document, r, g)
+                columns = ["epsilon", "delta", "noise", "rounds", "threshold", "noise std", "threshold delta"]
+                cells = [
+                    fixed(g.epsilon), PrivacyRDPCommand.number(schedule.delta), String(format: "%.4g", noise),
+                    String(schedule.rounds), String(r.threshold), String(format: "%.4g", r.standardDeviation),
+                    String(format: "%.3g", g.thresholdDelta),
+                ]
             case .tree(let b, let k):
                 let g = try TreeAccountant(
                     noiseMultiplier: noise, rounds: schedule.rounds, minSeparation: b, maxParticipations: k
@@ -275,7 +344,7 @@ struct PrivacyEpsilonCommand: ParsableCommand {
                     String(b), String(k),
                 ]
             }
-        } catch {
+        } catch let error as PrivacyError {
             // Past validate(), only the schedule's size can fail (no grid fits its ε).
             throw ValidationError("--rounds: \(error.message)")
         }
@@ -286,6 +355,18 @@ struct PrivacyEpsilonCommand: ParsableCommand {
             table.append(cells)
             print(table.render())
         }
+    }
+
+    static func fill(
+        _ document: inout [String: Any], _ r: SparseHistogramAccountant.Counts.Result,
+        _ g: SparseHistogramAccountant.Guarantee
+    ) {
+        document["epsilon"] = jsonNumber(g.epsilon)
+        document["threshold"] = r.threshold
+        document["noise std"] = r.standardDeviation
+        document["round threshold delta"] = r.roundThresholdDelta
+        document["threshold delta"] = g.thresholdDelta
+        document["gaussian delta"] = g.gaussianDelta
     }
 
     static func fill(_ document: inout [String: Any], _ g: TreeGuarantee) {
@@ -313,6 +394,7 @@ struct PrivacyNoiseCommand: ParsableCommand {
               kbd-sim privacy noise --target-epsilon 2 --rate 0.002 --rounds 2000
               kbd-sim privacy noise --target-epsilon 8 --sampling without-replacement --cohort 6500 --population 3000000 --rounds 2000
               kbd-sim privacy noise --target-epsilon 8.9 --mechanism tree --rounds 2000 --min-separation 313 --max-participations 6
+              kbd-sim privacy noise --target-epsilon 4 --mechanism counts --max-ngrams 16 --rounds 2 --delta 1e-7
             """
     )
 
@@ -345,6 +427,15 @@ struct PrivacyNoiseCommand: ParsableCommand {
                 document["epsilon"] = need.guarantee.epsilon
                 document["discretization"] = need.guarantee.discretization
                 cells = [String(format: "%.6g", need.noiseMultiplier), fixed(need.guarantee.epsilon, digits: 6)]
+            case .counts(let counts):
+                let need = try counts.noiseMultiplier(
+                    targetEpsilon: targetEpsilon, participations: schedule.rounds, delta: schedule.delta)
+                document["noise multiplier"] = need.noiseMultiplier
+                if let g = need.result.guarantee { PrivacyEpsilonCommand.fill(&document, need.result, g) }
+                cells = [
+                    String(format: "%.6g", need.noiseMultiplier),
+                    fixed(need.result.guarantee?.epsilon ?? .infinity, digits: 6),
+                ]
             case .tree(let b, let k):
                 let g = try TreeAccountant.noiseMultiplier(
                     targetEpsilon: targetEpsilon, rounds: schedule.rounds, minSeparation: b, maxParticipations: k,

@@ -32,20 +32,26 @@ struct CountPrivacy: Sendable, Equatable {
     /// threshold is given and none reaches the budget.
     init?(_ c: RunConfiguration) {
         guard case .ngram(let order) = c.model, let p = c.privacy, let b = p.countBounds,
-            b.maximumNGramsPerOrder >= 1, b.maximumCount >= 1, p.noiseMultiplier > 0
+            let result = try? Self.counts(order: order, b).account(
+                noiseMultiplier: p.noiseMultiplier, participations: Self.participationBound(c),
+                delta: p.effectiveDelta(devices: c.devices))
         else { return nil }
-        guard let tau = b.threshold ?? Self.derivedThreshold(c, bounds: b) else { return nil }
         self.noiseMultiplier = p.noiseMultiplier
         self.order = order
         bound = .init(maximumPerOrder: b.maximumNGramsPerOrder, maximumCount: b.maximumCount)
         sensitivity = b.sensitivity(order: order)
-        standardDeviation = p.noiseMultiplier * sensitivity
-        threshold = tau
-        thresholdDelta = SparseHistogramAccountant.thresholdDelta(
-            threshold: tau, maximumCount: b.maximumCount, keys: bound.keys(order: order),
-            standardDeviation: standardDeviation)
+        standardDeviation = result.standardDeviation
+        threshold = result.threshold
+        thresholdDelta = result.roundThresholdDelta
         delta = p.effectiveDelta(devices: c.devices)
         participationBound = Self.participationBound(c)
+    }
+
+    /// The accountant's view of these bounds.
+    static func counts(order: Int, _ b: PrivacyConfiguration.CountBounds) -> SparseHistogramAccountant.Counts {
+        .init(
+            order: order, maximumPerOrder: b.maximumNGramsPerOrder, maximumCount: b.maximumCount,
+            threshold: b.threshold)
     }
 
     /// The most rounds one phone can report in.
@@ -56,12 +62,13 @@ struct CountPrivacy: Sendable, Equatable {
     /// The smallest τ whose δ_τ, over the most participations a phone can have, is at most
     /// a tenth of δ (the rest is the Gaussian part's).
     static func derivedThreshold(_ c: RunConfiguration, bounds b: PrivacyConfiguration.CountBounds) -> Int? {
-        guard case .ngram(let order) = c.model, let p = c.privacy, p.noiseMultiplier > 0 else { return nil }
-        let delta = p.effectiveDelta(devices: c.devices)
-        guard delta > 0, delta < 1 else { return nil }
-        return SparseHistogramAccountant.threshold(
-            forDelta: delta / (10 * Double(participationBound(c))), maximumCount: b.maximumCount,
-            keys: order * b.maximumNGramsPerOrder, standardDeviation: p.noiseMultiplier * b.sensitivity(order: order))
+        guard case .ngram(let order) = c.model, let p = c.privacy else { return nil }
+        var unfixed = b
+        unfixed.threshold = nil
+        return try? counts(order: order, unfixed).account(
+            noiseMultiplier: p.noiseMultiplier, participations: participationBound(c),
+            delta: p.effectiveDelta(devices: c.devices)
+        ).threshold
     }
 
     /// What a round's DP counts did, stored with the round (`count-noise`).
