@@ -103,4 +103,41 @@ struct RobustnessCommandTests {
         #expect(bad.status == 64 && bad.stderr.contains("--attacker-fractions"), "\(bad.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.path + "/c.sqlite"))
     }
+
+    @Test("bench robust: Ctrl-C stops after the current round's commit and prints the runs completed so far")
+    func benchRobustInterrupt() throws {
+        let folder = ScratchFolder()
+        let db = folder.path + "/i.sqlite"
+        let process = Process()
+        process.executableURL = KbdSimRunner.executable
+        process.arguments = [
+            "bench", "robust", "--corpus", "synthetic:" + Self.tinySpec, "--vocab", "12", "--model", "lstm-tiny",
+            "--devices", "3000", "--cohort", "10", "--rounds", "150", "--client-lr", "1", "--batch", "4", "--workers",
+            "1", "--backdoor-target", "do", "--attacker-fractions", "0", "--defences", "none,median", "--db", db,
+        ]
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        // Wait until the second run (median) has started, then give it a moment to commit rounds.
+        var seen = ""
+        while !seen.contains("run 2/2"), process.isRunning {
+            let chunk = stderr.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen += String(decoding: chunk, as: UTF8.self)
+        }
+        Thread.sleep(forTimeInterval: 2)
+        #expect(process.isRunning, "the benchmark finished before it could be interrupted; raise the round count")
+        kill(process.processIdentifier, SIGINT)
+        let out = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        _ = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(out.contains("none") && out.contains("2 (stopped)"), "\(out)")
+        #expect(out.contains("stopped: 1 of 2 runs finished") && out.contains("kbd-sim run --resume 2"), "\(out)")
+        let store = try RunStore.open(path: db)
+        #expect(try store.getRun(id: 1)?.status == .finished)
+        #expect(try store.getRun(id: 2)?.status == .interrupted)
+    }
 }

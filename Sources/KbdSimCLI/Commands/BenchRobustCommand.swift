@@ -32,6 +32,11 @@ struct BenchRobustCommand: AsyncParsableCommand {
             over the run; server s/round = the mean server seconds per round without evaluation \
             (aggregation, defence, optimizer, commit).
 
+            Progress goes to stderr. Ctrl-C stops after the current round's commit, prints the \
+            table of the runs completed so far (the stopped one marked, resumable with kbd-sim \
+            run --resume ID); a second Ctrl-C quits at once. The store stays consistent either \
+            way.
+
             Example:
               kbd-sim bench robust --corpus synthetic:corpora/synthetic-tiny.json --vocab 12 --model lstm-tiny \\
                 --devices 3000 --cohort 10 --rounds 12 --client-lr 1 --batch 4 \\
@@ -157,6 +162,8 @@ struct BenchRobustCommand: AsyncParsableCommand {
         var backdoorAt3: Double?
         var bytesUp: Int64
         var serverSecondsPerRound: Double
+        /// Stopped by Ctrl-C before its last round (resumable with `kbd-sim run --resume`).
+        var stopped = false
     }
 
     func run() async throws {
@@ -171,16 +178,20 @@ struct BenchRobustCommand: AsyncParsableCommand {
         // Only now, with every input checked and the corpus loaded, is the store opened.
         let store = try RunStore.open(path: options.db)
         let server = AggregationServer(store: store, loadDataset: { _ in dataset })
+        let stop = StopSwitch()
+        let interrupts = InterruptHandler { stop.request() }
+        defer { interrupts.cancel() }
         var rows: [Row] = []
         for (i, e) in experiments.enumerated() {
+            let runner = FederatedRunner(
+                transport: InProcessTransport(server: server), dataset: dataset, workers: options.workers)
+            guard stop.start(runner) else { break }
             if !json {
                 status(
                     "run \(i + 1)/\(experiments.count): attackers \(e.fraction), \(e.attack ?? "no attack"), defence \(e.defence)"
                 )
             }
-            let outcome = try await FederatedRunner(
-                transport: InProcessTransport(server: server), dataset: dataset, workers: options.workers
-            ).run(configuration: e.configuration)
+            let outcome = try await runner.run(configuration: e.configuration)
             let rounds = outcome.rounds
             let last = rounds.last { $0.summary.evaluation != nil }?.summary
             let serverSeconds = rounds.reduce(0.0) { $0 + $1.summary.serverSeconds - $1.summary.evaluationSeconds }
@@ -189,23 +200,26 @@ struct BenchRobustCommand: AsyncParsableCommand {
                     experiment: e, runID: outcome.attachment.runID, accuracyAt1: last?.evaluation?.accuracyAt1,
                     backdoorAt1: last?.backdoor?.accuracyAt1, backdoorAt3: last?.backdoor?.accuracyAt3,
                     bytesUp: rounds.reduce(0) { $0 + $1.summary.bytesUp },
-                    serverSecondsPerRound: rounds.isEmpty ? 0 : serverSeconds / Double(rounds.count)))
+                    serverSecondsPerRound: rounds.isEmpty ? 0 : serverSeconds / Double(rounds.count),
+                    stopped: !outcome.finished))
+            if !outcome.finished { break }
         }
-        report(rows)
+        report(rows, planned: experiments.count)
     }
 
     static let columns = [
         "attackers", "attack", "defence", "acc@1", "backdoor@1", "backdoor@3", "MB up", "server s/round", "run",
     ]
 
-    private func report(_ rows: [Row]) {
+    private func report(_ rows: [Row], planned: Int) {
         if json {
             printJSON([
+                "planned runs": planned, "finished": rows.count == planned && !rows.contains(where: \.stopped),
                 "rows": rows.map { r -> [String: Any] in
                     var d: [String: Any] = [
                         "attackers": r.experiment.fraction, "attack": r.experiment.attack ?? "none",
                         "defence": r.experiment.defence, "bytes up": r.bytesUp, "MB up": Double(r.bytesUp) / 1e6,
-                        "server s/round": r.serverSecondsPerRound, "run": r.runID,
+                        "server s/round": r.serverSecondsPerRound, "run": r.runID, "stopped": r.stopped,
                     ]
                     d["acc@1"] = r.accuracyAt1
                     d["backdoor@1"] = r.backdoorAt1
@@ -222,12 +236,46 @@ struct BenchRobustCommand: AsyncParsableCommand {
                 fixed(r.experiment.fraction, digits: 2), r.experiment.attack ?? "-", r.experiment.defence,
                 r.accuracyAt1.map { fixed($0) } ?? "-", r.backdoorAt1.map { fixed($0) } ?? "-",
                 r.backdoorAt3.map { fixed($0) } ?? "-", fixed(Double(r.bytesUp) / 1e6, digits: 3),
-                fixed(r.serverSecondsPerRound, digits: 4), String(r.runID),
+                fixed(r.serverSecondsPerRound, digits: 4), r.stopped ? "\(r.runID) (stopped)" : String(r.runID),
             ])
         }
         print(table.render())
+        if rows.count < planned || rows.contains(where: \.stopped) {
+            let resume =
+                rows.last(where: \.stopped).map {
+                    "; resume the stopped run with kbd-sim run --resume \($0.runID) --db \(options.db)"
+                } ?? ""
+            print("\nstopped: \(rows.filter { !$0.stopped }.count) of \(planned) runs finished\(resume)")
+        }
         print(
             "\nbackdoor: \(backdoorTrigger ?? RunConfiguration.defaultBackdoorTrigger) → \(backdoorTarget); same cohorts in every run (seed \(seed))"
         )
+    }
+}
+
+/// The bench's stop request and the run it must reach: Ctrl-C stops the current run after its
+/// round's commit, and no later run starts.
+private final class StopSwitch: @unchecked Sendable {
+    // @unchecked: both fields are guarded by `lock`.
+    private let lock = NSLock()
+    private var stopRequested = false
+    private var current: FederatedRunner?
+
+    var requested: Bool { lock.withLock { stopRequested } }
+
+    func request() {
+        let runner = lock.withLock { () -> FederatedRunner? in
+            stopRequested = true
+            return current
+        }
+        runner?.requestStop()
+    }
+
+    /// Makes `runner` the one a stop reaches; false if a stop came first.
+    func start(_ runner: FederatedRunner) -> Bool {
+        lock.withLock {
+            if !stopRequested { current = runner }
+            return !stopRequested
+        }
     }
 }
