@@ -173,7 +173,7 @@ let package = Package(
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "RunReportTests", dependencies: ["RunReport", "RunStore"], swiftSettings: strictSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: strictSettings),
-        .testTarget(name: "PrivacyTests", dependencies: ["Privacy"], swiftSettings: strictSettings),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FederatedCore"], swiftSettings: strictSettings),
         .testTarget(
             name: "SecureAggregationTests", dependencies: ["SecureAggregation", "FederatedCore"],
             swiftSettings: strictSettings),

@@ -87,12 +87,7 @@ struct DifferentialPrivacyCommandTests {
             (["--model", "kn3", "--dp-max-ngrams", "8"], "--dp-noise"),
         ])
     func refusedCounts(_ flags: [String], names flag: String) throws {
-        let folder = ScratchFolder()
-        let db = folder.path + "/bad.sqlite"
-        let result = try KbdSimRunner.run(Self.tiny(["run"], db: db) + flags)
-        #expect(result.status == 64, "\(result.stderr)")
-        #expect(result.stderr.contains(flag), "\(result.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: db))
+        try refused(flags, names: flag)
     }
 
     @Test(

@@ -1,3 +1,4 @@
+import FederatedCore
 import Foundation
 import Testing
 
@@ -48,11 +49,11 @@ import Testing
     /// The release probability by simulation: count c + N(0, σ²), rounded, ≥ τ, in 200,000
     /// draws, within 4 standard errors of δ_τ.
     @Test func thresholdDeltaMatchesSimulation() {
-        var rng = SplitMixForPrivacyTests(seed: 3)
+        var rng = SplitMix64(seed: 3)
         let (tau, c, sigma) = (6, 2, 1.6)
         let n = 200_000
         var released = 0
-        for _ in 0..<n where (Double(c) + sigma * rng.normal()).rounded() >= Double(tau) { released += 1 }
+        for _ in 0..<n where (Double(c) + sigma * rng.nextStandardNormal()).rounded() >= Double(tau) { released += 1 }
         let p = SparseHistogramAccountant.thresholdDelta(
             threshold: tau, maximumCount: c, keys: 1, standardDeviation: sigma)
         let se = (p * (1 - p) / Double(n)).squareRoot()
@@ -89,23 +90,5 @@ import Testing
         #expect(throws: PrivacyError.self) {
             try SparseHistogramAccountant.guarantee(noiseMultiplier: 1, participations: 1, thresholdDelta: 0, delta: 1)
         }
-    }
-}
-
-/// SplitMix64 with a Box–Muller normal, for simulations in these tests.
-struct SplitMixForPrivacyTests {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
-    mutating func normal() -> Double {
-        let u1 = 1 - unit()
-        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * unit())
     }
 }
