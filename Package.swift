@@ -137,7 +137,7 @@ let package = Package(
             name: "FederationHTTP",
             dependencies: [
                 "Federation", "FederationServer", "FederationFleet", "FederationProtocol", "RunStore", "KeyboardCorpus",
-                "LanguageModelTypes", "UpdateCodec", "Aggregation",
+                "LanguageModelTypes", "UpdateCodec", "Aggregation", "SecureAggregation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -126,6 +126,7 @@ public struct FederationHTTPServer: Service {
         addRunRoutes(to: router)
         addRoundRoutes(to: router)
         addWorkRoutes(to: router)
+        addSecureAggregationRoutes(to: router)
         addMonitoringRoutes(to: router)
         return router
     }

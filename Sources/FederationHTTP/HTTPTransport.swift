@@ -1,5 +1,6 @@
 public import FederationProtocol
 public import Foundation
+public import SecureAggregation
 import Synchronization
 
 #if canImport(FoundationNetworking)
@@ -125,6 +126,144 @@ public struct HTTPTransport: ServerTransport {
                 "GET", "v1/runs/\(run)/rounds/\(round)/shards", body: nil, contentType: nil, credential: wallet.run(run)
             ))
     }
+
+    // MARK: - Secure aggregation (docs/server.md, "Secure aggregation")
+
+    public func secureAggregationOpen(run: Int64, round: Int, devices: [UInt32]) async throws
+        -> SecureAggregationSetup
+    {
+        let data = try await send(
+            "POST", "v1/runs/\(run)/rounds/\(round)/secagg",
+            body: try Self.encode(SecureAggregationOpening(devices: devices)), contentType: "application/json",
+            credential: wallet.run(run))
+        let setup = try Self.decode(SecureAggregationSetup.self, data)
+        wallet.keep(cohort: setup.devices, run: run, round: round)
+        return setup
+    }
+
+    public func secureAggregationAdvertiseKeys(run: Int64, round: Int, _ messages: [AdvertiseKeysMessage])
+        async throws -> SecureAggregationReply<[NeighbourKeysMessage]>
+    {
+        try await stage(
+            messages.map { .advertiseKeys($0) }, closing: .advertiseKeys, run: run, round: round,
+            decode: SecureAggregationWire.decodeNeighbourKeys)
+    }
+
+    public func secureAggregationShareKeys(run: Int64, round: Int, _ messages: [ShareKeysMessage]) async throws
+        -> SecureAggregationReply<[ForwardedSharesMessage]>
+    {
+        try await stage(
+            messages.map { .shareKeys($0) }, closing: .shareKeys, run: run, round: round,
+            decode: SecureAggregationWire.decodeForwardedShares)
+    }
+
+    public func secureAggregationMaskedInputs(
+        run: Int64, round: Int, _ messages: [MaskedInputMessage], tokens: [Int], closesStage: Bool
+    ) async throws -> SecureAggregationReply<[UnmaskRequestMessage]> {
+        guard tokens.count == messages.count else {
+            throw FederationError(
+                .protocolViolation, "\(messages.count) masked inputs came with \(tokens.count) token counts")
+        }
+        let inbound = zip(messages, tokens).map { SecureAggregationInbound.maskedInput($0, tokens: $1) }
+        guard closesStage else {
+            return SecureAggregationReply(answer: nil, refused: try await sendEach(inbound, run: run, round: round))
+        }
+        return try await stage(
+            inbound, closing: .maskedInput, run: run, round: round, decode: SecureAggregationWire.decodeUnmaskRequests)
+    }
+
+    public func secureAggregationUnmask(run: Int64, round: Int, _ messages: [UnmaskMessage]) async throws
+        -> SecureAggregationReply<SecureAggregationOutcome>
+    {
+        try await stage(
+            messages.map { .unmask($0) }, closing: .unmask, run: run, round: round,
+            decode: SecureAggregationWire.decodeOutcome)
+    }
+
+    public func secureAggregationPlainInputs(run: Int64, round: Int, _ inputs: [PlainQuantizedInput]) async throws
+        -> SecureAggregationReply<SecureAggregationOutcome>
+    {
+        try await stage(
+            inputs.map { .plainInput($0) }, closing: .plainInput, run: run, round: round,
+            decode: SecureAggregationWire.decodeOutcome)
+    }
+
+    /// Sends the phones' messages, then closes the stage; the reply counts the refusals of both.
+    private func stage<Answer>(
+        _ messages: [SecureAggregationInbound], closing route: SecureAggregationRoute, run: Int64, round: Int,
+        decode: ([UInt8]) throws(SecureAggregationWire.DecodingFailure) -> SecureAggregationReply<Answer>
+    ) async throws -> SecureAggregationReply<Answer> {
+        let refused = try await sendEach(messages, run: run, round: round)
+        let bytes = try await close(route, run: run, round: round)
+        var reply: SecureAggregationReply<Answer>
+        do {
+            reply = try decode(bytes)
+        } catch {
+            throw FederationError(.protocolViolation, "the server's \(route.rawValue) reply: \(error)", cause: error)
+        }
+        reply.refused += refused
+        return reply
+    }
+
+    /// Sends one phone's stage message with that device's credential: nil when the server
+    /// took it, the refusal when it did not (the phone then leaves the round).
+    ///
+    /// - Throws: a transport failure (the server could not be reached), which ends the run.
+    public func secureAggregationSend(_ message: SecureAggregationInbound, run: Int64, round: Int) async throws
+        -> HTTPRejection?
+    {
+        guard let cohort = wallet.cohort(run: run, round: round) else {
+            throw FederationError(
+                .protocolViolation,
+                "secure aggregation of run \(run) round \(round) was not opened through this transport; call secureAggregationOpen first"
+            )
+        }
+        guard cohort.indices.contains(message.phone) else {
+            throw FederationError(
+                .protocolViolation, "phone \(message.phone) is not in the round's cohort of \(cohort.count)")
+        }
+        let device = Int(cohort[message.phone])
+        do {
+            _ = try await send(
+                "PUT", "v1/runs/\(run)/rounds/\(round)/secagg/\(message.route.rawValue)/\(device)",
+                body: Data(SecureAggregationWire.encode(message)), contentType: SecureAggregationWire.contentType,
+                credential: wallet.device(device, run: run, round: round))
+            return nil
+        } catch let rejection as HTTPRejection where (400..<500).contains(rejection.status) {
+            return rejection
+        }
+    }
+
+    /// Phones' messages sent side by side (``stageConcurrency`` at a time); returns how many
+    /// the server refused.
+    private func sendEach(_ messages: [SecureAggregationInbound], run: Int64, round: Int) async throws -> Int {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            var refused = 0
+            var next = 0
+            func add() {
+                let message = messages[next]
+                next += 1
+                group.addTask { try await secureAggregationSend(message, run: run, round: round) != nil }
+            }
+            while next < min(Self.stageConcurrency, messages.count) { add() }
+            while let wasRefused = try await group.next() {
+                if wasRefused { refused += 1 }
+                if next < messages.count { add() }
+            }
+            return refused
+        }
+    }
+
+    /// Closes `stage` with the run credential; the body is the server's ``SecureAggregationWire`` reply.
+    private func close(_ stage: SecureAggregationRoute, run: Int64, round: Int) async throws -> [UInt8] {
+        [UInt8](
+            try await send(
+                "POST", "v1/runs/\(run)/rounds/\(round)/secagg/\(stage.rawValue)/close", body: Data("{}".utf8),
+                contentType: "application/json", credential: wallet.run(run)))
+    }
+
+    /// Stage messages in flight at once.
+    static let stageConcurrency = 16
 
     // MARK: - A worker's calls (docs/scale-out.md)
 
@@ -266,9 +405,16 @@ final class CredentialWallet: Sendable {
         var device: Int
     }
 
+    private struct RoundKey: Hashable {
+        var run: Int64
+        var round: Int
+    }
+
     private struct State {
         var runs: [Int64: String] = [:]
         var devices: [DeviceKey: String] = [:]
+        /// Each secure-aggregation round's cohort (phone index → device).
+        var cohorts: [RoundKey: [UInt32]] = [:]
     }
 
     let operatorToken: String
@@ -287,14 +433,25 @@ final class CredentialWallet: Sendable {
     }
 
     func forget(run: Int64, round: Int) {
-        state.withLock { state in state.devices = state.devices.filter { !($0.key.run == run && $0.key.round == round) }
+        state.withLock { state in
+            state.devices = state.devices.filter { !($0.key.run == run && $0.key.round == round) }
+            state.cohorts[RoundKey(run: run, round: round)] = nil
         }
+    }
+
+    func keep(cohort: [UInt32], run: Int64, round: Int) {
+        state.withLock { $0.cohorts[RoundKey(run: run, round: round)] = cohort }
+    }
+
+    func cohort(run: Int64, round: Int) -> [UInt32]? {
+        state.withLock { $0.cohorts[RoundKey(run: run, round: round)] }
     }
 
     func forget(run: Int64) {
         state.withLock { state in
             state.runs[run] = nil
             state.devices = state.devices.filter { $0.key.run != run }
+            state.cohorts = state.cohorts.filter { $0.key.run != run }
         }
     }
 

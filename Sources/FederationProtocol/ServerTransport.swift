@@ -20,7 +20,7 @@ public protocol ServerTransport: Sendable {
     /// How far the workers are with a round's shards.
     func shardProgress(run: Int64, round: Int) async throws -> ShardProgress
 
-    // Secure aggregation's stages (in process only for now: the defaults below refuse).
+    // Secure aggregation's stages (in process and over HTTP; the defaults below refuse).
     func secureAggregationOpen(run: Int64, round: Int, devices: [UInt32]) async throws -> SecureAggregationSetup
     func secureAggregationAdvertiseKeys(run: Int64, round: Int, _ messages: [AdvertiseKeysMessage]) async throws
         -> SecureAggregationReply<[NeighbourKeysMessage]>
@@ -41,8 +41,9 @@ public protocol ServerTransport: Sendable {
 /// masked-input stage may be sent in batches (`closesStage` on the last), so that at most a
 /// batch of masked vectors exists at once.
 ///
-/// `InProcessTransport` implements them; a transport without them (HTTP, for now) refuses
-/// with the default implementations below, so `--secure-aggregation` runs in process only.
+/// `InProcessTransport` and `HTTPTransport` implement them (over HTTP each phone's message is
+/// its own request, with its own credential); a transport without them refuses with the
+/// default implementations below.
 extension ServerTransport {
     /// Starts secure aggregation for `round` over `devices` (the phones that trained), in
     /// phone-index order.
@@ -90,7 +91,7 @@ extension FederationError {
     public static func secureAggregationInProcessOnly(transport: String) -> FederationError {
         FederationError(
             .invalidConfiguration,
-            "secure aggregation runs in process only for now: the \(transport) transport has no secure-aggregation stages; drop --server or --secure-aggregation"
+            "the \(transport) transport has no secure-aggregation stages; run in process or over HTTP (kbd-sim server), or drop --secure-aggregation"
         )
     }
 }

@@ -46,6 +46,26 @@ struct SecureAggregationCommandTests {
         #expect(stored.count == 3)
     }
 
+    @Test("Over --server, the same run ends at the same model as in process")
+    func overHTTP() throws {
+        let folder = ScratchFolder()
+        let started = try ServerProcess.start(folder: folder)
+        defer { if started.process.isRunning { started.process.terminate() } }
+        let flags = ["--codec", "clip=0.5,q8s", "--secure-aggregation", "--secagg-dropout", "0.1", "--json"]
+        let remote = try KbdSimRunner.run(
+            arguments(folder, db: folder.path + "/unused.sqlite", extra: flags)
+                + ["--server", started.base, "--token-file", folder.path + "/server.sqlite.token"])
+        #expect(remote.status == 0, "\(remote.stderr)")
+        let local = try KbdSimRunner.run(arguments(folder, db: folder.path + "/local.sqlite", extra: flags))
+        #expect(local.status == 0, "\(local.stderr)")
+        let remoteSummary = try remote.json()["summary"] as? [String: Any] ?? [:]
+        let localSummary = try local.json()["summary"] as? [String: Any] ?? [:]
+        #expect(remoteSummary["transport"] as? String == started.base)
+        #expect(remoteSummary["model sha256"] as? String != nil)
+        #expect(remoteSummary["model sha256"] as? String == localSummary["model sha256"] as? String)
+        #expect(remoteSummary["secagg recovered"] as? Int == localSummary["secagg recovered"] as? Int)
+    }
+
     @Test("The table output shows the protocol's costs per round")
     func table() throws {
         let folder = ScratchFolder()
@@ -74,7 +94,7 @@ struct SecureAggregationCommandTests {
         #expect(bits[2] > bits[1])
     }
 
-    @Test("Refusals name the flag: a float codec, an n-gram model, a per-update stage, --server")
+    @Test("Refusals name the flag: a float codec, an n-gram model, a per-update stage, --remote-training")
     func refusals() throws {
         let folder = ScratchFolder()
         let db = folder.path + "/runs.sqlite"
@@ -98,8 +118,11 @@ struct SecureAggregationCommandTests {
         let http = try KbdSimRunner.run(
             arguments(
                 folder, db: db,
-                extra: ["--codec", "clip=0.5,q8s", "--secure-aggregation", "--server", "http://127.0.0.1:9"]))
-        #expect(http.status != 0 && http.stderr.contains("in process only"), "\(http.stderr)")
+                extra: [
+                    "--codec", "clip=0.5,q8s", "--secure-aggregation", "--server", "http://127.0.0.1:9",
+                    "--remote-training",
+                ]))
+        #expect(http.status != 0 && http.stderr.contains("with --remote-training is not built"), "\(http.stderr)")
         let alone = try KbdSimRunner.run(arguments(folder, db: db, extra: ["--secagg-dropout", "0.1"]))
         #expect(alone.status != 0 && alone.stderr.contains("needs --secure-aggregation"), "\(alone.stderr)")
     }

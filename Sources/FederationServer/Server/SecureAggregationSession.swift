@@ -18,6 +18,9 @@ final class SecureAggregationSession {
     var abandonment: String?
     /// The sum reached the model.
     var finished = false
+    /// The plain comparison's running sum of codes and the phones in it.
+    var plainSum: [UInt32] = []
+    var plainContributors = Set<Int>()
 
     init(setup: SecureAggregationSetup, grid: SecureAggregationGrid, summation: SecureAggregationSettings.Summation) {
         self.setup = setup
@@ -50,6 +53,69 @@ final class SecureAggregationSession {
         }
         reply.serverMilliseconds = Self.milliseconds(since: start)
         return reply
+    }
+
+    /// Adds one phone's codes to the plain comparison's sum.
+    ///
+    /// - Throws: a refusal naming what is wrong (an unknown or repeated phone, a wrong length,
+    ///   a code above the grid, a negative token count, a finished or abandoned round).
+    func receivePlain(_ input: PlainQuantizedInput, in open: OpenRound) throws(ServerRejection) {
+        let length = setup.vectorLength
+        open.bytesUp += Int64((input.codes.count * grid.bits + 7) / 8)
+        if let abandonment {
+            throw ServerRejection(.conflictingReplay, "the round was abandoned (\(abandonment)); start a new one")
+        }
+        guard !finished else {
+            throw ServerRejection(.conflictingReplay, "the plain sum of round \(setup.round) is already closed")
+        }
+        guard (0..<setup.devices.count).contains(input.phone) else {
+            throw ServerRejection(
+                .unknownDevice, "phone \(input.phone) is not in this round's cohort of \(setup.devices.count)")
+        }
+        guard !plainContributors.contains(input.phone) else {
+            throw ServerRejection(
+                .conflictingReplay, "phone \(input.phone) already sent its plain input this round (a replay); refused")
+        }
+        guard input.codes.count == length else {
+            throw ServerRejection(
+                .malformedUpdate,
+                "a plain input of \(input.codes.count) codes; this round's vectors have \(length) coordinates")
+        }
+        guard input.tokens >= 0 else { throw ServerRejection(.malformedUpdate, "a negative token count") }
+        let maximum = UInt8(grid.quantizer.maximumCode)
+        if let bad = input.codes.firstIndex(where: { $0 > maximum }) {
+            throw ServerRejection(
+                .malformedUpdate, "code \(bad) does not fit in \(grid.bits) bits; quantize to the round's grid")
+        }
+        if plainSum.isEmpty { plainSum = [UInt32](repeating: 0, count: length) }
+        plainContributors.insert(input.phone)
+        tokens[input.phone] = input.tokens
+        input.codes.withUnsafeBufferPointer { codes in
+            plainSum.withUnsafeMutableBufferPointer { s in
+                for i in 0..<length { s[i] &+= UInt32(codes[i]) }
+            }
+        }
+    }
+
+    /// Closes the plain comparison: the sum goes to the model (or the round is abandoned when
+    /// no input reached it).
+    func closePlain(in open: OpenRound) -> SecureAggregationReply<SecureAggregationOutcome> {
+        if let abandonment { return SecureAggregationReply(answer: nil, abandonment: abandonment) }
+        guard !finished else {
+            return SecureAggregationReply(
+                answer: nil, abandonment: "secure aggregation of round \(setup.round) has already finished")
+        }
+        guard !plainContributors.isEmpty else {
+            abandon("no phone's input reached the sum")
+            return SecureAggregationReply(answer: nil, abandonment: abandonment)
+        }
+        let contributors = plainContributors.sorted()
+        let sum = plainSum
+        plainSum = []
+        open.finishSecureSum(self, sum: sum, contributors: contributors)
+        return SecureAggregationReply(
+            answer: abandonment == nil ? SecureAggregationOutcome(contributors: contributors, recovered: 0) : nil,
+            abandonment: abandonment)
     }
 
     func abandon(_ reason: String) {
@@ -216,60 +282,32 @@ extension AggregationServer {
         }
     }
 
-    /// The plain comparison of `round`: the same codes summed in the clear.
+    /// The plain comparison of `round`: the same codes summed in the clear, then the sum
+    /// handed to the model (inputs refused here count in the reply).
     public func secureAggregationPlainInputs(run id: Int64, round: Int, _ inputs: [PlainQuantizedInput])
         throws(ServerRejection) -> SecureAggregationReply<SecureAggregationOutcome>
     {
         try withSession(id, round, .plain) { open, session in
             let start = ContinuousClock.now
-            if let abandonment = session.abandonment {
-                return SecureAggregationReply(answer: nil, abandonment: abandonment)
-            }
-            let length = session.setup.vectorLength
-            let maximum = UInt8(session.grid.quantizer.maximumCode)
-            var sum = [UInt32](repeating: 0, count: length)
-            var seen = Set<Int>()
             var refused = 0
             for input in inputs {
-                open.bytesUp += Int64((input.codes.count * session.grid.bits + 7) / 8)
-                guard (0..<session.setup.devices.count).contains(input.phone), !seen.contains(input.phone),
-                    input.codes.count == length, input.tokens >= 0, input.codes.allSatisfy({ $0 <= maximum })
-                else {
-                    refused += 1
-                    continue
-                }
-                seen.insert(input.phone)
-                session.tokens[input.phone] = input.tokens
-                input.codes.withUnsafeBufferPointer { codes in
-                    sum.withUnsafeMutableBufferPointer { s in
-                        for i in 0..<length { s[i] &+= UInt32(codes[i]) }
-                    }
-                }
+                do { try session.receivePlain(input, in: open) } catch { refused += 1 }
             }
-            guard !seen.isEmpty else {
-                session.abandon("no phone's input reached the sum")
-                return SecureAggregationReply(
-                    answer: nil, abandonment: session.abandonment, refused: refused,
-                    serverMilliseconds: SecureAggregationSession.milliseconds(since: start))
-            }
-            let contributors = seen.sorted()
-            open.finishSecureSum(session, sum: sum, contributors: contributors)
-            return SecureAggregationReply(
-                answer: session.abandonment == nil
-                    ? SecureAggregationOutcome(contributors: contributors, recovered: 0) : nil,
-                abandonment: session.abandonment, refused: refused,
-                serverMilliseconds: SecureAggregationSession.milliseconds(since: start))
+            var reply = session.closePlain(in: open)
+            reply.refused += refused
+            reply.serverMilliseconds = SecureAggregationSession.milliseconds(since: start)
+            return reply
         }
     }
 
-    private func withSession<T>(
+    func withSession<T>(
         _ id: Int64, _ round: Int, _ summation: SecureAggregationSettings.Summation,
-        _ body: (OpenRound, SecureAggregationSession) -> T
+        _ body: (OpenRound, SecureAggregationSession) throws(ServerRejection) -> T
     ) throws(ServerRejection) -> T {
         let run = try active(id)
         return try run.withLock { () throws(ServerRejection) -> T in
             let open = try run.requireOpen(round: round)
-            return body(open, try open.requireSecureAggregation(summation))
+            return try body(open, try open.requireSecureAggregation(summation))
         }
     }
 }

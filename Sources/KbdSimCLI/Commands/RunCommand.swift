@@ -122,9 +122,9 @@ struct RunCommand: AsyncParsableCommand {
         if resume != nil, server == nil, !FileManager.default.fileExists(atPath: db) {
             throw ValidationError("--resume needs the store the run is in; \(db) does not exist (pass --db)")
         }
-        if secureAggregationOptions.secureAggregation, server != nil {
+        if secureAggregationOptions.secureAggregation, remoteTraining {
             throw ValidationError(
-                "--secure-aggregation runs in process only for now (the HTTP routes of its stages are not built); drop --server"
+                "--secure-aggregation with --remote-training is not built: workers pre-aggregate decoded updates, which masking hides; drop one of them"
             )
         }
     }
