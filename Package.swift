@@ -182,7 +182,8 @@ let package = Package(
             name: "FederationHTTPTests",
             dependencies: [
                 "FederationHTTP", "Federation", "FederationServer", "FederationFleet", "FederationProtocol", "RunStore",
-                "UpdateCodec", "LanguageModelTypes", "LanguageModels",
+                "UpdateCodec", "LanguageModelTypes", "LanguageModels", "Aggregation", "SecureAggregation",
+                "FederatedCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

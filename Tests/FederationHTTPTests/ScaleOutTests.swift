@@ -1,3 +1,4 @@
+import Aggregation
 import Federation
 import FederationFleet
 import FederationHTTP
@@ -135,6 +136,58 @@ struct ScaleOutTests {
         #expect(
             (first.rounds + second.rounds).map { Self.withoutTiming($0.summary) }
                 == expected.rounds.map { Self.withoutTiming($0.summary) })
+    }
+
+    @Test(
+        "A private sharded run (clip on the workers, central noise once on the coordinator) ends at the one-process model, clip tally and ε",
+        arguments: [PrivacyConfiguration.Mechanism.gaussian, .tree])
+    func privateRunOnWorkers(mechanism: PrivacyConfiguration.Mechanism) async throws {
+        var configuration = Self.shardedConfiguration()
+        var privacy = PrivacyConfiguration(noiseMultiplier: 0.8, clipNorm: 0.05)
+        privacy.mechanism = mechanism
+        if mechanism == .tree {
+            privacy.accounting = .tree
+            configuration.participation = ParticipationLimits(maximumParticipations: 2, minimumSeparation: 1)
+        }
+        configuration.privacy = privacy
+        let dataset = try FederatedDataset(configuration: configuration)
+        let localStore = try RunStore.inMemory()
+        let local = AggregationServer(store: localStore, loadDataset: { _ in dataset })
+        let expected = try await FederatedRunner(
+            transport: InProcessTransport(server: local), dataset: dataset, workers: 1
+        ).run(configuration: configuration)
+        let remoteStore = try RunStore.inMemory()
+        let outcome = try await Self.remoteRun(configuration, dataset: dataset, workers: 2, store: remoteStore)
+        #expect(outcome.finished && expected.finished)
+        let reference = expected.rounds.map { Self.withoutTiming($0.summary) }
+        #expect(outcome.rounds.map { Self.withoutTiming($0.summary) } == reference)
+        #expect(reference.allSatisfy { $0.privacy != nil })
+        #expect(Set(reference.map(\.modelSHA256)).count == configuration.rounds)
+
+        // The coordinator's clip report counts the workers' updates (carried in KBDP v2).
+        func clipReports(_ store: RunStore, _ run: Int64) throws -> [StageReportRecord] {
+            try store.stageReports(ofRun: run).filter { $0.stage == "clip" }
+        }
+        let localClip = try clipReports(localStore, expected.attachment.runID)
+        let remoteClip = try clipReports(remoteStore, outcome.attachment.runID)
+        #expect(localClip.count == configuration.rounds)
+        #expect(localClip.map(\.json) == remoteClip.map(\.json))
+        for (record, round) in zip(remoteClip, reference) {
+            let payload = try JSONDecoder().decode(ClipStage.Report.self, from: Data(record.json.utf8))
+            #expect(payload.updates == round.reported)
+            #expect(payload.clipped > 0, "the clip bound is tight enough to clip")
+        }
+    }
+
+    @Test("A sharded run refuses adaptive clipping, naming the flag")
+    func shardedRefusals() throws {
+        var adaptive = Self.shardedConfiguration()
+        var privacy = PrivacyConfiguration(noiseMultiplier: 2, clipNorm: 0.5)
+        privacy.adaptiveQuantile = 0.5
+        privacy.adaptiveCountNoise = 5
+        adaptive.privacy = privacy
+        let refusal = #expect(throws: FederationError.self) { try adaptive.validate() }
+        #expect(refusal?.message.contains("--dp-adaptive-quantile") == true, "\(refusal?.message ?? "")")
     }
 
     @Test("A late partial under an expired lease is refused with 410, and the shard is summed once")

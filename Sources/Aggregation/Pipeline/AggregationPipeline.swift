@@ -27,8 +27,15 @@ public struct AggregationPipeline: Sendable {
     public mutating func accept(_ update: inout ClientUpdate, into aggregate: inout RoundAggregate)
         throws(AggregationError)
     {
+        // A refused update leaves no count behind either (the clip stage counts into the aggregate).
+        let counts = aggregate.clipCounts
         for i in stages.indices {
-            try stages[i].process(&update, into: &aggregate)
+            do {
+                try stages[i].process(&update, into: &aggregate)
+            } catch {
+                aggregate.clipCounts = counts
+                throw error
+            }
             if update.isDiscarded {
                 aggregate.discarded += 1
                 return

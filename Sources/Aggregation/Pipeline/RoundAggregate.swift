@@ -19,10 +19,34 @@ public struct RoundAggregate: Sendable {
     /// fixed-denominator estimator (McMahan et al. 2018), which does not depend on who
     /// reported. nil: the sum's total weight.
     public var denominator: Double?
+    /// What the clip stage saw (kept here, not in the stage, so shards' counts merge with
+    /// their sums: a worker's partial carries them to the coordinator).
+    public var clipCounts = ClipCounts()
 
     /// An empty aggregate for `round` over `parameterCount` parameters.
     public init(round: Int, parameterCount: Int) {
         self.round = round
         sum = WeightedSum(parameterCount: parameterCount)
+    }
+}
+
+/// A round's clipping tally: the updates a clip stage saw, those it scaled down, and those
+/// whose norm was within the bound (adaptive clipping's indicator).
+public struct ClipCounts: Sendable, Equatable {
+    public var updates = 0
+    public var clipped = 0
+    public var unclipped = 0
+
+    public init(updates: Int = 0, clipped: Int = 0, unclipped: Int = 0) {
+        self.updates = updates
+        self.clipped = clipped
+        self.unclipped = unclipped
+    }
+
+    /// Adds another shard's tally.
+    public static func += (a: inout ClipCounts, b: ClipCounts) {
+        a.updates += b.updates
+        a.clipped += b.clipped
+        a.unclipped += b.unclipped
     }
 }

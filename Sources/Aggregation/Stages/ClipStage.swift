@@ -65,9 +65,6 @@ public struct ClipStage: AggregationStage {
     public let adaptive: Adaptive?
     private let seed: UInt64
     private var round = 0
-    private var updates = 0
-    private var clipped = 0
-    private var unclipped = 0
     private var layerFactors: [Double]
 
     /// A clip stage starting at `clipNorm`; `seed` drives adaptive clipping's count noise.
@@ -107,9 +104,6 @@ public struct ClipStage: AggregationStage {
 
     public mutating func beginRound(_ round: Int) {
         self.round = round
-        updates = 0
-        clipped = 0
-        unclipped = 0
     }
 
     public mutating func process(_ update: inout ClientUpdate, into aggregate: inout RoundAggregate)
@@ -122,7 +116,7 @@ public struct ClipStage: AggregationStage {
         }
         let norm = VectorNorm.l2(UnsafeBufferPointer(values))
         // Adaptive clipping's indicator: was the whole update within the bound?
-        if norm <= clipNorm { unclipped += 1 }
+        if norm <= clipNorm { aggregate.clipCounts.unclipped += 1 }
         var scaledAny = false
         switch granularity {
         case .flat:
@@ -136,15 +130,17 @@ public struct ClipStage: AggregationStage {
                 }
             }
         }
-        if scaledAny { clipped += 1 }
-        updates += 1
+        if scaledAny { aggregate.clipCounts.clipped += 1 }
+        aggregate.clipCounts.updates += 1
         aggregate.clipNorm = clipNorm
         update.values = values
     }
 
     public mutating func finish(_ aggregate: inout RoundAggregate, weights: inout [Float]) throws(AggregationError) {
         aggregate.clipNorm = clipNorm
-        var report = Report(clipNorm: clipNorm, updates: updates, clipped: clipped, nextClipNorm: clipNorm)
+        let counts = aggregate.clipCounts
+        let (updates, unclipped) = (counts.updates, counts.unclipped)
+        var report = Report(clipNorm: clipNorm, updates: updates, clipped: counts.clipped, nextClipNorm: clipNorm)
         if let a = adaptive, updates > 0 {
             var rng = SplitMix64(seed: seed, streams: 0xADA971, UInt64(round))
             let noisy = Double(unclipped) + a.countNoiseStandardDeviation * rng.nextStandardNormal()

@@ -5,10 +5,13 @@ import Foundation
 /// One shard's partial aggregate, as a worker uploads it (`KBDP`): the weighted sum of its
 /// phones' decoded updates, the weights' total, and what each phone did.
 ///
-///     "KBDP", version u16 (1), reserved u16, run i64, round u32, shard u32, lease i64,
-///     layout hash u64, parameter count u32, summed u32, discarded u32, total weight f64 bits,
+///     "KBDP", version u16 (2), reserved u16, run i64, round u32, shard u32, lease i64,
+///     layout hash u64, parameter count u32, summed u32, discarded u32, clip: updates u32,
+///     clipped u32, within the bound u32 (version 2 only), total weight f64 bits,
 ///     has weight bound u8, weight bound f32 bits, device JSON length u32, device JSON
 ///     ([ShardDeviceReport], sorted keys), weighted sum f32…, CRC-32
+///
+/// Version 1 (without the clip tally) still decodes, with a zero tally.
 ///
 /// The sum is float32 exactly as the worker's ``Aggregation/WeightedSum`` held it, so the
 /// coordinator merges the same bits a one-process run would have summed.
@@ -30,6 +33,11 @@ public struct PartialAggregate: Sendable, Equatable {
     public var weightBound: Float?
     /// Each phone of the shard, in its order.
     public var devices: [ShardDeviceReport]
+    /// The clip stage's tally on the worker (runs with `--dp-clip`): updates it saw, updates
+    /// it scaled down, updates within the bound (all 0 without a clip stage).
+    public var clipUpdates = 0
+    public var clipped = 0
+    public var withinClip = 0
 
     public init(
         run: Int64, round: Int, shard: Int, lease: Int64, layoutHash: UInt64, weightedSum: [Float], totalWeight: Double,
@@ -59,7 +67,7 @@ public struct PartialAggregate: Sendable, Equatable {
         let json = (try? encoder.encode(devices)).map(Array.init) ?? Array("[]".utf8)
         var w = FrameWriter(capacity: 80 + json.count + 4 * weightedSum.count)
         w.append(Self.magic)
-        w.u16(1)
+        w.u16(2)
         w.u16(0)
         w.i64(run)
         w.u32(UInt32(round))
@@ -69,6 +77,9 @@ public struct PartialAggregate: Sendable, Equatable {
         w.u32(UInt32(weightedSum.count))
         w.u32(UInt32(summed))
         w.u32(UInt32(discarded))
+        w.u32(UInt32(clipUpdates))
+        w.u32(UInt32(clipped))
+        w.u32(UInt32(withinClip))
         w.u64(totalWeight.bitPattern)
         w.u8(weightBound == nil ? 0 : 1)
         w.u32((weightBound ?? 0).bitPattern)
@@ -91,7 +102,11 @@ public struct PartialAggregate: Sendable, Equatable {
         guard try r.raw(4) == magic else {
             throw FederationError(.protocolViolation, "\(what): bad magic (not a KBDP partial aggregate)")
         }
-        guard try r.u16() == 1 else { throw FederationError(.protocolViolation, "\(what): unsupported version") }
+        let version = try r.u16()
+        guard version == 1 || version == 2 else {
+            throw FederationError(
+                .protocolViolation, "\(what): unsupported version \(version) (this kbd-sim reads 1 and 2)")
+        }
         _ = try r.u16()
         let run = try r.i64()
         let round = Int(try r.u32())
@@ -108,6 +123,14 @@ public struct PartialAggregate: Sendable, Equatable {
         }
         let summed = Int(try r.u32())
         let discarded = Int(try r.u32())
+        var clip = (updates: 0, clipped: 0, within: 0)
+        if version >= 2 { clip = (Int(try r.u32()), Int(try r.u32()), Int(try r.u32())) }
+        guard clip.clipped <= clip.updates, clip.within <= clip.updates, clip.updates <= summed + discarded else {
+            throw FederationError(
+                .protocolViolation,
+                "\(what): its clip tally (\(clip.clipped) and \(clip.within) of \(clip.updates)) does not fit its \(summed + discarded) updates"
+            )
+        }
         let totalWeight = Double(bitPattern: try r.u64())
         let hasBound = try r.u8()
         let bound = Float(bitPattern: try r.u32())
@@ -140,9 +163,11 @@ public struct PartialAggregate: Sendable, Equatable {
         guard r.remaining == 0 else {
             throw FederationError(.protocolViolation, "\(what): \(r.remaining) trailing bytes")
         }
-        return PartialAggregate(
+        var partial = PartialAggregate(
             run: run, round: round, shard: shard, lease: lease, layoutHash: layoutHash, weightedSum: values,
             totalWeight: totalWeight, summed: summed, discarded: discarded, weightBound: hasBound == 1 ? bound : nil,
             devices: devices)
+        (partial.clipUpdates, partial.clipped, partial.withinClip) = clip
+        return partial
     }
 }

@@ -58,9 +58,13 @@ extension RunConfiguration {
         try model.validate(vocabularySize: vocabularySize)
     }
 
-    /// The stages that can run on shards' partial sums: per update they only decode, weight
-    /// and add, and nothing of theirs but the sum carries from one update to the next.
-    static let shardableStages: Set<String> = ["decode", "weight", "sum", "server-optimizer"]
+    /// The stages that can run on shards' partial sums: per update they only decode, weight,
+    /// clip and add, and nothing of theirs but the sum and the clip tally (which the partial
+    /// carries) goes from one update to the next; the noise, the tree and the server
+    /// optimizer act once on the merged sum, on the coordinator.
+    static let shardableStages: Set<String> = [
+        "decode", "weight", "clip", "gaussian-noise", "sum", "ftrl-tree", "server-optimizer",
+    ]
 
     /// `--shard-size` (docs/scale-out.md): neural models, a size within the cohort, and a
     /// chain whose stages before the server optimizer look at each update alone.
@@ -81,12 +85,18 @@ extension RunConfiguration {
                 "--shard-size with --secure-aggregation is not built yet (it needs one SecAgg+ instance per shard); drop one of them"
             )
         }
+        if privacy?.adaptiveQuantile != nil {
+            throw FederationError(
+                .invalidConfiguration,
+                "--shard-size with adaptive clipping (--dp-adaptive-quantile) is not built: the clip norm moves every round on the coordinator, and workers clip at the configured one; drop one of them"
+            )
+        }
         for stage in effectiveAggregationStages {
             let name = String(stage.prefix { $0 != ":" })
             guard Self.shardableStages.contains(name) else {
                 throw FederationError(
                     .invalidConfiguration,
-                    "--shard-size: the \(name) stage needs every update of the round on one server (or keeps per-round state across updates), so it cannot run on shards' partial sums; drop --shard-size or use a chain of decode, weight, sum and server-optimizer"
+                    "--shard-size: the \(name) stage needs every update of the round on one server (or keeps per-round state across updates), so it cannot run on shards' partial sums; drop --shard-size or use a chain of decode, weight, clip, gaussian-noise, sum, ftrl-tree and server-optimizer"
                 )
             }
         }

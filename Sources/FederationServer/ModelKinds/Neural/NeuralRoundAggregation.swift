@@ -112,16 +112,21 @@ final class NeuralRoundAggregation: RoundAggregation {
             weightedSum: partial.weightedSum, totalWeight: partial.totalWeight, count: partial.summed)
         shard.discarded = partial.discarded
         shard.weightBound = partial.weightBound
+        shard.clipCounts = ClipCounts(
+            updates: partial.clipUpdates, clipped: partial.clipped, unclipped: partial.withinClip)
         shards[partial.shard] = shard
         fromWorkers.insert(partial.shard)
     }
 
     func partialAggregate(run: Int64, shard: Int, lease: Int64, devices: [ShardDeviceReport]) -> PartialAggregate? {
-        PartialAggregate(
+        var partial = PartialAggregate(
             run: run, round: envelope.round, shard: shard, lease: lease, layoutHash: global.model.layoutHash,
             weightedSum: Array(aggregate.sum.weightedSum), totalWeight: aggregate.sum.totalWeight,
             summed: aggregate.sum.count, discarded: aggregate.discarded, weightBound: aggregate.weightBound,
             devices: devices)
+        let counts = aggregate.clipCounts
+        (partial.clipUpdates, partial.clipped, partial.withinClip) = (counts.updates, counts.clipped, counts.unclipped)
+        return partial
     }
 
     var secureAggregationLength: Int? { values.count }
@@ -148,6 +153,7 @@ final class NeuralRoundAggregation: RoundAggregation {
             let shard = shards[index]!
             aggregate.sum.merge(shard.sum)
             aggregate.discarded += shard.discarded
+            aggregate.clipCounts += shard.clipCounts
             if aggregate.weightBound == nil { aggregate.weightBound = shard.weightBound }
         }
         shards = [:]
