@@ -177,6 +177,17 @@ struct WorkerCommandTests {
         #expect(remoteSummary["finished"] as? Bool == true)
         #expect(remoteSummary["model sha256"] as? String != nil)
         #expect(remoteSummary["model sha256"] as? String == localSummary["model sha256"] as? String)
+
+        // The coordinator's store shows what each worker did.
+        let show = try KbdSimRunner.run(["runs", "show", "1", "--db", folder.path + "/server.sqlite"])
+        #expect(show.status == 0, "\(show.stderr)")
+        #expect(show.stdout.contains("workers over 4 sharded rounds"), "\(show.stdout)")
+        #expect(show.stdout.contains("tokens/s") && show.stdout.contains("s/lease"), "\(show.stdout)")
+        let shown = try KbdSimRunner.run(["runs", "show", "1", "--db", folder.path + "/server.sqlite", "--json"])
+        let workers = try shown.json()["workers"] as? [[String: Any]] ?? []
+        #expect(!workers.isEmpty)
+        #expect(workers.reduce(0) { $0 + ($1["shards"] as? Int ?? 0) } >= 16, "4 rounds of 4 shards")
+        #expect(workers.allSatisfy { ($0["MB in"] as? Double ?? 0) > 0 && $0["lease s"] != nil })
     }
 }
 

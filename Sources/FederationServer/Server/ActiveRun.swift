@@ -124,12 +124,7 @@ final class ActiveRun: @unchecked Sendable {
         try open.accountShards()
         if let (throughput, releases) = delivered {
             for (worker, t) in throughput {
-                var total = workerThroughput[worker] ?? WorkerThroughput()
-                total.shards += t.shards
-                total.phones += t.phones
-                total.tokens += t.tokens
-                total.trainSeconds += t.trainSeconds
-                workerThroughput[worker] = total
+                workerThroughput[worker, default: WorkerThroughput()] += t
             }
             leaseReleases += releases
         }
@@ -406,7 +401,9 @@ final class OpenRound: @unchecked Sendable {
 extension OpenRound {
     /// Takes a worker's partial for its lease: checks the lease, that the partial names the
     /// shard's phones in order and fits the cohort, then sums it (nothing changes on a refusal).
-    func receivePartial(_ partial: PartialAggregate, now: Date) throws(ServerRejection) -> PartialReceipt {
+    func receivePartial(_ partial: PartialAggregate, bytes partialBytes: Int, now: Date) throws(ServerRejection)
+        -> PartialReceipt
+    {
         guard var work = shardWork else {
             throw ServerRejection(.noOpenRound, "round \(opening.round) has no shards published for workers")
         }
@@ -437,7 +434,7 @@ extension OpenRound {
             }
         }
         try aggregation.receivePartial(partial)
-        work.record(partial.lease, devices: partial.devices)
+        work.record(partial.lease, devices: partial.devices, bytes: partialBytes, now: now)
         shardWork = work
         return PartialReceipt(accepted: true, shardsReceived: work.received.count)
     }
@@ -471,9 +468,9 @@ extension OpenRound {
 
 /// A sharded round's `workers` stage report: what each worker delivered, and the leases that
 /// expired or were given back (docs/scale-out.md).
-struct WorkersReport: Codable {
-    var workers: [String: WorkerThroughput]
-    var releases: Int
+public struct WorkersReport: Codable, Sendable {
+    public var workers: [String: WorkerThroughput]
+    public var releases: Int
 }
 
 /// 64-bit FNV-1a.

@@ -151,7 +151,7 @@ extension AggregationServer {
             guard partial.lease == lease else {
                 throw ServerRejection(.badRequest, "the partial was made under lease \(partial.lease), not \(lease)")
             }
-            return try open.receivePartial(partial, now: now)
+            return try open.receivePartial(partial, bytes: bytes.count, now: now)
         }
     }
 

@@ -412,6 +412,14 @@ public final class AggregationServer: @unchecked Sendable {
             "kbdsim_worker_train_seconds_total", "counter", "A worker's phones' training seconds, per active run.",
             perWorker { $0.trainSeconds })
         metric(
+            "kbdsim_worker_lease_seconds_total", "counter",
+            "Wall seconds from a worker's leases to their accepted partials, per active run.",
+            perWorker { $0.leaseSeconds })
+        metric(
+            "kbdsim_worker_partial_bytes_total", "counter",
+            "Bytes of a worker's accepted partials (its share of the coordinator's ingress), per active run.",
+            perWorker { Double($0.partialBytes) })
+        metric(
             "kbdsim_run_lease_releases_total", "counter",
             "Shard leases that expired or were given back and went to another worker, per active run.",
             workers.map { ("{run=\"\($0.0)\"}", Double($0.2)) })

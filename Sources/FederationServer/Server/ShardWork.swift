@@ -12,7 +12,7 @@ struct ShardWork {
     /// Shards not leased and not received, in the order they go out.
     private(set) var waiting: [Int]
     /// Live leases: lease id → shard and expiry.
-    private(set) var leases: [Int64: (shard: Int, worker: String, expires: Date)] = [:]
+    private(set) var leases: [Int64: (shard: Int, worker: String, leased: Date, expires: Date)] = [:]
     /// Leases whose partial was accepted (a retry of one is acknowledged, not summed again).
     private(set) var accepted: Set<Int64> = []
     /// Each received shard's phones, by shard (accounted in shard order at the close).
@@ -43,7 +43,7 @@ struct ShardWork {
         expireLeases(now: now)
         guard !waiting.isEmpty else { return nil }
         let shard = waiting.removeFirst()
-        leases[lease] = (shard, worker, now.addingTimeInterval(publication.leaseSeconds))
+        leases[lease] = (shard, worker, now, now.addingTimeInterval(publication.leaseSeconds))
         return publication.shards[shard]
     }
 
@@ -75,8 +75,8 @@ struct ShardWork {
         return nil
     }
 
-    /// Records the accepted partial of `lease`.
-    mutating func record(_ lease: Int64, devices: [ShardDeviceReport]) {
+    /// Records the accepted partial of `lease` (`bytes` long, arrived at `now`).
+    mutating func record(_ lease: Int64, devices: [ShardDeviceReport], bytes: Int, now: Date) {
         guard let held = leases.removeValue(forKey: lease) else { return }
         accepted.insert(lease)
         received[held.shard] = devices
@@ -85,6 +85,8 @@ struct ShardWork {
         t.phones += devices.count
         t.tokens += devices.reduce(0) { $0 + $1.tokens }
         t.trainSeconds += devices.reduce(0) { $0 + $1.trainSeconds }
+        t.leaseSeconds += max(0, now.timeIntervalSince(held.leased))
+        t.partialBytes += bytes
         throughput[held.worker] = t
     }
 
@@ -103,6 +105,37 @@ public struct WorkerThroughput: Sendable, Equatable, Codable {
     public var phones = 0
     public var tokens = 0
     public var trainSeconds = 0.0
+    /// Wall seconds from each lease to its accepted partial, summed (the worker's time on its
+    /// shards: model download, training, encoding, pre-aggregation, upload).
+    public var leaseSeconds = 0.0
+    /// Bytes of its accepted partials (its share of the coordinator's ingress).
+    public var partialBytes = 0
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case shards, phones, tokens, trainSeconds, leaseSeconds, partialBytes
+    }
+
+    /// Decodes stored figures; reports stored before the lease time and bytes were kept read
+    /// them as 0.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        shards = try c.decode(Int.self, forKey: .shards)
+        phones = try c.decode(Int.self, forKey: .phones)
+        tokens = try c.decode(Int.self, forKey: .tokens)
+        trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
+        leaseSeconds = try c.decodeIfPresent(Double.self, forKey: .leaseSeconds) ?? 0
+        partialBytes = try c.decodeIfPresent(Int.self, forKey: .partialBytes) ?? 0
+    }
+
+    /// Adds another round's figures.
+    public static func += (a: inout WorkerThroughput, b: WorkerThroughput) {
+        a.shards += b.shards
+        a.phones += b.phones
+        a.tokens += b.tokens
+        a.trainSeconds += b.trainSeconds
+        a.leaseSeconds += b.leaseSeconds
+        a.partialBytes += b.partialBytes
+    }
 }

@@ -137,6 +137,7 @@ struct RunsShowCommand: ParsableCommand {
             printJSON([
                 "run": id, "created": run.createdAt, "status": run.status.rawValue, "configuration": config,
                 "devices participating": participation.count,
+                "workers": Self.workers(stageReports.values.flatMap { $0 })?.rows ?? [],
                 "rounds": rounds.map { r -> [String: Any] in
                     var row: [String: Any] = [
                         "round": r.number, "virtual start": r.virtualStart, "virtual end": r.virtualEnd,
@@ -222,6 +223,7 @@ struct RunsShowCommand: ParsableCommand {
             table.append(cells)
         }
         print(table.render())
+        if let workers = Self.workerTable(stageReports.values.flatMap { $0 }) { print("\n" + workers) }
         if isPrivate,
             let json = stageReports.values.flatMap({ $0 }).filter({ $0.stage == "privacy" }).max(by: {
                 $0.round < $1.round
@@ -231,6 +233,64 @@ struct RunsShowCommand: ParsableCommand {
             print("\nprivacy after round \(rounds.last?.number ?? 0): \(object["assumption"] as? String ?? "")")
         }
         print("\nconfiguration:\n\(run.config)")
+    }
+}
+
+extension RunsShowCommand {
+    /// The run's workers over its committed sharded rounds (the rounds' `workers` reports):
+    /// one row per worker with the table's keys, the rounds and the re-leases; nil when no
+    /// round was trained on workers.
+    static func workers(_ reports: [StageReportRecord]) -> (rows: [[String: Any]], rounds: Int, releases: Int)? {
+        var totals: [String: WorkerThroughput] = [:]
+        var releases = 0
+        var rounds = 0
+        for record in reports where record.stage == "workers" {
+            guard let report = try? JSONDecoder().decode(WorkersReport.self, from: Data(record.json.utf8)) else {
+                continue
+            }
+            rounds += 1
+            releases += report.releases
+            for (worker, t) in report.workers { totals[worker, default: WorkerThroughput()] += t }
+        }
+        guard !totals.isEmpty else { return nil }
+        let rows = totals.sorted(by: { $0.key < $1.key }).map { worker, t -> [String: Any] in
+            let wall = t.leaseSeconds
+            var row: [String: Any] = [
+                "worker": worker, "shards": t.shards, "phones": t.phones, "tokens": t.tokens,
+                "train s": t.trainSeconds, "lease s": wall, "MB in": Double(t.partialBytes) / 1e6,
+            ]
+            if wall > 0 {
+                row["phones/s"] = Double(t.phones) / wall
+                row["tokens/s"] = Double(t.tokens) / wall
+            }
+            if t.shards > 0 { row["s/lease"] = wall / Double(t.shards) }
+            return row
+        }
+        return (rows, rounds, releases)
+    }
+
+    /// ``workers(_:)`` as a table.
+    static func workerTable(_ reports: [StageReportRecord]) -> String? {
+        guard let (rows, rounds, releases) = workers(reports) else { return nil }
+        let columns = [
+            "worker", "shards", "phones", "tokens", "train s", "lease s", "phones/s", "tokens/s", "s/lease", "MB in",
+        ]
+        var table = SummaryTable(columns: columns)
+        for row in rows {
+            table.append(
+                columns.map { key in
+                    switch row[key] {
+                    case let text as String: text
+                    case let count as Int: grouped(count)
+                    case let value as Double where key == "tokens/s": grouped(Int(value.rounded()))
+                    case let value as Double: fixed(value, digits: 2)
+                    default: ""
+                    }
+                })
+        }
+        return
+            "workers over \(rounds) sharded rounds (lease s: from each lease to its accepted partial; \(releases) leases expired or given back and went to another worker):\n"
+            + table.render()
     }
 }
 
