@@ -82,6 +82,36 @@ struct SecureAggregationRunTests {
         #expect(again.rounds.compactMap(\.summary.secureAggregation?.recovered) == reports.map(\.recovered))
     }
 
+    @Test("Without random failures, phones that stop being eligible between stages drop out, as the fleet says")
+    func eligibilityDropsPhones() async throws {
+        var c = Self.configuration(dropout: 0, rounds: 5)
+        c.cohort = 16
+        c.secureAggregation?.stageSeconds = 900
+        let outcome = try await run(c, server: try Fixtures.server())
+        #expect(outcome.finished)
+        let reports = outcome.rounds.compactMap(\.summary.secureAggregation)
+        #expect(reports.count == 5)
+        // Every departure is the fleet's: a phone not eligible at some minute of a gap.
+        #expect(reports.allSatisfy { $0.unplugged == $0.droppedBetweenStages })
+        #expect(reports.reduce(0) { $0 + ($1.unplugged ?? 0) } > 0, "15-minute gaps lose some phones")
+        #expect(reports.reduce(0) { $0 + $1.recovered } > 0, "and the recovery path runs")
+        // The plain comparison loses the same phones before their input: the same contributors.
+        var plain = c
+        plain.secureAggregation?.summation = .plain
+        let compared = try await run(plain, server: try Fixtures.server()).rounds.compactMap(
+            \.summary.secureAggregation)
+        #expect(compared.count == reports.count)
+        for (m, p) in zip(reports, compared) where m.abandoned == nil {
+            #expect(p.contributors == m.contributors)
+            #expect((p.unplugged ?? 0) <= (m.unplugged ?? 0), "plain does not count the gap after the input")
+        }
+        // A stage gap out of range is refused with the flag's name.
+        var bad = c
+        bad.secureAggregation?.stageSeconds = 0
+        let refusal = #expect(throws: FederationError.self) { try bad.validate() }
+        #expect(refusal?.message.contains("--secagg-stage-seconds") == true)
+    }
+
     @Test("A round that loses too many phones is abandoned: nothing is stepped, and the run goes on")
     func tooManyDropoutsAbandon() async throws {
         let c = Self.configuration(dropout: 0.9, rounds: 3)

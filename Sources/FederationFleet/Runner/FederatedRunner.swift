@@ -179,7 +179,7 @@ public final class FederatedRunner: @unchecked Sendable {
             if !trained.isEmpty {
                 let secure = try await SecureAggregationFleetRound(
                     transport: transport, runID: runID, round: round, settings: settings, runSeed: c.seed,
-                    parallelism: workers
+                    parallelism: workers, population: fleet.population, protocolStart: outcome.closeTime
                 ).run(trained.map(\.report))
                 secureAggregation = secure.report
                 for phone in secure.contributors {

@@ -1,5 +1,6 @@
 import FederatedCore
 import FederationProtocol
+import Fleet
 import SecureAggregation
 
 /// The fleet's side of a secure-aggregation round: the phones that trained run the SecAgg+
@@ -18,6 +19,11 @@ struct SecureAggregationFleetRound {
     let runSeed: UInt64
     /// Phones of the masked-input stage computed at once.
     let parallelism: Int
+    /// The fleet, whose phones drop out when they stop being eligible between two stages
+    /// (nil: only the seeded random failures).
+    var population: DevicePopulation? = nil
+    /// Virtual time the first stage starts (the round's reporting closes).
+    var protocolStart = 0
 
     /// What the round gave: its report and the phones (indices into the reports) in the sum.
     struct Result {
@@ -42,8 +48,28 @@ struct SecureAggregationFleetRound {
         return rng.nextUnitDouble() < probability
     }
 
-    private func drops(_ device: Int, _ gap: Gap) -> Bool {
-        Self.drops(device: device, round: round, gap: gap, probability: settings.stageDropout, seed: runSeed)
+    /// Why a phone leaves the round in a gap between two stages.
+    enum Departure {
+        /// It stopped being eligible (unplugged, off unmetered Wi-Fi, picked up).
+        case unplugged
+        /// Its connection failed (the seeded ``SecureAggregationSettings/stageDropout``).
+        case failed
+    }
+
+    /// Whether and why `device` leaves in `gap`: gap g spans the virtual seconds
+    /// (start + (g − 1)·s, start + g·s] after the protocol starts, s the stage seconds.
+    private func departure(_ device: Int, _ gap: Gap) -> Departure? {
+        if let population {
+            let seconds = settings.stageSeconds
+            let from = protocolStart + (Int(gap.rawValue) - 1) * seconds
+            if !population.isEligible(device, at: from + seconds)
+                || population.eligibilityEnd(device, after: from, through: from + seconds) != nil
+            {
+                return .unplugged
+            }
+        }
+        return Self.drops(device: device, round: round, gap: gap, probability: settings.stageDropout, seed: runSeed)
+            ? .failed : nil
     }
 
     /// Runs the protocol for `reports` (the phones that trained, in arrival order: phone i is
@@ -59,11 +85,13 @@ struct SecureAggregationFleetRound {
 
     private func plain(_ reports: [DeviceReport], setup: SecureAggregationSetup) async throws -> Result {
         var dropped = 0
+        var unplugged = 0
         var inputs: [PlainQuantizedInput] = []
         var up = Tally()
         for (phone, r) in reports.enumerated() {
-            if drops(r.device, .afterAdvertiseKeys) || drops(r.device, .afterShareKeys) {
+            if let gone = departure(r.device, .afterAdvertiseKeys) ?? departure(r.device, .afterShareKeys) {
                 dropped += 1
+                if gone == .unplugged { unplugged += 1 }
                 continue
             }
             inputs.append(PlainQuantizedInput(phone: phone, codes: r.bytes, tokens: r.tokens))
@@ -74,12 +102,12 @@ struct SecureAggregationFleetRound {
             stage: "plain-input", phones: up.phones, bytesUpPerPhone: up.mean, bytesDownPerPhone: 0,
             phoneMilliseconds: 0, serverMilliseconds: reply.serverMilliseconds)
         let contributors = reply.answer?.contributors ?? []
-        return Result(
-            report: SecureAggregationReport(
-                summation: "plain", cohort: reports.count, neighbours: 0, threshold: 0, inputBits: setup.inputBits,
-                ringBits: setup.inputBits, stages: [stage], contributors: contributors.count,
-                droppedBetweenStages: dropped, recovered: 0, refused: reply.refused, abandoned: reply.abandonment),
-            contributors: contributors)
+        var report = SecureAggregationReport(
+            summation: "plain", cohort: reports.count, neighbours: 0, threshold: 0, inputBits: setup.inputBits,
+            ringBits: setup.inputBits, stages: [stage], contributors: contributors.count,
+            droppedBetweenStages: dropped, recovered: 0, refused: reply.refused, abandoned: reply.abandonment)
+        report.unplugged = unplugged
+        return Result(report: report, contributors: contributors)
     }
 
     private func masked(_ reports: [DeviceReport], setup: SecureAggregationSetup) async throws -> Result {
@@ -87,14 +115,15 @@ struct SecureAggregationFleetRound {
         var stages: [SecureAggregationReport.Stage] = []
         var refused = 0
         var dropped = 0
+        var unplugged = 0
         var ringBits = setup.inputBits
         func result(_ abandonment: String?, contributors: [Int] = [], recovered: Int = 0) -> Result {
-            Result(
-                report: SecureAggregationReport(
-                    summation: "masked", cohort: k, neighbours: setup.neighbours, threshold: setup.threshold,
-                    inputBits: setup.inputBits, ringBits: ringBits, stages: stages, contributors: contributors.count,
-                    droppedBetweenStages: dropped, recovered: recovered, refused: refused, abandoned: abandonment),
-                contributors: contributors)
+            var report = SecureAggregationReport(
+                summation: "masked", cohort: k, neighbours: setup.neighbours, threshold: setup.threshold,
+                inputBits: setup.inputBits, ringBits: ringBits, stages: stages, contributors: contributors.count,
+                droppedBetweenStages: dropped, recovered: recovered, refused: refused, abandoned: abandonment)
+            report.unplugged = unplugged
+            return Result(report: report, contributors: contributors)
         }
         func record<A>(
             _ stage: SecureAggregationStage, _ up: Tally, _ down: Tally, _ times: [Double],
@@ -137,7 +166,7 @@ struct SecureAggregationFleetRound {
         let keys = try await transport.secureAggregationAdvertiseKeys(run: runID, round: round, advertised)
         record(.advertiseKeys, up, Tally(), times, keys)
         guard let neighbourKeys = keys.answer else { return result(keys.abandonment) }
-        dropOut(.afterAdvertiseKeys, &clients, reports, &dropped)
+        dropOut(.afterAdvertiseKeys, &clients, reports, &dropped, &unplugged)
 
         // Stage 1: share keys.
         up = Tally()
@@ -164,7 +193,7 @@ struct SecureAggregationFleetRound {
         let shares = try await transport.secureAggregationShareKeys(run: runID, round: round, sharing)
         record(.shareKeys, up, down, times, shares)
         guard let forwarded = shares.answer else { return result(shares.abandonment) }
-        dropOut(.afterShareKeys, &clients, reports, &dropped)
+        dropOut(.afterShareKeys, &clients, reports, &dropped, &unplugged)
 
         // Stage 2: masked inputs, in parallel batches (at most a batch of masked vectors at once).
         up = Tally()
@@ -230,7 +259,7 @@ struct SecureAggregationFleetRound {
             .maskedInput, up, down, times,
             SecureAggregationReply<Void>(answer: nil, serverMilliseconds: serverMilliseconds))
         guard let requests else { return result("the masked-input stage did not close") }
-        dropOut(.afterMaskedInput, &clients, reports, &dropped)
+        dropOut(.afterMaskedInput, &clients, reports, &dropped, &unplugged)
 
         // Stage 3: unmask.
         up = Tally()
@@ -262,11 +291,14 @@ struct SecureAggregationFleetRound {
 
     /// Phones still in the round that drop out in `gap` stop sending.
     private func dropOut(
-        _ gap: Gap, _ clients: inout [SecureAggregationClient?], _ reports: [DeviceReport], _ dropped: inout Int
+        _ gap: Gap, _ clients: inout [SecureAggregationClient?], _ reports: [DeviceReport], _ dropped: inout Int,
+        _ unplugged: inout Int
     ) {
-        for phone in clients.indices where clients[phone] != nil && drops(reports[phone].device, gap) {
+        for phone in clients.indices where clients[phone] != nil {
+            guard let gone = departure(reports[phone].device, gap) else { continue }
             clients[phone] = nil
             dropped += 1
+            if gone == .unplugged { unplugged += 1 }
         }
     }
 

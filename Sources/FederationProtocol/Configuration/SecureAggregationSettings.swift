@@ -28,20 +28,25 @@ public struct SecureAggregationSettings: Codable, Sendable, Equatable {
     public var corruptFraction: Double = 0.05
     /// δ, the dropout the round's k and t are designed to survive: in [0, 1).
     public var designDropout: Double = 0.2
+    /// Virtual seconds from one protocol stage to the next (the stages start when the round's
+    /// reporting closes). A phone that stops being eligible in a gap (unplugged, off Wi-Fi,
+    /// picked up) drops out there, on top of ``stageDropout``: 1…3600.
+    public var stageSeconds: Int = 60
 
     /// Settings with the defaults (masked, 5% dropout per gap, γ = 5%, δ = 20%).
     public init(
         summation: Summation = .masked, stageDropout: Double = 0.05, corruptFraction: Double = 0.05,
-        designDropout: Double = 0.2
+        designDropout: Double = 0.2, stageSeconds: Int = 60
     ) {
         self.summation = summation
         self.stageDropout = stageDropout
         self.corruptFraction = corruptFraction
         self.designDropout = designDropout
+        self.stageSeconds = stageSeconds
     }
 
     enum CodingKeys: String, CodingKey {
-        case summation, stageDropout, corruptFraction, designDropout
+        case summation, stageDropout, corruptFraction, designDropout, stageSeconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -50,6 +55,7 @@ public struct SecureAggregationSettings: Codable, Sendable, Equatable {
         stageDropout = try c.decodeIfPresent(Double.self, forKey: .stageDropout) ?? 0.05
         corruptFraction = try c.decodeIfPresent(Double.self, forKey: .corruptFraction) ?? 0.05
         designDropout = try c.decodeIfPresent(Double.self, forKey: .designDropout) ?? 0.2
+        stageSeconds = try c.decodeIfPresent(Int.self, forKey: .stageSeconds) ?? 60
     }
 }
 

@@ -148,6 +148,10 @@ public struct SecureAggregationReport: Codable, Sendable, Equatable {
     public var contributors: Int
     /// Phones that dropped out between stages.
     public var droppedBetweenStages: Int
+    /// Of which: phones that stopped being eligible in a gap (unplugged, off Wi-Fi, in use);
+    /// the rest failed at random (``SecureAggregationSettings/stageDropout``). nil in reports
+    /// stored before it was counted.
+    public var unplugged: Int?
     /// Phones whose masks were removed through their neighbours' shares.
     public var recovered: Int
     /// Messages the server or a phone refused.

@@ -21,6 +21,12 @@ extension RunConfiguration {
                 "--secagg-dropout must be in [0, 1) (got \(settings.stageDropout)): the chance a phone drops between two stages"
             )
         }
+        guard (1...3600).contains(settings.stageSeconds) else {
+            throw FederationError(
+                .invalidConfiguration,
+                "--secagg-stage-seconds must be in 1…3600 (got \(settings.stageSeconds)): the virtual seconds between two protocol stages"
+            )
+        }
         guard (0..<1).contains(settings.corruptFraction), (0..<1).contains(settings.designDropout) else {
             throw refuse(
                 "the colluding fraction γ and the design dropout δ must be in [0, 1) (got \(settings.corruptFraction), \(settings.designDropout))"

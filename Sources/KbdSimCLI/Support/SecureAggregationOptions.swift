@@ -7,20 +7,31 @@ struct SecureAggregationOptions: ParsableArguments {
     @Flag(
         name: .long,
         help: ArgumentHelp(
-            "Aggregate with SecAgg+ (in process): phones clip to the codec's clip C, quantize to its b bits on the shared grid [-C, C] and mask; the server sees only the sum. Needs a neural model and --codec clip=C,qBs (no rot, no z). Example: kbd-sim run --model cifg-small --codec clip=0.5,q8s --secure-aggregation"
+            "Aggregate with SecAgg+ (in process or over --server): phones clip to the codec's clip C, quantize to its b bits on the shared grid [-C, C] and mask; the server sees only the sum. Needs a neural model and --codec clip=C,qBs (no rot, no z). Example: kbd-sim run --model cifg-small --codec clip=0.5,q8s --secure-aggregation"
         ))
     var secureAggregation = false
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "With --secure-aggregation: the chance a phone drops out in each gap between two protocol stages (seeded per phone, round and gap), in [0, 1) (default 0.05).",
+            "With --secure-aggregation: the chance a phone's connection fails in each gap between two protocol stages (seeded per phone, round and gap), in [0, 1) (default 0.05); on top of it, a phone that stops being eligible in a gap (unplugged, off Wi-Fi, picked up) drops out there.",
             valueName: "p"))
     var secaggDropout: Double?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --secure-aggregation: the virtual seconds from one protocol stage to the next, 1…3600 (default 60); the stages start when the round's reporting closes.",
+            valueName: "s"))
+    var secaggStageSeconds: Int?
 
     func validate() throws {
         if secaggDropout != nil, !secureAggregation {
             throw ValidationError("--secagg-dropout needs --secure-aggregation (it is the dropout between its stages)")
+        }
+        if secaggStageSeconds != nil, !secureAggregation {
+            throw ValidationError(
+                "--secagg-stage-seconds needs --secure-aggregation (it is the time between its stages)")
         }
     }
 
@@ -29,6 +40,7 @@ struct SecureAggregationOptions: ParsableArguments {
         guard secureAggregation else { return }
         var settings = SecureAggregationSettings()
         if let secaggDropout { settings.stageDropout = secaggDropout }
+        if let secaggStageSeconds { settings.stageSeconds = secaggStageSeconds }
         c.secureAggregation = settings
     }
 
@@ -42,6 +54,7 @@ struct SecureAggregationOptions: ParsableArguments {
         row["secagg ring bits"] = s.ringBits
         row["secagg contributors"] = s.contributors
         row["secagg dropped"] = s.droppedBetweenStages
+        if let unplugged = s.unplugged { row["secagg unplugged"] = unplugged }
         row["secagg recovered"] = s.recovered
         row["secagg refused"] = s.refused
         row["secagg bytes up per phone"] = s.bytesUpPerPhone
@@ -66,6 +79,7 @@ struct SecureAggregationOptions: ParsableArguments {
         summary["secagg"] = reports[0].summation
         summary["secagg recovered"] = reports.reduce(0) { $0 + $1.recovered }
         summary["secagg dropped"] = reports.reduce(0) { $0 + $1.droppedBetweenStages }
+        summary["secagg unplugged"] = reports.reduce(0) { $0 + ($1.unplugged ?? 0) }
         summary["secagg abandoned rounds"] = reports.filter { $0.abandoned != nil }.count
         summary["secagg bytes up per phone"] = reports.reduce(0) { $0 + $1.bytesUpPerPhone } / n
         summary["secagg bytes down per phone"] = reports.reduce(0) { $0 + $1.bytesDownPerPhone } / n
@@ -78,13 +92,15 @@ struct SecureAggregationOptions: ParsableArguments {
         let rows = rounds.compactMap { r in r.summary.secureAggregation.map { (r.round, $0) } }
         guard !rows.isEmpty else { return nil }
         var table = SummaryTable(columns: [
-            "round", "secagg", "K", "k", "t", "m", "in sum", "dropped", "recovered", "KB up/phone", "KB down/phone",
+            "round", "secagg", "K", "k", "t", "m", "in sum", "dropped", "unplugged", "recovered", "KB up/phone",
+            "KB down/phone",
             "phone ms", "server ms", "outcome",
         ])
         for (round, s) in rows {
             table.append([
                 String(round), s.summation, String(s.cohort), String(s.neighbours), String(s.threshold),
-                String(s.ringBits), String(s.contributors), String(s.droppedBetweenStages), String(s.recovered),
+                String(s.ringBits), String(s.contributors), String(s.droppedBetweenStages),
+                s.unplugged.map(String.init) ?? "", String(s.recovered),
                 fixed(s.bytesUpPerPhone / 1e3, digits: 1), fixed(s.bytesDownPerPhone / 1e3, digits: 1),
                 fixed(s.phoneMilliseconds, digits: 1), fixed(s.serverMilliseconds, digits: 1),
                 s.abandoned == nil ? "summed" : "abandoned",
