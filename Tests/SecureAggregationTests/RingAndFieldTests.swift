@@ -252,3 +252,27 @@ struct ConstantGenerator: RandomNumberGenerator {
         #expect(acc.allSatisfy { $0 == 0 })
     }
 }
+
+@Suite struct MaskExpanderThreadsTests {
+    @Test(
+        "Adding many masks on several threads gives the bits of adding them one by one",
+        arguments: [1, 5, MaskExpander.chunkWords, 3 * MaskExpander.chunkWords + 17])
+    func threadedEqualsSequential(count: Int) {
+        let masks = (0..<5).map { i in
+            (seed: SymmetricKey(data: (0..<32).map { UInt8(truncatingIfNeeded: $0 * 7 + i * 31) }), negated: i % 2 == 1)
+        }
+        var start = [UInt32](repeating: 0, count: count)
+        for i in start.indices { start[i] = UInt32(truncatingIfNeeded: i &* 2_654_435_761) }
+        var sequential = start
+        for m in masks { MaskExpander.apply(seed: m.seed, negated: m.negated, to: &sequential) }
+        #expect(sequential != start)
+        for threads in [1, 2, 3, 7] {
+            var threaded = start
+            MaskExpander.applyAll(masks, to: &threaded, threads: threads)
+            #expect(threaded == sequential, "\(threads) threads")
+        }
+        var untouched = start
+        MaskExpander.applyAll([], to: &untouched, threads: 2)
+        #expect(untouched == start)
+    }
+}

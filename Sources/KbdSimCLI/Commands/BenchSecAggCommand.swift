@@ -75,6 +75,11 @@ struct BenchSecAggCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Tasks the phones of a stage run on.")
     var parallelism: Int = 2
 
+    @Option(
+        name: .long,
+        help: "Threads of the server's unmask pass, comma-separated to compare (default: every core; e.g. 1,2).")
+    var serverThreads: String?
+
     @Flag(name: .long, help: "Print one JSON document instead of tables.")
     var json = false
 
@@ -83,6 +88,7 @@ struct BenchSecAggCommand: AsyncParsableCommand {
         var dropouts: [Double]
         var bits: [Int]
         var length: Int
+        var serverThreads: [Int]
     }
 
     func validate() throws { _ = try plan() }
@@ -121,13 +127,20 @@ struct BenchSecAggCommand: AsyncParsableCommand {
                 }
             }
         }
-        return Plan(cohorts: ks, dropouts: ds, bits: bs, length: n)
+        let threads = try serverThreads.map {
+            try BenchPrivacyCommand.list(
+                $0, flag: "server-threads", { Int($0).flatMap { (1...256).contains($0) ? $0 : nil } },
+                rule: "a thread count in 1…256, e.g. 1,2")
+        }
+        return Plan(
+            cohorts: ks, dropouts: ds, bits: bs, length: n,
+            serverThreads: threads ?? [ProcessInfo.processInfo.activeProcessorCount])
     }
 
     static let columns = [
         "K", "dropout", "bits", "m", "k", "t", "contributors", "up keys B", "up shares B", "up masked B", "up unmask B",
         "down keys B", "down shares B", "down masked B", "plain B", "×plain", "ring bound B", "×bound", "phone ms",
-        "max phone ms", "server ms", "exact",
+        "max phone ms", "server threads", "server ms", "exact",
     ]
 
     static let zlibColumns = [
@@ -160,47 +173,51 @@ struct BenchSecAggCommand: AsyncParsableCommand {
         let plan = try plan()
         var rows: [[String: Any]] = []
         var table = SummaryTable(columns: Self.columns)
-        let total = plan.cohorts.count * plan.dropouts.count * plan.bits.count
+        let total = plan.cohorts.count * plan.dropouts.count * plan.bits.count * plan.serverThreads.count
         var done = 0
         for k in plan.cohorts {
             let parameters = SecureAggregationParameters(
                 cohortSize: k, corruptFraction: corrupt, dropoutFraction: maxDropout)
             for dropout in plan.dropouts {
                 for b in plan.bits {
-                    done += 1
-                    status(
-                        "[\(done)/\(total)] K = \(grouped(k)), dropout \(fixed(100 * dropout, digits: 0))%, \(b) bits, \(grouped(plan.length)) coordinates, k = \(parameters.neighbours), t = \(parameters.threshold)"
-                    )
-                    let config = try SecureAggregationConfiguration(
-                        round: 1, parameters: parameters, inputBits: b, vectorLength: plan.length,
-                        graphSeed: SplitMix64.derivedSeed(seed, streams: 0x6EA, UInt64(k)))
-                    let schedule = SecureAggregationRound.dropoutSchedule(
-                        cohortSize: k, fraction: dropout, seed: SplitMix64.derivedSeed(seed, streams: 0xD20, UInt64(k)))
-                    // The plain sum of the inputs handed out, kept by the benchmark beside the protocol
-                    // (never by the server) to check the secure sum.
-                    let plain = Mutex([UInt32](repeating: 0, count: plan.length))
-                    let length = plan.length
-                    let seed = self.seed
-                    let started = now()
-                    let outcome = await SecureAggregationRound(
-                        configuration: config, dropsAfter: schedule, seed: seed, parallelism: parallelism
-                    ).run { phone in
-                        let x = Self.input(bits: b, length: length, seed: seed, phone: phone)
-                        plain.withLock { sum in
-                            sum.withUnsafeMutableBufferPointer { s in for i in 0..<x.count { s[i] &+= x[i] } }
+                    for threads in plan.serverThreads {
+                        done += 1
+                        status(
+                            "[\(done)/\(total)] K = \(grouped(k)), dropout \(fixed(100 * dropout, digits: 0))%, \(b) bits, \(grouped(plan.length)) coordinates, k = \(parameters.neighbours), t = \(parameters.threshold)"
+                        )
+                        let config = try SecureAggregationConfiguration(
+                            round: 1, parameters: parameters, inputBits: b, vectorLength: plan.length,
+                            graphSeed: SplitMix64.derivedSeed(seed, streams: 0x6EA, UInt64(k)))
+                        let schedule = SecureAggregationRound.dropoutSchedule(
+                            cohortSize: k, fraction: dropout,
+                            seed: SplitMix64.derivedSeed(seed, streams: 0xD20, UInt64(k)))
+                        // The plain sum of the inputs handed out, kept by the benchmark beside the protocol
+                        // (never by the server) to check the secure sum.
+                        let plain = Mutex([UInt32](repeating: 0, count: plan.length))
+                        let length = plan.length
+                        let seed = self.seed
+                        let started = now()
+                        var round = SecureAggregationRound(
+                            configuration: config, dropsAfter: schedule, seed: seed, parallelism: parallelism)
+                        round.serverThreads = threads
+                        let outcome = await round.run { phone in
+                            let x = Self.input(bits: b, length: length, seed: seed, phone: phone)
+                            plain.withLock { sum in
+                                sum.withUnsafeMutableBufferPointer { s in for i in 0..<x.count { s[i] &+= x[i] } }
+                            }
+                            return x
                         }
-                        return x
+                        let elapsed = now() - started
+                        let row = Self.row(
+                            k: k, dropout: dropout, bits: b, config: config, outcome: outcome, serverThreads: threads,
+                            exact: (try? outcome.result.get().sum) == plain.withLock { $0 })
+                        status(
+                            "  \(row.cells[Self.columns.firstIndex(of: "exact")!] == "yes" ? "sum exact" : "SUM NOT EXACT or abandoned"), server \(row.cells[Self.columns.firstIndex(of: "server ms")!]) ms, phone \(row.cells[Self.columns.firstIndex(of: "phone ms")!]) ms, wall \(fixed(elapsed, digits: 1)) s"
+                        )
+                        if case .failure(let e) = outcome.result { status("  abandoned: \(e)") }
+                        table.append(row.cells)
+                        rows.append(row.json)
                     }
-                    let elapsed = now() - started
-                    let row = Self.row(
-                        k: k, dropout: dropout, bits: b, config: config, outcome: outcome,
-                        exact: (try? outcome.result.get().sum) == plain.withLock { $0 })
-                    status(
-                        "  \(row.cells[Self.columns.firstIndex(of: "exact")!] == "yes" ? "sum exact" : "SUM NOT EXACT or abandoned"), server \(row.cells[Self.columns.firstIndex(of: "server ms")!]) ms, phone \(row.cells[Self.columns.firstIndex(of: "phone ms")!]) ms, wall \(fixed(elapsed, digits: 1)) s"
-                    )
-                    if case .failure(let e) = outcome.result { status("  abandoned: \(e)") }
-                    table.append(row.cells)
-                    rows.append(row.json)
                 }
             }
         }
@@ -253,7 +270,7 @@ struct BenchSecAggCommand: AsyncParsableCommand {
 
     static func row(
         k: Int, dropout: Double, bits b: Int, config: SecureAggregationConfiguration,
-        outcome: SecureAggregationRound.Outcome, exact: Bool
+        outcome: SecureAggregationRound.Outcome, serverThreads: Int, exact: Bool
     ) -> (cells: [String], json: [String: Any]) {
         func stage(_ s: SecureAggregationStage) -> SecureAggregationRound.StageCost? {
             outcome.stages.first { $0.stage == s }
@@ -273,14 +290,14 @@ struct BenchSecAggCommand: AsyncParsableCommand {
             + up.map { grouped(Int($0.rounded())) } + down.map { grouped(Int($0.rounded())) } + [
                 grouped(Int(plain)), fixed(totalUp / plain, digits: 3), grouped(Int(bound.rounded())),
                 fixed(totalUp / bound, digits: 4), fixed(outcome.phoneMilliseconds, digits: 1),
-                fixed(maxPhone, digits: 1),
+                fixed(maxPhone, digits: 1), "\(serverThreads)",
                 fixed(outcome.serverMilliseconds, digits: 0), exact ? "yes" : "NO",
             ]
         var json: [String: Any] = [:]
         let values: [Any] =
             [k, dropout, b, config.ring.bits, config.parameters.neighbours, config.parameters.threshold, contributors]
             + up + down + [
-                plain, totalUp / plain, bound, totalUp / bound, outcome.phoneMilliseconds, maxPhone,
+                plain, totalUp / plain, bound, totalUp / bound, outcome.phoneMilliseconds, maxPhone, serverThreads,
                 outcome.serverMilliseconds, exact,
             ]
         for (key, value) in zip(columns, values) { json[key] = value }

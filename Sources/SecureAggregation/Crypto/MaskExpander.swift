@@ -1,4 +1,5 @@
 public import Crypto
+internal import Dispatch
 internal import Foundation
 import _CryptoExtras
 
@@ -28,25 +29,68 @@ public enum MaskExpander {
         precondition(seed.bitCount == 256, "mask seeds are 256-bit AES keys")
         let count = accumulator.count
         let zeros = [UInt8](repeating: 0, count: min(count, chunkWords) * 4)
-        var start = 0
         accumulator.withUnsafeMutableBufferPointer { acc in
-            while start < count {
-                let words = min(chunkWords, count - start)
-                let stream = keystream(seed: seed, firstBlock: UInt64(start / 4), zeros: zeros, words: words)
-                stream.withUnsafeBytes { raw in
-                    let base = acc.baseAddress! + start
-                    if negated {
-                        for i in 0..<words {
-                            base[i] &-= UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                        }
-                    } else {
-                        for i in 0..<words {
-                            base[i] &+= UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                        }
+            apply(seed: seed, negated: negated, to: acc, words: 0..<count, zeros: zeros)
+        }
+    }
+
+    /// Adds every mask of `masks` (a seed each, subtracted when `negated`) to `accumulator`,
+    /// on up to `threads` threads: each thread takes a contiguous run of whole chunks and adds
+    /// every mask's keystream over it (the keystream is seekable, so a run starts at its own
+    /// counter block). Addition modulo 2^32 commutes, so the result is the same bits as
+    /// adding the masks one after another on one thread.
+    ///
+    /// - Complexity: O(masks × count) AES-CTR work, spread over the threads.
+    public static func applyAll(
+        _ masks: [(seed: SymmetricKey, negated: Bool)], to accumulator: inout [UInt32], threads: Int
+    ) {
+        precondition(masks.allSatisfy { $0.seed.bitCount == 256 }, "mask seeds are 256-bit AES keys")
+        let count = accumulator.count
+        guard count > 0, !masks.isEmpty else { return }
+        let chunks = (count + chunkWords - 1) / chunkWords
+        let parts = max(1, min(threads, chunks))
+        let zeros = [UInt8](repeating: 0, count: min(count, chunkWords) * 4)
+        // The seeds cross to the worker threads as bytes (a SymmetricKey is not Sendable).
+        let seeds = masks.map { (bytes: $0.seed.withUnsafeBytes { Array($0) }, negated: $0.negated) }
+        accumulator.withUnsafeMutableBufferPointer { acc in
+            nonisolated(unsafe) let base = acc
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                // Part p holds chunks [p·chunks/parts, (p+1)·chunks/parts): disjoint word ranges.
+                let first = part * chunks / parts * chunkWords
+                let end = min(count, (part + 1) * chunks / parts * chunkWords)
+                guard first < end else { return }
+                for mask in seeds {
+                    apply(
+                        seed: SymmetricKey(data: mask.bytes), negated: mask.negated, to: base, words: first..<end,
+                        zeros: zeros)
+                }
+            }
+        }
+    }
+
+    /// Adds (or subtracts) the mask of `seed` over `words` of `acc`; `words` starts at a
+    /// multiple of ``chunkWords`` (a counter-block boundary).
+    private static func apply(
+        seed: SymmetricKey, negated: Bool, to acc: UnsafeMutableBufferPointer<UInt32>, words range: Range<Int>,
+        zeros: [UInt8]
+    ) {
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let words = min(chunkWords, range.upperBound - start)
+            let stream = keystream(seed: seed, firstBlock: UInt64(start / 4), zeros: zeros, words: words)
+            stream.withUnsafeBytes { raw in
+                let base = acc.baseAddress! + start
+                if negated {
+                    for i in 0..<words {
+                        base[i] &-= UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                    }
+                } else {
+                    for i in 0..<words {
+                        base[i] &+= UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
                     }
                 }
-                start += words
             }
+            start += words
         }
     }
 

@@ -34,6 +34,8 @@ public struct SecureAggregationServer: Sendable {
     }
 
     /// The round's configuration.
+    /// Threads the unmask pass uses (default: every core this process may use).
+    public var unmaskThreads = ProcessInfo.processInfo.activeProcessorCount
     public let configuration: SecureAggregationConfiguration
     /// The stage open for messages, or nil once finished or abandoned.
     public private(set) var stage: SecureAggregationStage? = .advertiseKeys
@@ -388,8 +390,9 @@ public struct SecureAggregationServer: Sendable {
                 return abandon(problem.error(owner: owner, kind: "mask secret key", threshold: t))
             }
         }
-        for (_, seed) in seeds { MaskExpander.apply(seed: seed, negated: true, to: &sum) }
-        for (seed, negated) in pairwise { MaskExpander.apply(seed: seed, negated: negated, to: &sum) }
+        // Every mask pass over the vector, split across the cores (the same bits as one by one).
+        let masks = seeds.map { (seed: $0.seed, negated: true) } + pairwise
+        MaskExpander.applyAll(masks, to: &sum, threads: unmaskThreads)
         configuration.ring.reduce(&sum)
         stage = nil
         let result = Result(sum: sum, contributors: contributors, refusals: refusals)

@@ -71,6 +71,8 @@ public struct SecureAggregationRound: Sendable {
     public let parallelism: Int
     /// Message hooks for tests.
     public let tampering: Tampering
+    /// Threads the server's unmask pass uses (``SecureAggregationServer/unmaskThreads``).
+    public var serverThreads = ProcessInfo.processInfo.activeProcessorCount
 
     /// Creates a round.
     public init(
@@ -114,6 +116,7 @@ public struct SecureAggregationRound: Sendable {
         let config = configuration
         let k = config.cohortSize
         var server = SecureAggregationServer(configuration: config)
+        server.unmaskThreads = max(1, serverThreads)
         var clients: [SecureAggregationClient?] = (0..<k).map { phone in
             var rng = ShuffleGenerator(seed: seed &+ 0x51_7CC1 &* UInt64(phone + 1))
             return SecureAggregationClient(phone: phone, configuration: config, using: &rng)
