@@ -86,7 +86,12 @@ extension OpenRound {
     /// Hands the finished sum to the round's model and records who is in it.
     func finishSecureSum(_ session: SecureAggregationSession, sum: [UInt32], contributors: [Int]) {
         do {
-            try aggregation.receiveQuantizedSum(sum, contributors: contributors.count, grid: session.grid)
+            if let encoding = session.grid.skellam, let ringBits = session.setup.ringBits {
+                try aggregation.receiveSignedSum(
+                    sum, contributors: contributors.count, ringBits: ringBits, scale: encoding.scale)
+            } else {
+                try aggregation.receiveQuantizedSum(sum, contributors: contributors.count, grid: session.grid)
+            }
         } catch {
             session.abandon(error.message)
             return
@@ -108,7 +113,7 @@ extension AggregationServer {
         return try run.withLock { () throws(ServerRejection) -> SecureAggregationSetup in
             let open = try run.requireOpen(round: round)
             let c = run.configuration
-            guard let settings = c.secureAggregation, let grid = c.secureAggregationGrid else {
+            guard let settings = c.secureAggregation, let grid = run.secureAggregationGrid else {
                 throw ServerRejection(
                     .badRequest, "run \(id) aggregates in the clear; it was created without --secure-aggregation")
             }
@@ -226,11 +231,38 @@ extension AggregationServer {
                 return SecureAggregationReply(answer: nil, abandonment: abandonment)
             }
             let length = session.setup.vectorLength
-            let maximum = UInt8(session.grid.quantizer.maximumCode)
             var sum = [UInt32](repeating: 0, count: length)
             var seen = Set<Int>()
             var refused = 0
-            for input in inputs {
+            if let ringBits = session.setup.ringBits {
+                // Distributed DP: ring elements summed modulo 2^m, as unmasking gives them.
+                let outside: UInt32 = ringBits == 32 ? 0 : ~((UInt32(1) << UInt32(ringBits)) - 1)
+                for input in inputs {
+                    open.bytesUp += Int64((length * ringBits + 7) / 8)
+                    guard (0..<session.setup.devices.count).contains(input.phone), !seen.contains(input.phone),
+                        let words = input.ringElements, words.count == length, input.tokens >= 0,
+                        words.allSatisfy({ $0 & outside == 0 })
+                    else {
+                        refused += 1
+                        continue
+                    }
+                    seen.insert(input.phone)
+                    session.tokens[input.phone] = input.tokens
+                    words.withUnsafeBufferPointer { w in
+                        sum.withUnsafeMutableBufferPointer { s in
+                            for i in 0..<length { s[i] &+= w[i] }
+                        }
+                    }
+                }
+                let mask = ~outside
+                sum.withUnsafeMutableBufferPointer { s in
+                    for i in 0..<length { s[i] &= mask }
+                }
+            }
+            // Codes (the plain grid): a distributed-DP round's ring elements were summed above.
+            let codeInputs = session.setup.ringBits == nil ? inputs : []
+            let maximum = codeInputs.isEmpty ? 0 : UInt8(session.grid.quantizer.maximumCode)
+            for input in codeInputs {
                 open.bytesUp += Int64((input.codes.count * session.grid.bits + 7) / 8)
                 guard (0..<session.setup.devices.count).contains(input.phone), !seen.contains(input.phone),
                     input.codes.count == length, input.tokens >= 0, input.codes.allSatisfy({ $0 <= maximum })
@@ -288,13 +320,37 @@ extension OpenRound {
             ? SecureAggregationParameters(
                 cohortSize: devices.count, corruptFraction: settings.corruptFraction,
                 dropoutFraction: settings.designDropout) : nil
-        let setup = SecureAggregationSetup(
+        var setup = SecureAggregationSetup(
             round: round, devices: devices, neighbours: parameters?.neighbours ?? 0,
             threshold: parameters?.threshold ?? 0, meetsTargets: parameters?.meetsTargets ?? false,
             inputBits: grid.bits, vectorLength: length,
             graphSeed: SplitMix64.derivedSeed(seed, streams: 0x5EC_A66, UInt64(round)))
+        // Distributed DP: the ring for this round's K and t, and each phone's noise share μ/t.
+        var refusal: String?
+        if let encoding = grid.skellam {
+            if let parameters {
+                let design = encoding.design
+                let bits = design.ringBits(cohort: devices.count, threshold: parameters.threshold)
+                if length != encoding.dimension {
+                    refusal =
+                        "the model has \(length) parameters, the distributed-DP encoding \(encoding.dimension); the run's configuration and model disagree"
+                } else if bits > SkellamRingDesign.maximumRingBits {
+                    refusal =
+                        "\(devices.count) phones with threshold t = \(parameters.threshold) at γ = \(encoding.scale) need a \(bits)-bit ring (the sum's bound \(devices.count)·⌈γc⌉ plus the noise tail); at most 32 bits is implemented: lower --cohort or --secagg-ring-bits"
+                } else {
+                    setup.inputBits = bits
+                    setup.ringBits = bits
+                    setup.phoneNoiseVariance = design.phoneVariance(threshold: parameters.threshold)
+                }
+            } else {
+                refusal =
+                    "only \(devices.count) phone trained; distributed DP needs at least 2 phones (and t inputs) to carry its noise"
+            }
+        }
         let session = SecureAggregationSession(setup: setup, grid: grid, summation: settings.summation)
-        if settings.summation == .masked {
+        if let refusal {
+            session.abandon(refusal)
+        } else if settings.summation == .masked {
             if parameters == nil {
                 session.abandon(
                     "only \(devices.count) phone trained; a secure sum needs at least 2 phones (and t inputs)")
