@@ -86,6 +86,35 @@ struct SecureAggregationHTTPTests {
         #expect(reports.allSatisfy { $0.refused == 0 })
     }
 
+    @Test(
+        "Distributed DP over HTTP: the masked run equals the in-process one and the plain sum of the same noisy integers"
+    )
+    func distributedPrivacyOverHTTP() async throws {
+        func privateRun(_ summation: SecureAggregationSettings.Summation) -> RunConfiguration {
+            var c = Self.configuration(summation: summation, dropout: 0.05)
+            c.privacy = PrivacyConfiguration(noiseMultiplier: 1, clipNorm: 0.5)
+            c.privacy?.mechanism = .skellam
+            return c
+        }
+        let c = privateRun(.masked)
+        try c.validate()
+        let dataset = try FederatedDataset(configuration: c)
+        let local = AggregationServer(store: try RunStore.inMemory(), loadDataset: { _ in dataset })
+        let expected = try await FederatedRunner(
+            transport: InProcessTransport(server: local), dataset: dataset, workers: 2
+        ).run(configuration: c)
+        let remote = try await overHTTP(c, dataset: dataset)
+        let plain = try await overHTTP(privateRun(.plain), dataset: dataset)
+        #expect(remote.rounds.map(\.summary.modelSHA256) == expected.rounds.map(\.summary.modelSHA256))
+        #expect(remote.rounds.map(\.summary.privacy) == expected.rounds.map(\.summary.privacy))
+        #expect(remote.rounds.contains { $0.summary.privacy != nil && !$0.summary.abandoned })
+        let summed = remote.rounds.prefix { !$0.summary.abandoned }.count
+        #expect(summed >= 1)
+        #expect(
+            remote.rounds.prefix(summed).map(\.summary.modelSHA256)
+                == plain.rounds.prefix(summed).map(\.summary.modelSHA256))
+    }
+
     @Test("Bad stage messages over HTTP are refused one by one with a status and reason; the round still sums")
     func badMessagesAreRefused() async throws {
         let c = Self.configuration()

@@ -40,6 +40,8 @@ struct SecureAggregationWireTests {
             inbound.append(.unmask(m))
         }
         inbound.append(.plainInput(PlainQuantizedInput(phone: 2, codes: [0, 255, 7], tokens: 12)))
+        inbound.append(
+            .plainInput(PlainQuantizedInput(phone: 1, codes: [], tokens: 3, ringElements: [0, 1 << 31, 77, 5])))
         return (inbound, keys, forwarded, requests)
     }
 

@@ -94,6 +94,19 @@ struct SecureAggregationFleetRound {
                 if gone == .unplugged { unplugged += 1 }
                 continue
             }
+            if setup.ringBits != nil {
+                // Distributed DP: the same noisy ring elements a masked phone would mask.
+                guard
+                    let words = DistributedSkellamPhone.noisyInput(
+                        r.bytes, setup: setup, device: r.device, runSeed: runSeed)
+                else {
+                    dropped += 1
+                    continue
+                }
+                inputs.append(PlainQuantizedInput(phone: phone, codes: [], tokens: r.tokens, ringElements: words))
+                up.add((words.count * setup.inputBits + 7) / 8)
+                continue
+            }
             inputs.append(PlainQuantizedInput(phone: phone, codes: r.bytes, tokens: r.tokens))
             up.add((r.bytes.count * setup.inputBits + 7) / 8)
         }
@@ -207,12 +220,19 @@ struct SecureAggregationFleetRound {
         repeat {
             let batch = Array(due[index..<min(index + batchSize, due.count)])
             index += batch.count
-            let work = batch.map { (clients[$0.phone]!, $0, reports[$0.phone].bytes) }
+            let work = batch.map { (clients[$0.phone]!, $0, reports[$0.phone].bytes, reports[$0.phone].device) }
+            let seed = runSeed
             let outputs = await withTaskGroup(of: (Int, SecureAggregationClient, MaskedOutput, Double).self) { group in
-                for (slot, (client, message, codes)) in work.enumerated() {
+                for (slot, (client, message, codes, device)) in work.enumerated() {
                     group.addTask {
                         var client = client
-                        let input = codes.map(UInt32.init)
+                        // Codes, or (distributed DP) the rounded words plus this phone's noise; a
+                        // malformed encoding is refused by the client as the wrong length.
+                        let input =
+                            setup.ringBits == nil
+                            ? codes.map(UInt32.init)
+                            : DistributedSkellamPhone.noisyInput(codes, setup: setup, device: device, runSeed: seed)
+                                ?? []
                         let start = ContinuousClock.now
                         let output = MaskedOutput { () throws(SecureAggregationError) in
                             try client.maskedInput(message, input: input)

@@ -10,6 +10,10 @@ public struct PrivacyConfiguration: Codable, Sendable, Equatable {
         case gaussian
         /// DP-FTRL: tree-aggregated noise on the prefix sums of the rounds' averages.
         case tree
+        /// Distributed DP under secure aggregation (`--secure-aggregation` with `--dp-noise`):
+        /// each phone adds Skellam noise to its rounded integer update before masking, so the
+        /// secure sum carries the noise and the server adds none (Agarwal, Kairouz, Liu 2021).
+        case skellam
     }
 
     /// What the reported ε assumes about how phones were chosen.

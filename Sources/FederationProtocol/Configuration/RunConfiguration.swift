@@ -166,6 +166,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
         switch privacy.mechanism {
         case .gaussian: ["decode", "weight:\(privacy.weighting)", "clip", "gaussian-noise", "sum", "server-optimizer"]
         case .tree: ["decode", "weight:\(privacy.weighting)", "clip", "sum", "ftrl-tree"]
+        case .skellam: secureAggregationStages
         }
     }
 

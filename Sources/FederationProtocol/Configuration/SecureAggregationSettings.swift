@@ -1,4 +1,6 @@
-import FederatedCore
+public import FederatedCore
+import LanguageModelTypes
+import SecureAggregation
 public import UpdateCodec
 
 /// Secure aggregation of a run's neural updates (`kbd-sim run --secure-aggregation`): the
@@ -32,21 +34,25 @@ public struct SecureAggregationSettings: Codable, Sendable, Equatable {
     /// reporting closes). A phone that stops being eligible in a gap (unplugged, off Wi-Fi,
     /// picked up) drops out there, on top of ``stageDropout``: 1…3600.
     public var stageSeconds: Int = 60
+    /// With distributed DP (``PrivacyConfiguration/Mechanism/skellam``): the widest ring m the
+    /// scale γ is fitted to, 2…32; nil: 32 (``SkellamRingDesign/maximumRingBits``).
+    public var ringBits: Int?
 
     /// Settings with the defaults (masked, 5% dropout per gap, γ = 5%, δ = 20%).
     public init(
         summation: Summation = .masked, stageDropout: Double = 0.05, corruptFraction: Double = 0.05,
-        designDropout: Double = 0.2, stageSeconds: Int = 60
+        designDropout: Double = 0.2, stageSeconds: Int = 60, ringBits: Int? = nil
     ) {
         self.summation = summation
         self.stageDropout = stageDropout
         self.corruptFraction = corruptFraction
         self.designDropout = designDropout
         self.stageSeconds = stageSeconds
+        self.ringBits = ringBits
     }
 
     enum CodingKeys: String, CodingKey {
-        case summation, stageDropout, corruptFraction, designDropout, stageSeconds
+        case summation, stageDropout, corruptFraction, designDropout, stageSeconds, ringBits
     }
 
     public init(from decoder: any Decoder) throws {
@@ -56,6 +62,45 @@ public struct SecureAggregationSettings: Codable, Sendable, Equatable {
         corruptFraction = try c.decodeIfPresent(Double.self, forKey: .corruptFraction) ?? 0.05
         designDropout = try c.decodeIfPresent(Double.self, forKey: .designDropout) ?? 0.2
         stageSeconds = try c.decodeIfPresent(Int.self, forKey: .stageSeconds) ?? 60
+        ringBits = try c.decodeIfPresent(Int.self, forKey: .ringBits)
+    }
+}
+
+/// The integer encoding of distributed DP under secure aggregation (the Skellam mechanism,
+/// docs/privacy.md): what every phone of the run is told with its plan. A phone clips its
+/// update to ``clip``, scales it by ``scale`` (γ), rounds it stochastically to integers and,
+/// once the round's threshold t is known, adds Sk(μ/t) noise to every coordinate before
+/// masking; the signed integers cross the ring Z_2^m in two's complement.
+public struct SkellamEncoding: Codable, Sendable, Equatable {
+    /// c, the L2 clip (the run's --dp-clip).
+    public var clip: Double
+    /// γ, fitted so that the design cohort's rounds fit in the ring.
+    public var scale: Double
+    /// z, the run's --dp-noise: μ = z²Δ₂².
+    public var noiseMultiplier: Double
+    /// d, the model's parameter count.
+    public var dimension: Int
+    /// The cohort K and threshold t γ was fitted for, and the ring width m it was fitted to.
+    public var designCohort: Int
+    public var designThreshold: Int
+    public var designRingBits: Int
+
+    public init(
+        clip: Double, scale: Double, noiseMultiplier: Double, dimension: Int, designCohort: Int,
+        designThreshold: Int, designRingBits: Int
+    ) {
+        self.clip = clip
+        self.scale = scale
+        self.noiseMultiplier = noiseMultiplier
+        self.dimension = dimension
+        self.designCohort = designCohort
+        self.designThreshold = designThreshold
+        self.designRingBits = designRingBits
+    }
+
+    /// The ring design (sensitivities, noise, ring bound) at this γ.
+    public var design: SkellamRingDesign {
+        SkellamRingDesign(clip: clip, noiseMultiplier: noiseMultiplier, dimension: dimension, scale: scale)
     }
 }
 
@@ -72,12 +117,16 @@ public struct SecureAggregationGrid: Codable, Sendable, Equatable {
     public var range: Float
     /// Stochastic (true) or nearest rounding.
     public var stochastic: Bool
+    /// Distributed DP: the phones send γ-scaled, rounded, Skellam-noised signed integers
+    /// instead of codes (``bits`` is then the widest ring, 32, and ``range`` the clip).
+    public var skellam: SkellamEncoding?
 
     /// A grid of `bits`-bit codes over [−range, range].
-    public init(bits: Int, range: Float, stochastic: Bool) {
+    public init(bits: Int, range: Float, stochastic: Bool, skellam: SkellamEncoding? = nil) {
         self.bits = bits
         self.range = range
         self.stochastic = stochastic
+        self.skellam = skellam
     }
 
     /// The quantizer for this grid.
@@ -95,9 +144,47 @@ extension RunConfiguration {
     /// The grid of a secure-aggregation run (from its codec: the clip and the uniform bits),
     /// or nil when the run does not aggregate securely or its codec has no clip or float values.
     public var secureAggregationGrid: SecureAggregationGrid? {
+        if secureAggregation != nil, privacy?.mechanism == .skellam {
+            guard let encoding = skellamEncoding else { return nil }
+            return SecureAggregationGrid(
+                bits: SkellamRingDesign.maximumRingBits, range: Float(encoding.clip), stochastic: true,
+                skellam: encoding)
+        }
         guard secureAggregation != nil, let clip = codec.value.clipNorm,
             case .uniform(let bits, let rounding) = codec.value.quantization
         else { return nil }
         return SecureAggregationGrid(bits: bits, range: clip, stochastic: rounding == .stochastic)
+    }
+}
+
+extension RunConfiguration {
+    /// Whether the run adds distributed DP noise under secure aggregation (the Skellam mechanism).
+    public var distributedPrivacy: Bool { secureAggregation != nil && privacy?.mechanism == .skellam }
+
+    /// The distributed-DP encoding of the run: γ fitted to the ring (--secagg-ring-bits, else
+    /// 32) for rounds of --cohort phones with the threshold t the server picks for that many;
+    /// nil when the run has no distributed DP, its model is not neural, or no γ with γc ≥ 1
+    /// fits (the validation names the flag).
+    public var skellamEncoding: SkellamEncoding? {
+        guard let settings = secureAggregation, let p = privacy, p.mechanism == .skellam,
+            case .neural(let config) = model, p.clipNorm > 0, p.clipNorm.isFinite, p.noiseMultiplier > 0,
+            p.noiseMultiplier.isFinite, (0..<1).contains(settings.corruptFraction),
+            (0..<1).contains(settings.designDropout)
+        else { return nil }
+        let ringBits = settings.ringBits ?? SkellamRingDesign.maximumRingBits
+        guard (2...SkellamRingDesign.maximumRingBits).contains(ringBits) else { return nil }
+        let k = max(2, cohort)
+        let t = SecureAggregationParameters(
+            cohortSize: k, corruptFraction: settings.corruptFraction, dropoutFraction: settings.designDropout
+        ).threshold
+        let d = ParameterLayout.parameterCount(for: config)
+        guard
+            let design = SkellamRingDesign.fitted(
+                clip: p.clipNorm, noiseMultiplier: p.noiseMultiplier, dimension: d, cohort: k, threshold: t,
+                ringBits: ringBits)
+        else { return nil }
+        return SkellamEncoding(
+            clip: p.clipNorm, scale: design.scale, noiseMultiplier: p.noiseMultiplier, dimension: d,
+            designCohort: k, designThreshold: t, designRingBits: ringBits)
     }
 }

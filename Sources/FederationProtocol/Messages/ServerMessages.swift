@@ -262,6 +262,13 @@ public struct PrivacyStatus: Codable, Sendable, Equatable {
     public var epsilonRDP: Double?
     /// ρ of zCDP (tree accounting).
     public var rho: Double?
+    /// Distributed DP (the Skellam mechanism): γ, the aggregate noise variance μ per coordinate
+    /// (integer units), the integer sensitivities Δ₁ and Δ₂, and the RDP order that gave ε.
+    public var skellamScale: Double?
+    public var skellamVariance: Double?
+    public var l1Sensitivity: Double?
+    public var l2Sensitivity: Double?
+    public var order: Double?
 
     public init(
         epsilon: Double, delta: Double, accounting: String, method: String, maximumParticipations: Int, rounds: Int,

@@ -22,10 +22,15 @@ public struct SecureAggregationSetup: Codable, Sendable, Equatable {
     public var vectorLength: Int
     /// The neighbour graph's public seed.
     public var graphSeed: UInt64
+    /// Distributed DP: m, the ring of the phones' signed noisy integers (inputs are then any
+    /// elements of Z_2^m, ``MaskRing/init(ringBits:)``); nil for codes.
+    public var ringBits: Int?
+    /// Distributed DP: μ/t, the Skellam variance every phone adds to each coordinate.
+    public var phoneNoiseVariance: Double?
 
     public init(
         round: Int, devices: [UInt32], neighbours: Int, threshold: Int, meetsTargets: Bool, inputBits: Int,
-        vectorLength: Int, graphSeed: UInt64
+        vectorLength: Int, graphSeed: UInt64, ringBits: Int? = nil, phoneNoiseVariance: Double? = nil
     ) {
         self.round = round
         self.devices = devices
@@ -35,13 +40,22 @@ public struct SecureAggregationSetup: Codable, Sendable, Equatable {
         self.inputBits = inputBits
         self.vectorLength = vectorLength
         self.graphSeed = graphSeed
+        self.ringBits = ringBits
+        self.phoneNoiseVariance = phoneNoiseVariance
     }
 
     /// The round's protocol configuration.
     ///
     /// - Throws: ``SecureAggregationError/Code/ringTooSmall`` when b + ⌈log2 K⌉ exceeds 32 bits.
     public func configuration() throws(SecureAggregationError) -> SecureAggregationConfiguration {
-        try SecureAggregationConfiguration(
+        if let ringBits {
+            return try SecureAggregationConfiguration(
+                round: UInt64(round),
+                parameters: SecureAggregationParameters(
+                    cohortSize: devices.count, neighbours: neighbours, threshold: threshold),
+                ringBits: ringBits, vectorLength: vectorLength, graphSeed: graphSeed)
+        }
+        return try SecureAggregationConfiguration(
             round: UInt64(round),
             parameters: SecureAggregationParameters(
                 cohortSize: devices.count, neighbours: neighbours, threshold: threshold),
@@ -93,11 +107,15 @@ public struct PlainQuantizedInput: Sendable, Equatable {
     public var codes: [UInt8]
     /// Tokens it trained on (public under secure aggregation too, for reporting).
     public var tokens: Int
+    /// Distributed DP: the phone's noisy signed integers as elements of Z_2^m (``codes`` is
+    /// then empty).
+    public var ringElements: [UInt32]?
 
-    public init(phone: Int, codes: [UInt8], tokens: Int) {
+    public init(phone: Int, codes: [UInt8], tokens: Int, ringElements: [UInt32]? = nil) {
         self.phone = phone
         self.codes = codes
         self.tokens = tokens
+        self.ringElements = ringElements
     }
 }
 

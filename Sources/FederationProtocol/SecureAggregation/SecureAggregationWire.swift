@@ -130,13 +130,21 @@ public enum SecureAggregationWire {
                 }
             }
         case .plainInput(let input):
-            w = ByteWriter(capacity: 32 + input.codes.count)
+            w = ByteWriter(capacity: 40 + input.codes.count + 4 * (input.ringElements?.count ?? 0))
             w.append(magic)
             w.u8(Kind.plainInput.rawValue)
             w.u32(UInt32(input.phone))
             w.u64(UInt64(input.tokens))
             w.u32(UInt32(input.codes.count))
             w.append(input.codes)
+            // Distributed DP's ring elements (absent for codes).
+            if let words = input.ringElements {
+                w.u8(1)
+                w.u32(UInt32(words.count))
+                w.integers(words)
+            } else {
+                w.u8(0)
+            }
         }
         return w.bytes
     }
@@ -201,7 +209,14 @@ public enum SecureAggregationWire {
             let phone = try r.index()
             let tokens = try r.length()
             let count = try r.count(minimumElementBytes: 1)
-            message = .plainInput(PlainQuantizedInput(phone: phone, codes: try r.raw(count), tokens: tokens))
+            let codes = try r.raw(count)
+            var words: [UInt32]?
+            switch try r.u8() {
+            case 0: break
+            case 1: words = try r.words()
+            default: throw r.failure("an unknown ring-elements flag")
+            }
+            message = .plainInput(PlainQuantizedInput(phone: phone, codes: codes, tokens: tokens, ringElements: words))
         }
         try r.finish()
         return message
@@ -461,6 +476,11 @@ public enum SecureAggregationWire {
             let n = Int(try reader.u32())
             guard n <= maximumFieldBytes else { throw failure("a field of \(n) bytes (at most \(maximumFieldBytes))") }
             return try reader.raw(n)
+        }
+
+        mutating func words() throws(DecodingFailure) -> [UInt32] {
+            let n = try count(minimumElementBytes: 4)
+            return try reader.integers(UInt32.self, count: n)
         }
 
         mutating func indices() throws(DecodingFailure) -> [Int] {

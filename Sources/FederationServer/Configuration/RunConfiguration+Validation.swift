@@ -208,7 +208,8 @@ extension RunConfiguration {
             }
             guard p.mechanism == .gaussian else {
                 throw bad(
-                    "dp-adaptive-quantile", "cannot be used with --dp-mechanism tree: its accounting needs a fixed clip"
+                    "dp-adaptive-quantile",
+                    "cannot be used with --dp-mechanism \(p.mechanism.rawValue): its accounting needs a fixed clip"
                 )
             }
             guard p.placement == .central else {
@@ -230,6 +231,13 @@ extension RunConfiguration {
         case .gaussian:
             guard p.accounting != .tree else {
                 throw bad("dp-accounting", "tree needs --dp-mechanism tree (DP-FTRL)")
+            }
+        case .skellam:
+            guard secureAggregation != nil else {
+                throw bad(
+                    "dp-mechanism",
+                    "skellam is distributed DP under secure aggregation (the phones' noise travels in the masked sum); add --secure-aggregation or use --dp-mechanism gaussian"
+                )
             }
         }
         if p.accounting == .tree {

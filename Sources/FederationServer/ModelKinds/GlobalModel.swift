@@ -95,10 +95,20 @@ protocol RoundAggregation: AnyObject {
     /// `contributors` phones' codes on `grid`, in place of per-update ``receive(_:device:extras:)``
     /// calls. Each phone weighs 1 (uniform weights).
     func receiveQuantizedSum(_ sum: [UInt32], contributors: Int, grid: SecureAggregationGrid) throws(ServerRejection)
+
+    /// Takes the round's whole aggregate from distributed DP under secure aggregation: the sum
+    /// modulo 2^`ringBits` of `contributors` phones' γ-scaled, rounded, noised integers, read
+    /// as signed (two's complement) and divided by γ = `scale`. Each phone weighs 1.
+    func receiveSignedSum(_ sum: [UInt32], contributors: Int, ringBits: Int, scale: Double) throws(ServerRejection)
 }
 
 extension RoundAggregation {
     var secureAggregationLength: Int? { nil }
+
+    func receiveSignedSum(_ sum: [UInt32], contributors: Int, ringBits: Int, scale: Double) throws(ServerRejection) {
+        throw ServerRejection(
+            .badRequest, "this model kind sums no integer updates; distributed DP is for neural models")
+    }
 
     func receiveQuantizedSum(_ sum: [UInt32], contributors: Int, grid: SecureAggregationGrid) throws(ServerRejection) {
         throw ServerRejection(

@@ -14,6 +14,9 @@ import UpdateCodec
 final class ActiveRun: @unchecked Sendable {
     let id: Int64
     let configuration: RunConfiguration
+    /// The configuration's ``RunConfiguration/secureAggregationGrid``, computed once (with
+    /// distributed DP it fits γ to the ring).
+    let secureAggregationGrid: SecureAggregationGrid?
     let dataset: FederatedDataset
     var model: any GlobalModel
     /// Rounds committed (the global model's version).
@@ -50,6 +53,7 @@ final class ActiveRun: @unchecked Sendable {
         self.ledger = ledger
         self.id = id
         self.configuration = configuration
+        self.secureAggregationGrid = configuration.secureAggregationGrid
         self.dataset = dataset
         self.model = model
         self.version = version

@@ -258,7 +258,7 @@ public final class AggregationServer: @unchecked Sendable {
             var plan = TrainingPlan(
                 runID: id, round: round, modelVersion: run.version, modelBytes: run.downloadBytes().count,
                 codec: c.codec, client: c.client, deadline: open.opening.deadline, federatedEval: c.federatedEval)
-            plan.secureAggregation = c.secureAggregationGrid
+            plan.secureAggregation = run.secureAggregationGrid
             run.model.completePlan(&plan, device: UInt32(device))
             return plan
         }

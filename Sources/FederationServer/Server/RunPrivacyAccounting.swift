@@ -16,6 +16,7 @@ enum RunPrivacyAccounting {
         let delta = p.effectiveDelta(devices: c.devices)
         let k = ledger.maximumCount
         if let counts = CountPrivacy(c) { return try countStatus(counts, round: round, participations: k) }
+        if c.distributedPrivacy { return try skellamStatus(c, round: round, delta: delta) }
         switch p.accounting {
         case .participation where p.simulatedCohort != nil:
             // The K′ world's participations are not simulated: ε rests on the enforced limit.
@@ -90,6 +91,34 @@ extension RunPrivacyAccounting {
             assumption:
                 "no sampling assumption: the \(k) committed participations of the phone that reported most often, each a Gaussian sparse histogram of its counts (at most \(counts.bound.maximumPerOrder) n-grams per order, count ≤ \(counts.bound.maximumCount), noise std \(counts.standardDeviation), threshold \(counts.threshold)); \(g.map { "\($0.thresholdDelta)" } ?? "all") of δ is the chance that an n-gram only that phone counted was released"
         )
+    }
+}
+
+extension RunPrivacyAccounting {
+    /// Distributed DP under secure aggregation: every successful round releases the sum with
+    /// at least Sk(μ) noise, μ = z²Δ₂², and a phone takes part in at most
+    /// --max-participations rounds (else every round): RDP composed over that many, no
+    /// amplification by sampling (``SkellamAccountant``). The figure is the run's whole
+    /// guarantee as configured, the same every round.
+    static func skellamStatus(_ c: RunConfiguration, round: Int, delta: Double) throws -> PrivacyStatus? {
+        guard let p = c.privacy, let encoding = c.skellamEncoding else { return nil }
+        let participations = min(c.participation?.maximumParticipations ?? c.rounds, c.rounds)
+        let g = try SkellamAccountant.epsilon(
+            noiseMultiplier: p.noiseMultiplier, clip: encoding.clip, scale: encoding.scale,
+            dimension: encoding.dimension, participations: participations, delta: delta)
+        var status = PrivacyStatus(
+            epsilon: g.epsilon, delta: delta, accounting: p.accounting.rawValue, method: "skellam-rdp",
+            maximumParticipations: participations, rounds: round, noiseMultiplier: p.noiseMultiplier,
+            simulatedCohort: nil,
+            assumption:
+                "no sampling assumption: at most \(participations) participations per phone (\(c.participation?.maximumParticipations != nil ? "--max-participations" : "every round of the run")), each a release of the secure sum with distributed Skellam noise Sk(μ), μ = z²Δ₂² = \(g.variance), Δ₂ = γc + √d = \(g.l2Sensitivity), Δ₁ = \(g.l1Sensitivity) (γ = \(encoding.scale)); against an honest-but-curious server, with no phone colluding with it"
+        )
+        status.skellamScale = encoding.scale
+        status.skellamVariance = g.variance
+        status.l1Sensitivity = g.l1Sensitivity
+        status.l2Sensitivity = g.l2Sensitivity
+        status.order = g.order
+        return status
     }
 }
 

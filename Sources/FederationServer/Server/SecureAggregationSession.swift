@@ -61,7 +61,8 @@ final class SecureAggregationSession {
     ///   a code above the grid, a negative token count, a finished or abandoned round).
     func receivePlain(_ input: PlainQuantizedInput, in open: OpenRound) throws(ServerRejection) {
         let length = setup.vectorLength
-        open.bytesUp += Int64((input.codes.count * grid.bits + 7) / 8)
+        open.bytesUp +=
+            setup.ringBits.map { Int64((length * $0 + 7) / 8) } ?? Int64((input.codes.count * grid.bits + 7) / 8)
         if let abandonment {
             throw ServerRejection(.conflictingReplay, "the round was abandoned (\(abandonment)); start a new one")
         }
@@ -76,12 +77,34 @@ final class SecureAggregationSession {
             throw ServerRejection(
                 .conflictingReplay, "phone \(input.phone) already sent its plain input this round (a replay); refused")
         }
+        guard input.tokens >= 0 else { throw ServerRejection(.malformedUpdate, "a negative token count") }
+        if let ringBits = setup.ringBits {
+            // Distributed DP: ring elements of Z_2^m, summed modulo 2^m as unmasking gives them.
+            let outside: UInt32 = ringBits == 32 ? 0 : ~((UInt32(1) << UInt32(ringBits)) - 1)
+            guard let words = input.ringElements, words.count == length else {
+                throw ServerRejection(
+                    .malformedUpdate,
+                    "a distributed-DP plain input needs \(length) ring elements (got \(input.ringElements?.count ?? 0))"
+                )
+            }
+            if let bad = words.firstIndex(where: { $0 & outside != 0 }) {
+                throw ServerRejection(.malformedUpdate, "ring element \(bad) does not fit in \(ringBits) bits")
+            }
+            if plainSum.isEmpty { plainSum = [UInt32](repeating: 0, count: length) }
+            plainContributors.insert(input.phone)
+            tokens[input.phone] = input.tokens
+            words.withUnsafeBufferPointer { w in
+                plainSum.withUnsafeMutableBufferPointer { s in
+                    for i in 0..<length { s[i] &+= w[i] }
+                }
+            }
+            return
+        }
         guard input.codes.count == length else {
             throw ServerRejection(
                 .malformedUpdate,
                 "a plain input of \(input.codes.count) codes; this round's vectors have \(length) coordinates")
         }
-        guard input.tokens >= 0 else { throw ServerRejection(.malformedUpdate, "a negative token count") }
         let maximum = UInt8(grid.quantizer.maximumCode)
         if let bad = input.codes.firstIndex(where: { $0 > maximum }) {
             throw ServerRejection(
@@ -110,8 +133,14 @@ final class SecureAggregationSession {
             return SecureAggregationReply(answer: nil, abandonment: abandonment)
         }
         let contributors = plainContributors.sorted()
-        let sum = plainSum
+        var sum = plainSum
         plainSum = []
+        if let ringBits = setup.ringBits, ringBits < 32 {
+            let mask = (UInt32(1) << UInt32(ringBits)) - 1
+            sum.withUnsafeMutableBufferPointer { s in
+                for i in s.indices { s[i] &= mask }
+            }
+        }
         open.finishSecureSum(self, sum: sum, contributors: contributors)
         return SecureAggregationReply(
             answer: abandonment == nil ? SecureAggregationOutcome(contributors: contributors, recovered: 0) : nil,
@@ -152,7 +181,12 @@ extension OpenRound {
     /// Hands the finished sum to the round's model and records who is in it.
     func finishSecureSum(_ session: SecureAggregationSession, sum: [UInt32], contributors: [Int]) {
         do {
-            try aggregation.receiveQuantizedSum(sum, contributors: contributors.count, grid: session.grid)
+            if let encoding = session.grid.skellam, let ringBits = session.setup.ringBits {
+                try aggregation.receiveSignedSum(
+                    sum, contributors: contributors.count, ringBits: ringBits, scale: encoding.scale)
+            } else {
+                try aggregation.receiveQuantizedSum(sum, contributors: contributors.count, grid: session.grid)
+            }
         } catch {
             session.abandon(error.message)
             return
@@ -174,7 +208,7 @@ extension AggregationServer {
         return try run.withLock { () throws(ServerRejection) -> SecureAggregationSetup in
             let open = try run.requireOpen(round: round)
             let c = run.configuration
-            guard let settings = c.secureAggregation, let grid = c.secureAggregationGrid else {
+            guard let settings = c.secureAggregation, let grid = run.secureAggregationGrid else {
                 throw ServerRejection(
                     .badRequest, "run \(id) aggregates in the clear; it was created without --secure-aggregation")
             }
@@ -326,13 +360,37 @@ extension OpenRound {
             ? SecureAggregationParameters(
                 cohortSize: devices.count, corruptFraction: settings.corruptFraction,
                 dropoutFraction: settings.designDropout) : nil
-        let setup = SecureAggregationSetup(
+        var setup = SecureAggregationSetup(
             round: round, devices: devices, neighbours: parameters?.neighbours ?? 0,
             threshold: parameters?.threshold ?? 0, meetsTargets: parameters?.meetsTargets ?? false,
             inputBits: grid.bits, vectorLength: length,
             graphSeed: SplitMix64.derivedSeed(seed, streams: 0x5EC_A66, UInt64(round)))
+        // Distributed DP: the ring for this round's K and t, and each phone's noise share μ/t.
+        var refusal: String?
+        if let encoding = grid.skellam {
+            if let parameters {
+                let design = encoding.design
+                let bits = design.ringBits(cohort: devices.count, threshold: parameters.threshold)
+                if length != encoding.dimension {
+                    refusal =
+                        "the model has \(length) parameters, the distributed-DP encoding \(encoding.dimension); the run's configuration and model disagree"
+                } else if bits > SkellamRingDesign.maximumRingBits {
+                    refusal =
+                        "\(devices.count) phones with threshold t = \(parameters.threshold) at γ = \(encoding.scale) need a \(bits)-bit ring (the sum's bound \(devices.count)·⌈γc⌉ plus the noise tail); at most 32 bits is implemented: lower --cohort or --secagg-ring-bits"
+                } else {
+                    setup.inputBits = bits
+                    setup.ringBits = bits
+                    setup.phoneNoiseVariance = design.phoneVariance(threshold: parameters.threshold)
+                }
+            } else {
+                refusal =
+                    "only \(devices.count) phone trained; distributed DP needs at least 2 phones (and t inputs) to carry its noise"
+            }
+        }
         let session = SecureAggregationSession(setup: setup, grid: grid, summation: settings.summation)
-        if settings.summation == .masked {
+        if let refusal {
+            session.abandon(refusal)
+        } else if settings.summation == .masked {
             if parameters == nil {
                 session.abandon(
                     "only \(devices.count) phone trained; a secure sum needs at least 2 phones (and t inputs)")

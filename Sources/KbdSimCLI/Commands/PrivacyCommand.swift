@@ -1,6 +1,8 @@
 import ArgumentParser
+import FederatedCore
 import Foundation
 import Privacy
+import SecureAggregation
 
 /// `kbd-sim privacy`: the user-level (ε, δ) of a training schedule, or the noise it needs.
 struct PrivacyCommand: ParsableCommand {
@@ -44,7 +46,7 @@ struct PrivacyCommand: ParsableCommand {
 struct PrivacyScheduleOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "gaussian (a sampled Gaussian sum each round), tree (DP-FTRL tree aggregation) or counts (DP n-gram counts: a Gaussian sparse histogram each round).",
+            "gaussian (a sampled Gaussian sum each round), tree (DP-FTRL tree aggregation), counts (DP n-gram counts: a Gaussian sparse histogram each round) or skellam (distributed DP under secure aggregation: --clip, --dimension and --scale or --cohort).",
             valueName: "kind"))
     var mechanism: String = "gaussian"
 
@@ -92,6 +94,21 @@ struct PrivacyScheduleOptions: ParsableArguments {
             valueName: "τ"))
     var threshold: Int?
 
+    @Option(help: ArgumentHelp("Skellam: the L2 clip c of each phone's update.", valueName: "c"))
+    var clip: Double?
+
+    @Option(help: ArgumentHelp("Skellam: coordinates d of an update (the model's parameters).", valueName: "d"))
+    var dimension: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Skellam: the scale γ (default: fitted, as `kbd-sim run` does, for rounds of --cohort phones in a --ring-bits ring).",
+            valueName: "γ"))
+    var scale: Double?
+
+    @Option(help: ArgumentHelp("Skellam: the widest ring m that γ is fitted to, 2…32.", valueName: "m"))
+    var ringBits: Int = 32
+
     @Option(help: ArgumentHelp("PLD grid interval of the privacy loss, in (0, 1).", valueName: "h"))
     var discretization: Double = PLDAccountant.defaultDiscretization
 
@@ -103,6 +120,49 @@ struct PrivacyScheduleOptions: ParsableArguments {
         case tree(minSeparation: Int, maxParticipations: Int)
         /// DP n-gram counts; --rounds is the rounds one phone reports in.
         case counts(SparseHistogramAccountant.Counts)
+        /// Distributed Skellam noise under secure aggregation: clip c, scale γ, dimension d,
+        /// k participations (fitted for `cohort` phones with threshold `threshold`, if given).
+        case skellam(clip: Double, scale: Double, dimension: Int, participations: Int, cohort: Int?, threshold: Int?)
+    }
+
+    /// `--mechanism skellam`: c, d and γ (given, or fitted to the ring for --cohort phones and
+    /// the threshold t secure aggregation picks for them), participations min(K, T).
+    func skellamSchedule() throws -> Schedule {
+        let given = [
+            ("--rate", rate != nil), ("--population", population != nil), ("--min-separation", minSeparation != nil),
+        ].filter(\.1).map(\.0)
+        if !given.isEmpty {
+            throw ValidationError(
+                "\(given.joined(separator: ", ")): --mechanism skellam takes no sampling flags; its ε composes --rounds (or --max-participations) releases without amplification"
+            )
+        }
+        guard let c = clip, c.isFinite, c > 0 else {
+            throw ValidationError(
+                "--mechanism skellam needs --clip c, a finite number above 0 (got \(clip.map { "\($0)" } ?? "none"))")
+        }
+        guard let d = dimension, d >= 1 else {
+            throw ValidationError("--mechanism skellam needs --dimension d ≥ 1, the update's coordinates")
+        }
+        if let k = maxParticipations, k < 1 {
+            throw ValidationError("--max-participations must be at least 1 (got \(k))")
+        }
+        let participations = min(maxParticipations ?? rounds, rounds)
+        if let gamma = scale {
+            guard gamma.isFinite, gamma > 0 else {
+                throw ValidationError("--scale must be a finite number above 0 (got \(gamma))")
+            }
+            if cohort != nil { throw ValidationError("give --scale or --cohort (to fit γ), not both") }
+            return .skellam(
+                clip: c, scale: gamma, dimension: d, participations: participations, cohort: nil, threshold: nil)
+        }
+        guard let k = cohort, k >= 2 else {
+            throw ValidationError(
+                "--mechanism skellam needs --scale γ, or --cohort K ≥ 2 to fit γ to the ring as `kbd-sim run` does")
+        }
+        guard (2...SkellamRingDesign.maximumRingBits).contains(ringBits) else {
+            throw ValidationError("--ring-bits must be in 2…32 (got \(ringBits))")
+        }
+        return .skellam(clip: c, scale: 0, dimension: d, participations: participations, cohort: k, threshold: nil)
     }
 
     /// The schedule, or a usage error naming the flag to change.
@@ -119,7 +179,12 @@ struct PrivacyScheduleOptions: ParsableArguments {
         if mechanism != "counts", maxNgrams != nil || threshold != nil {
             throw ValidationError("--max-ngrams and --threshold are for --mechanism counts")
         }
+        if mechanism != "skellam", clip != nil || dimension != nil || scale != nil || ringBits != 32 {
+            throw ValidationError("--clip, --dimension, --scale and --ring-bits are for --mechanism skellam")
+        }
         switch mechanism {
+        case "skellam":
+            return try skellamSchedule()
         case "counts":
             let given = [
                 ("--rate", rate != nil), ("--cohort", cohort != nil), ("--population", population != nil),
@@ -164,7 +229,7 @@ struct PrivacyScheduleOptions: ParsableArguments {
             }
             return .tree(minSeparation: b, maxParticipations: k)
         default:
-            throw ValidationError("--mechanism must be gaussian, tree or counts (got \(mechanism))")
+            throw ValidationError("--mechanism must be gaussian, tree, counts or skellam (got \(mechanism))")
         }
     }
 
@@ -228,8 +293,30 @@ struct PrivacyScheduleOptions: ParsableArguments {
             document["max ngrams"] = counts.maximumPerOrder
             document["max count"] = counts.maximumCount
             document["sensitivity"] = counts.sensitivity
+        case .skellam(let c, _, let d, let k, let cohort, _):
+            document["mechanism"] = "skellam"
+            document["clip"] = c
+            document["dimension"] = d
+            document["participations"] = k
+            if let cohort {
+                document["cohort"] = cohort
+                document["ring bits"] = ringBits
+            }
         }
         return document
+    }
+
+    /// γ of a skellam schedule: given, or fitted as `kbd-sim run` fits it (the threshold t that
+    /// secure aggregation's default parameters pick for --cohort phones); nil when no γ fits.
+    func skellamScale(noise: Double, _ schedule: Schedule) -> (scale: Double, threshold: Int?)? {
+        guard case .skellam(let c, let gamma, let d, _, let cohort, _) = schedule else { return nil }
+        guard let cohort else { return (gamma, nil) }
+        let t = SecureAggregationParameters(cohortSize: cohort).threshold
+        guard
+            let design = SkellamRingDesign.fitted(
+                clip: c, noiseMultiplier: noise, dimension: d, cohort: cohort, threshold: t, ringBits: ringBits)
+        else { return nil }
+        return (design.scale, t)
     }
 
     /// RDP of the same schedule: Poisson or no sampling as is; without replacement the RDP of
@@ -272,6 +359,15 @@ struct PrivacyEpsilonCommand: ParsableCommand {
             composes the Gaussian parts exactly (μ = √rounds / z) and adds the threshold's \
             chance of releasing an n-gram only that phone counted (`threshold delta`).
 
+            Distributed DP under secure aggregation (--mechanism skellam, what `kbd-sim run \
+            --secure-aggregation --dp-noise z --dp-clip c` does): each phone clips to --clip c, \
+            scales by γ (--scale, or fitted to a --ring-bits ring for --cohort phones as the run \
+            fits it), rounds stochastically and adds Skellam noise, so the secure sum carries \
+            Sk(μ), μ = z²Δ₂², Δ₂ = γc + √d (d = --dimension), Δ₁ = min(√d·Δ₂, Δ₂²). `epsilon` \
+            is Agarwal, Kairouz, Liu 2021's Theorem 3.5 RDP composed over min(--max-participations, \
+            --rounds) releases, converted at integer orders; no amplification by sampling. The \
+            JSON keys are the table's columns.
+
             Examples:
               kbd-sim privacy epsilon --rate 0.002 --noise 1 --rounds 2000
               kbd-sim privacy epsilon --rate 0.01 --noise 1.1 --rounds 10000 --delta 1e-5 --json
@@ -279,6 +375,7 @@ struct PrivacyEpsilonCommand: ParsableCommand {
               kbd-sim privacy epsilon --sampling none --noise 10 --rounds 100 --delta 1e-5
               kbd-sim privacy epsilon --mechanism tree --noise 7 --rounds 2000 --min-separation 313 --max-participations 6
               kbd-sim privacy epsilon --mechanism counts --noise 1 --max-ngrams 16 --order 3 --rounds 1 --delta 1e-7
+              kbd-sim privacy epsilon --mechanism skellam --noise 1 --clip 0.5 --dimension 100000 --cohort 20 --rounds 10 --delta 1e-6
             """
     )
 
@@ -332,6 +429,30 @@ struct PrivacyEpsilonCommand: ParsableCommand {
                     String(schedule.rounds), String(r.threshold), String(format: "%.4g", r.standardDeviation),
                     String(format: "%.3g", g.thresholdDelta),
                 ]
+            case .skellam(let c, _, let d, let k, _, _):
+                guard let fitted = schedule.skellamScale(noise: noise, plan) else {
+                    throw ValidationError(
+                        "--ring-bits \(schedule.ringBits) cannot hold the noisy sum of --cohort phones even at γ·c = 1; lower --cohort or --noise, or raise --ring-bits (at most 32)"
+                    )
+                }
+                let g = try SkellamAccountant.epsilon(
+                    noiseMultiplier: noise, clip: c, scale: fitted.scale, dimension: d, participations: k,
+                    delta: schedule.delta)
+                if let t = fitted.threshold { document["threshold"] = t }
+                columns = ["epsilon", "order", "delta", "noise", "participations", "scale", "variance", "l1", "l2"]
+                cells = [
+                    fixed(g.epsilon), PrivacyRDPCommand.number(g.order), PrivacyRDPCommand.number(schedule.delta),
+                    String(format: "%.4g", noise), String(k), String(format: "%.6g", fitted.scale),
+                    String(format: "%.6g", g.variance), String(format: "%.6g", g.l1Sensitivity),
+                    String(format: "%.6g", g.l2Sensitivity),
+                ]
+                document["epsilon"] = jsonNumber(g.epsilon)
+                document["order"] = g.order
+                document["noise"] = noise
+                document["scale"] = fitted.scale
+                document["variance"] = g.variance
+                document["l1"] = g.l1Sensitivity
+                document["l2"] = g.l2Sensitivity
             case .tree(let b, let k):
                 let g = try TreeAccountant(
                     noiseMultiplier: noise, rounds: schedule.rounds, minSeparation: b, maxParticipations: k
@@ -415,6 +536,11 @@ struct PrivacyNoiseCommand: ParsableCommand {
         let plan = try schedule.schedule()
         var document = schedule.common(plan)
         document["target epsilon"] = targetEpsilon
+        if case .skellam = plan {
+            throw ValidationError(
+                "--mechanism skellam: the noise search is not built; use `kbd-sim privacy epsilon --mechanism skellam` at a few --noise values"
+            )
+        }
         var columns = ["noise multiplier", "epsilon", "target epsilon", "delta", "rounds"]
         var cells: [String] = []
         do {
@@ -436,6 +562,8 @@ struct PrivacyNoiseCommand: ParsableCommand {
                     String(format: "%.6g", need.noiseMultiplier),
                     fixed(need.result.guarantee?.epsilon ?? .infinity, digits: 6),
                 ]
+            case .skellam:
+                break  // refused before the search
             case .tree(let b, let k):
                 let g = try TreeAccountant.noiseMultiplier(
                     targetEpsilon: targetEpsilon, rounds: schedule.rounds, minSeparation: b, maxParticipations: k,

@@ -313,6 +313,14 @@ struct RunCommand: AsyncParsableCommand {
                 summary["epsilon assumes"] = privacy.assumption
                 summary["max participations"] = privacy.maximumParticipations
                 if let k = privacy.simulatedCohort { summary["simulated cohort"] = k }
+                if let gamma = privacy.skellamScale {
+                    // Distributed DP: what `kbd-sim privacy epsilon --mechanism skellam` takes.
+                    summary["epsilon method"] = privacy.method
+                    summary["skellam scale"] = gamma
+                    summary["skellam variance"] = privacy.skellamVariance
+                    summary["l1 sensitivity"] = privacy.l1Sensitivity
+                    summary["l2 sensitivity"] = privacy.l2Sensitivity
+                }
             }
             if let coverage {
                 summary["reporting users"] = coverage.users

@@ -54,7 +54,9 @@ struct PrivacyOptions: ParsableArguments {
 
     @Option(
         name: .customLong("dp-mechanism"),
-        help: ArgumentHelp("gaussian (DP-FedAvg) or tree (DP-FTRL with tree aggregation).", valueName: "mechanism"))
+        help: ArgumentHelp(
+            "gaussian (DP-FedAvg), tree (DP-FTRL with tree aggregation) or skellam (distributed DP under --secure-aggregation, its default there).",
+            valueName: "mechanism"))
     var mechanism: PrivacyConfiguration.Mechanism = .gaussian
 
     @Option(name: .customLong("dp-ftrl-lr"), help: ArgumentHelp("DP-FTRL's server learning rate.", valueName: "η"))

@@ -7,7 +7,7 @@ struct SecureAggregationOptions: ParsableArguments {
     @Flag(
         name: .long,
         help: ArgumentHelp(
-            "Aggregate with SecAgg+ (in process or over --server): phones clip to the codec's clip C, quantize to its b bits on the shared grid [-C, C] and mask; the server sees only the sum. Needs a neural model and --codec clip=C,qBs (no rot, no z). Example: kbd-sim run --model cifg-small --codec clip=0.5,q8s --secure-aggregation"
+            "Aggregate with SecAgg+ (in process or over --server): phones clip to the codec's clip C, quantize to its b bits on the shared grid [-C, C] and mask; the server sees only the sum. Needs a neural model and --codec clip=C,qBs (no rot, no z). With --dp-noise z --dp-clip c: distributed DP instead (the phones clip to c, round and add Skellam noise before masking; the codec is not used). Example: kbd-sim run --model cifg-small --codec clip=0.5,q8s --secure-aggregation"
         ))
     var secureAggregation = false
 
@@ -25,6 +25,13 @@ struct SecureAggregationOptions: ParsableArguments {
             valueName: "s"))
     var secaggStageSeconds: Int?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --secure-aggregation and --dp-noise (distributed DP): the widest ring m, 2…32 (default 32), that the phones' scale γ is fitted to.",
+            valueName: "m"))
+    var secaggRingBits: Int?
+
     func validate() throws {
         if secaggDropout != nil, !secureAggregation {
             throw ValidationError("--secagg-dropout needs --secure-aggregation (it is the dropout between its stages)")
@@ -33,15 +40,23 @@ struct SecureAggregationOptions: ParsableArguments {
             throw ValidationError(
                 "--secagg-stage-seconds needs --secure-aggregation (it is the time between its stages)")
         }
+        if secaggRingBits != nil, !secureAggregation {
+            throw ValidationError(
+                "--secagg-ring-bits needs --secure-aggregation and --dp-noise (it is the ring of distributed DP)")
+        }
     }
 
     /// Sets the secure-aggregation settings of `c` (checked by the configuration's validation).
+    /// With DP settings the mechanism becomes distributed DP (``PrivacyConfiguration/Mechanism/skellam``)
+    /// unless another one was asked for (which the validation refuses, naming --dp-mechanism).
     func apply(to c: inout RunConfiguration) {
         guard secureAggregation else { return }
         var settings = SecureAggregationSettings()
         if let secaggDropout { settings.stageDropout = secaggDropout }
         if let secaggStageSeconds { settings.stageSeconds = secaggStageSeconds }
+        settings.ringBits = secaggRingBits
         c.secureAggregation = settings
+        if c.privacy?.mechanism == .gaussian { c.privacy?.mechanism = .skellam }
     }
 
     /// The round's secure-aggregation figures under `secagg …` keys of `--json`.

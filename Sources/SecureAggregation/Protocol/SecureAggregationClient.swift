@@ -194,7 +194,8 @@ public struct SecureAggregationClient: Sendable {
     /// over the neighbours whose envelopes the server forwarded (those that completed stage 1;
     /// a tampered envelope is refused but its sender is still masked with, since it masked with
     /// this phone).
-    /// - Parameter input: ``SecureAggregationConfiguration/vectorLength`` values below 2^b.
+    /// - Parameter input: ``SecureAggregationConfiguration/vectorLength`` values below 2^b, or
+    ///   any elements of Z_2^m (values below 2^m) when ``MaskRing/ringElementInputs``.
     /// - Throws: ``SecureAggregationError/Code/wrongLength`` or
     ///   ``SecureAggregationError/Code/inputOutOfRange`` for a bad input (a bug in the phone's
     ///   codec), or an ordering error.
@@ -208,12 +209,22 @@ public struct SecureAggregationClient: Sendable {
                 "input has \(input.count) coordinates, the round \(configuration.vectorLength); quantize the whole update"
             )
         }
-        let limit = UInt32(1) << UInt32(configuration.ring.inputBits)
-        if let bad = input.firstIndex(where: { $0 >= limit }) {
-            throw error(
-                .inputOutOfRange, .maskedInput,
-                "coordinate \(bad) does not fit in \(configuration.ring.inputBits) bits; quantize to the round's bit width"
-            )
+        if configuration.ring.ringElementInputs {
+            let outside = ~configuration.ring.modulusMask
+            if let bad = input.firstIndex(where: { $0 & outside != 0 }) {
+                throw error(
+                    .inputOutOfRange, .maskedInput,
+                    "coordinate \(bad) is not an element of Z_2^\(configuration.ring.bits); reduce signed values modulo 2^\(configuration.ring.bits)"
+                )
+            }
+        } else {
+            let limit = UInt32(1) << UInt32(configuration.ring.inputBits)
+            if let bad = input.firstIndex(where: { $0 >= limit }) {
+                throw error(
+                    .inputOutOfRange, .maskedInput,
+                    "coordinate \(bad) does not fit in \(configuration.ring.inputBits) bits; quantize to the round's bit width"
+                )
+            }
         }
         var refusals: [SecureAggregationError] = []
         var held: [Int: (selfMask: ShamirShare, maskKey: ShamirShare)] = [:]

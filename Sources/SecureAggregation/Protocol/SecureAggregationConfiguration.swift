@@ -36,6 +36,22 @@ public struct SecureAggregationConfiguration: Sendable, Hashable {
             cohortSize: parameters.cohortSize, degree: parameters.neighbours, seed: graphSeed)
     }
 
+    /// A configuration whose inputs are arbitrary elements of Z_2^m (``MaskRing/init(ringBits:)``):
+    /// signed integers in two's complement, e.g. rounded updates with distributed noise.
+    ///
+    /// - Throws: ``SecureAggregationError/Code/ringTooSmall`` when m is not in 2…32.
+    public init(
+        round: UInt64, parameters: SecureAggregationParameters, ringBits: Int, vectorLength: Int, graphSeed: UInt64
+    ) throws(SecureAggregationError) {
+        precondition(vectorLength >= 1, "vectors have at least one coordinate")
+        self.round = round
+        self.parameters = parameters
+        self.ring = try MaskRing(ringBits: ringBits)
+        self.vectorLength = vectorLength
+        self.graph = NeighbourGraph(
+            cohortSize: parameters.cohortSize, degree: parameters.neighbours, seed: graphSeed)
+    }
+
     /// K.
     public var cohortSize: Int { parameters.cohortSize }
     /// t.

@@ -10,11 +10,18 @@
 /// each coordinate takes exactly m bits (``pack(_:)``), so a masked upload is m/b times the
 /// plain b-bit one: at b = 16 and K = 1,000, m = 26 (1.63×); at b = 8, m = 18 (2.25×).
 /// m is at most 32: b = 16 allows K ≤ 65,536 phones, b = 8 allows K ≤ 2^24.
+///
+/// A ring made with ``init(ringBits:)`` instead takes inputs that are arbitrary elements of
+/// Z_2^m (``ringElementInputs``): signed integers in two's complement modulo 2^m, such as a
+/// phone's rounded update plus its share of distributed Skellam noise, whose width the
+/// caller has bounded (`SkellamRingDesign` in FederatedCore).
 public struct MaskRing: Sendable, Hashable {
-    /// Bits per input coordinate, 1…16.
+    /// Bits per input coordinate: 1…16 for codes, m for ring elements.
     public let inputBits: Int
     /// Bits per masked coordinate: the ring is Z_2^m.
     public let bits: Int
+    /// Whether an input is any element of Z_2^m (a value below 2^m) rather than a b-bit code.
+    public let ringElementInputs: Bool
 
     /// The ring for `cohortSize` phones with `inputBits`-bit inputs.
     ///
@@ -32,6 +39,25 @@ public struct MaskRing: Sendable, Hashable {
         }
         self.inputBits = inputBits
         self.bits = m
+        self.ringElementInputs = false
+    }
+
+    /// The ring Z_2^m whose inputs are arbitrary ring elements (values below 2^m), for inputs
+    /// that are signed integers in two's complement: the caller chose m so that the cohort's
+    /// signed sum stays in [−2^(m−1), 2^(m−1)) (with the probability its bound allows).
+    ///
+    /// - Throws: ``SecureAggregationError/Code/ringTooSmall`` when m is not in 2…32.
+    public init(ringBits m: Int) throws(SecureAggregationError) {
+        guard (2...32).contains(m) else {
+            throw SecureAggregationError(
+                code: .ringTooSmall,
+                message:
+                    "a ring of signed inputs needs 2 to 32 bits (got \(m)); at most 32 bits is implemented: use a smaller cohort, clip or scale"
+            )
+        }
+        self.inputBits = m
+        self.bits = m
+        self.ringElementInputs = true
     }
 
     /// ⌈log2 n⌉ for n ≥ 1 (0 for n = 1).

@@ -34,7 +34,10 @@ final class NeuralDeviceModel: DeviceModel, @unchecked Sendable {
         uploadTiming = configuration.effectiveUploadTiming
         messageLimit = configuration.client.messageCap
         maskedBits = configuration.secureAggregationGrid.map { grid in
-            grid.bits + (configuration.cohort <= 1 ? 0 : Int.bitWidth - (configuration.cohort - 1).leadingZeroBitCount)
+            // Distributed DP: the ring is fitted per round and at most the design's width.
+            if let skellam = grid.skellam { return skellam.designRingBits }
+            return grid.bits
+                + (configuration.cohort <= 1 ? 0 : Int.bitWidth - (configuration.cohort - 1).leadingZeroBitCount)
         }
     }
 
@@ -100,6 +103,19 @@ struct NeuralCohortWork: CohortWork {
             runID: UInt64(plan.runID), round: UInt32(plan.round), layoutHash: global.layoutHash,
             exampleCount: UInt32(clamping: result.tokenCount), deviceID: UInt64(job.device))
         let codecSeed = SplitMix64.derivedSeed(runSeed, streams: 0xC0DEC, UInt64(plan.round), UInt64(job.device))
+        if let encoding = plan.secureAggregation?.skellam {
+            // Distributed DP: clip, scale and round to integers now; the Skellam noise is added
+            // in the masked-input stage, once the round's threshold is known.
+            var dither = SplitMix64(seed: codecSeed)
+            let words = delta.withUnsafeBufferPointer {
+                DistributedSkellamPhone.encode($0, encoding: encoding, dither: &dither)
+            }
+            return .success(
+                DeviceReport(
+                    device: job.device, bytes: words, tokens: result.tokenCount, evaluation: evaluation,
+                    textThroughDay: nil,
+                    trainSeconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
+        }
         if let grid = plan.secureAggregation {
             // Secure aggregation: clip and quantize on the cohort's grid; the codes are masked
             // later, in the protocol's masked-input stage.

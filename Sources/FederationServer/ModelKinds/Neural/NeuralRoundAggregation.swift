@@ -147,6 +147,35 @@ final class NeuralRoundAggregation: RoundAggregation {
         }
     }
 
+    func receiveSignedSum(_ sum: [UInt32], contributors: Int, ringBits: Int, scale: Double) throws(ServerRejection) {
+        guard sum.count == values.count, contributors >= 1, aggregate.sum.count == 0, (2...32).contains(ringBits),
+            scale > 0, scale.isFinite
+        else {
+            throw ServerRejection(
+                .badRequest,
+                "a signed secure sum of \(sum.count) coordinates over \(contributors) phones (ring \(ringBits) bits, γ = \(scale)) does not fit this round (\(values.count) parameters, \(aggregate.sum.count) updates already summed)"
+            )
+        }
+        // Σx = S / γ with S the sum modulo 2^m read in [−2^(m−1), 2^(m−1)); the chain's finish
+        // divides by the total weight, the contributors.
+        let mask: UInt64 = (1 << UInt64(ringBits)) - 1
+        let half: UInt64 = 1 << UInt64(ringBits - 1)
+        let modulus = Double(UInt64(1) << UInt64(ringBits))
+        let inverse = 1 / scale
+        values.withUnsafeMutableBufferPointer { out in
+            sum.withUnsafeBufferPointer { s in
+                for i in 0..<out.count {
+                    let w = UInt64(s[i]) & mask
+                    let signed = w >= half ? Double(w) - modulus : Double(w)
+                    out[i] = Float(signed * inverse)
+                }
+            }
+        }
+        values.withUnsafeBufferPointer {
+            aggregate.sum.addPartialSum($0, totalWeight: Double(contributors), count: contributors)
+        }
+    }
+
     func close() throws -> (model: any GlobalModel, reports: [StageReport]) {
         // Shards merge in shard order, each into the round's (empty) aggregate.
         for index in shards.keys.sorted() {
