@@ -105,7 +105,7 @@ public final class ShardWorker: Sendable {
                 idleSince = Date()
             } else {
                 if Date().timeIntervalSince(idleSince) >= idleExit { break }
-                try await Task.sleep(for: .milliseconds(25))
+                try await Task.sleep(for: .milliseconds(50))
             }
         }
         return total

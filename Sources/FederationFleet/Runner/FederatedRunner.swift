@@ -139,7 +139,10 @@ public final class FederatedRunner: @unchecked Sendable {
                 round: round, selected: outcome.selected, virtualStart: start, deadline: start + c.reportingDeadline))
 
         // Configure: the reporting devices check in and get the round's plan.
-        let plans = try await checkIn(outcome.reported, run: runID, round: round)
+        var plans: [TrainingPlan] = []
+        for d in outcome.reported {
+            plans.append(try await transport.checkIn(run: runID, round: round, device: Int(d)))
+        }
 
         if let remoteTraining, !plans.isEmpty {
             return try await runRemoteRound(
@@ -237,30 +240,6 @@ public final class FederatedRunner: @unchecked Sendable {
 
     /// Scale-out: publishes the round's reporting phones as shards, waits until workers have
     /// sent every shard's partial (leases that expire go to other workers), then closes.
-    /// Checks `devices` in, ``checkInConcurrency`` at a time (over HTTP each is a round trip,
-    /// and the workers wait for them), and returns their plans in `devices`' order.
-    private func checkIn(_ devices: [UInt32], run runID: Int64, round: Int) async throws -> [TrainingPlan] {
-        let transport = self.transport
-        return try await withThrowingTaskGroup(of: (Int, TrainingPlan).self) { group in
-            var plans = [TrainingPlan?](repeating: nil, count: devices.count)
-            var next = 0
-            func add() {
-                let (index, device) = (next, Int(devices[next]))
-                next += 1
-                group.addTask { (index, try await transport.checkIn(run: runID, round: round, device: device)) }
-            }
-            while next < min(Self.checkInConcurrency, devices.count) { add() }
-            while let (index, plan) = try await group.next() {
-                plans[index] = plan
-                if next < devices.count { add() }
-            }
-            return plans.map { $0! }
-        }
-    }
-
-    /// Check-ins in flight at once.
-    static let checkInConcurrency = 8
-
     private func runRemoteRound(
         _ round: Int, fleet: inout AttachedFleet, runID: Int64, start: Int, outcome: RoundOutcome,
         plans: [TrainingPlan], settings: RemoteTraining, started: UInt64

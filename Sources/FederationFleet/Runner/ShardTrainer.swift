@@ -13,7 +13,7 @@ public struct RemoteTraining: Sendable {
     public var onProgress: (@Sendable (ShardProgress) -> Void)?
 
     public init(
-        leaseSeconds: Double = 600, pollMilliseconds: Int = 50, onProgress: (@Sendable (ShardProgress) -> Void)? = nil
+        leaseSeconds: Double = 600, pollMilliseconds: Int = 100, onProgress: (@Sendable (ShardProgress) -> Void)? = nil
     ) {
         self.leaseSeconds = leaseSeconds
         self.pollMilliseconds = pollMilliseconds
