@@ -58,3 +58,18 @@ public enum Fixtures {
         AggregationServer(store: try RunStore.inMemory())
     }
 }
+
+extension RunConfiguration {
+    /// The message the configuration's validation refuses it with after `change`, or nil
+    /// when it passes (for tests that check a refusal names its flag).
+    public func validationMessage(after change: (inout RunConfiguration) -> Void) -> String? {
+        var c = self
+        change(&c)
+        do {
+            try c.validate()
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+}

@@ -104,14 +104,7 @@ struct DistributedPrivacyRunTests {
     @Test("The configuration refuses what distributed DP cannot do, naming the flag")
     func validation() throws {
         func message(_ change: (inout RunConfiguration) -> Void) -> String? {
-            var c = Self.configuration()
-            change(&c)
-            do {
-                try c.validate()
-                return nil
-            } catch {
-                return error.message
-            }
+            Self.configuration().validationMessage(after: change)
         }
         #expect(message { _ in } == nil)
         // The codec is not used: the phones send ring elements.

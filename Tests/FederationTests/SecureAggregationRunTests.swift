@@ -133,14 +133,7 @@ struct SecureAggregationRunTests {
     @Test("The configuration refuses what secure aggregation cannot do, naming the flag")
     func validation() throws {
         func message(_ change: (inout RunConfiguration) -> Void) -> String? {
-            var c = Self.configuration()
-            change(&c)
-            do {
-                try c.validate()
-                return nil
-            } catch {
-                return error.message
-            }
+            Self.configuration().validationMessage(after: change)
         }
         #expect(message { _ in } == nil)
         #expect(message { $0.codec = "f32" }?.contains("sends floats") == true)
